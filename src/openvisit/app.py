@@ -1,0 +1,162 @@
+"""create_app(settings): routers, exception handlers, middleware, lifespan."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import quote
+
+import swagger_ui_bundle
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.engine import Engine
+
+from openvisit.auth.context import CSRF_COOKIE, KIOSK_COOKIE, SESSION_COOKIE
+from openvisit.clock import Clock, SystemClock
+from openvisit.config import Settings
+from openvisit.db import make_engine, make_sessionmaker
+from openvisit.errors import DomainError, NotAuthenticated
+from openvisit.web.middleware import SecurityMiddleware
+from openvisit.web.render import STATIC_DIR, render
+
+log = logging.getLogger(__name__)
+
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+class CsrfFailed(DomainError):
+    code = "csrf_failed"
+    http_status = 403
+    message = "This page has expired. Go back, reload the page and try again."
+
+
+async def csrf_protect(request: Request) -> None:
+    """Double-submit check on every unsafe request.
+
+    A browser form sends ``csrf_token``, a script the ``X-CSRF-Token`` header;
+    either must equal the ov_csrf cookie. A JSON request that carries no
+    session cookie has nothing to ride on (and a cross-site page cannot send
+    JSON without a CORS preflight), so an API client can sign in with JSON.
+    """
+    if request.method in _SAFE_METHODS:
+        return
+    has_session = SESSION_COOKIE in request.cookies or KIOSK_COOKIE in request.cookies
+    content_type = request.headers.get("content-type", "")
+    if not has_session and content_type.startswith("application/json"):
+        return
+    given = request.headers.get("x-csrf-token")
+    if given is None and content_type.startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()
+        value = form.get("csrf_token")
+        given = value if isinstance(value, str) else None
+    expected = request.cookies.get(CSRF_COOKIE)
+    if not given or not expected or not hmac.compare_digest(given, expected):
+        raise CsrfFailed()
+
+
+def wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+_SIGN_IN_PAGES = {"visitor": "/sign-in", "staff": "/staff/sign-in", "kiosk": "/kiosk"}
+
+
+def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    if wants_json(request):
+        return JSONResponse(exc.to_json(), status_code=exc.http_status)
+    if isinstance(exc, NotAuthenticated):
+        target = _SIGN_IN_PAGES.get(exc.details.get("audience", "visitor"), "/sign-in")
+        next_url = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.method == "GET" and target != "/kiosk":
+            target += f"?next={quote(next_url)}"
+        return RedirectResponse(target, status_code=303)
+    return render(request, "error.html", {"error": exc}, status_code=exc.http_status)
+
+
+def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        err = DomainError("The request body is not valid JSON.", code="malformed_json",
+                          http_status=400)
+    else:
+        fields = {
+            ".".join(str(p) for p in e.get("loc", ())[1:]) or "body": e.get("msg", "invalid")
+            for e in errors
+        }
+        err = DomainError("Some of the information given is not valid.", code="invalid_input",
+                          http_status=422, fields=fields)
+    return _domain_error(request, err)
+
+
+def _unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    if wants_json(request):
+        return JSONResponse({"error": {"code": "internal_error",
+                                       "message": "Sorry, there is a problem with the service."}},
+                            status_code=500)
+    return render(request, "problem.html", status_code=500)
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine | None = None,
+               sessionmaker: Any = None) -> FastAPI:
+    settings.ensure_secret_key()
+    if sessionmaker is None:
+        engine = engine or make_engine(settings.database_url)
+        sessionmaker = make_sessionmaker(engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        yield
+        if engine is not None:
+            engine.dispose()
+
+    app = FastAPI(
+        title="OpenVisit",
+        version="0.1.0",
+        description="Video visitation for jails and prisons. JSON API; the same services "
+        "back the pages.",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+        dependencies=[Depends(csrf_protect)],
+    )
+    app.state.settings = settings
+    app.state.clock = clock or SystemClock()
+    app.state.sessionmaker = sessionmaker
+
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    app.add_middleware(SecurityMiddleware, max_body=settings.request_max_bytes,
+                       secure_cookies=settings.cookie_secure)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+              name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="OpenVisit API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    from openvisit.routing import include_routers
+
+    include_routers(app)
+    return app

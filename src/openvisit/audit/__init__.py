@@ -1,0 +1,3 @@
+from openvisit.audit import service
+
+__all__ = ["service"]

@@ -1,0 +1,24 @@
+"""Setting and clearing the session and CSRF cookies."""
+
+from __future__ import annotations
+
+from fastapi import Response
+
+from openvisit.auth.context import CSRF_COOKIE
+from openvisit.auth.service import new_token
+from openvisit.config import Settings
+
+
+def set_session_cookie(response: Response, settings: Settings, name: str, token: str,
+                       max_age: int) -> str:
+    """Set a session cookie and a fresh CSRF token beside it; return the CSRF token."""
+    response.set_cookie(name, token, max_age=max_age, httponly=True, samesite="lax",
+                        secure=settings.cookie_secure, path="/")
+    csrf = new_token()
+    response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="lax",
+                        secure=settings.cookie_secure, path="/")
+    return csrf
+
+
+def clear_session_cookie(response: Response, name: str) -> None:
+    response.delete_cookie(name, path="/")

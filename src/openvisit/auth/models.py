@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Boolean, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from openvisit.db import Base, BigId, intpk
+
+
+class UserSession(Base):
+    """A signed-in browser: visitor, staff member, or kiosk device (+ resident).
+
+    The cookie carries a random token; only its sha256 is stored.
+    """
+
+    __tablename__ = "user_sessions"
+    __table_args__ = (Index("ix_user_sessions_actor", "actor_type", "actor_id"),)
+
+    id: Mapped[intpk]
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    actor_type: Mapped[str] = mapped_column(String(16))  # visitor | staff | kiosk
+    actor_id: Mapped[int] = mapped_column(BigId)
+    # staff: password checked but TOTP not yet given
+    second_factor_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    # kiosk devices: the resident signed in on it, if any
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"))
+    resident_signed_in_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime]
+    last_seen_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+
+
+class AccountToken(Base):
+    """One-use e-mail tokens (verify e-mail, reset password); sha256 stored."""
+
+    __tablename__ = "account_tokens"
+
+    id: Mapped[intpk]
+    purpose: Mapped[str] = mapped_column(String(24))
+    visitor_id: Mapped[int] = mapped_column(ForeignKey("visitors.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+
+
+class LoginAttempt(Base):
+    """Every sign-in attempt, for throttling by account and by address."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        Index("ix_login_attempts_key_at", "scope", "identifier", "at"),
+        Index("ix_login_attempts_ip_at", "ip", "at"),
+    )
+
+    id: Mapped[intpk]
+    scope: Mapped[str] = mapped_column(String(24))  # visitor | staff | resident | kiosk_device
+    identifier: Mapped[str] = mapped_column(String(254))
+    ip: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime]
+    succeeded: Mapped[bool] = mapped_column(Boolean)

@@ -1,0 +1,135 @@
+"""`openvisit serve | demo | db upgrade | create-staff | audit verify`."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+
+from openvisit.config import Settings
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from openvisit.dbadmin import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    print(f"database is up to date ({_redact(settings.database_url)})")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from openvisit.app import create_app
+    from openvisit.dbadmin import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    app = create_app(settings)
+    uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port,
+                proxy_headers=False, log_level="info")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from openvisit.demo import seed_demo
+    from openvisit.dbadmin import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    print(seed_demo(settings))
+    return 0
+
+
+def cmd_create_staff(args: argparse.Namespace) -> int:
+    from openvisit.db import make_engine, make_sessionmaker, session_scope
+    from openvisit.people import staff_service
+
+    settings = _settings()
+    password = args.password or getpass.getpass("Password for the new staff member: ")
+    factory = make_sessionmaker(make_engine(settings.database_url))
+    from openvisit.clock import SystemClock
+
+    for session in session_scope(factory):
+        created = staff_service.create_staff_from_cli(
+            session, SystemClock(), email=args.email, name=args.name, password=password,
+            role=args.role, facility_name=args.facility,
+        )
+    print(f"created {created.member.email} ({args.role})")
+    print(f"TOTP secret (add it to an authenticator app): {created.member.totp_secret}")
+    print(f"otpauth URI: {created.otpauth_uri}")
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from openvisit.audit.service import verify_chain
+    from openvisit.db import make_engine, make_sessionmaker
+
+    settings = _settings()
+    factory = make_sessionmaker(make_engine(settings.database_url))
+    with factory() as session:
+        report = verify_chain(session)
+    if report.ok:
+        print(f"audit log intact: {report.checked} events, head {report.head}")
+        return 0
+    print(f"audit log TAMPERED: {len(report.problems)} problem(s) in {report.checked} events")
+    for problem in report.problems:
+        print(f"  - {problem}")
+    return 1
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="openvisit")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="upgrade the database, then serve the app")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser("demo", help="seed a demo facility and print its logins")
+    demo.set_defaults(func=cmd_demo)
+
+    db = sub.add_parser("db", help="database commands")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply every migration").set_defaults(func=cmd_db_upgrade)
+
+    staff = sub.add_parser("create-staff", help="create a staff account")
+    staff.add_argument("--email", required=True)
+    staff.add_argument("--name", required=True)
+    staff.add_argument("--role", required=True,
+                       choices=["officer", "scheduler", "investigator", "facility_admin",
+                                "provider_admin"])
+    staff.add_argument("--facility", help="facility name (not for provider_admin)")
+    staff.add_argument("--password", help="omit to be asked")
+    staff.set_defaults(func=cmd_create_staff)
+
+    audit = sub.add_parser("audit", help="audit log commands")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    audit_sub.add_parser("verify", help="check the hash chain").set_defaults(
+        func=cmd_audit_verify)
+
+    args = parser.parse_args(argv)
+    try:
+        sys.exit(args.func(args))
+    except Exception as exc:
+        from openvisit.errors import DomainError
+
+        if isinstance(exc, DomainError):
+            print(f"error: {exc.message}", file=sys.stderr)
+            sys.exit(2)
+        raise

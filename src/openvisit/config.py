@@ -1,0 +1,83 @@
+"""Settings from the environment (prefix ``OPENVISIT_``).
+
+Never read at import time: ``create_app(settings)`` and the CLI build one
+``Settings`` and pass it along.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPENVISIT_", extra="ignore")
+
+    env: Literal["development", "production", "test"] = "development"
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    secret_key: str = ""
+    base_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Secure cookies work on http://localhost and 127.0.0.1 in browsers (a
+    # secure context); switch off only for plain-HTTP deployments behind
+    # something you trust, never in production.
+    cookie_secure: bool = True
+    staff_totp_required: bool = True
+    session_hours: int = 12
+    kiosk_session_days: int = 365
+    login_max_failures: int = 5
+    login_window_minutes: int = 15
+    lockout_minutes: int = 15
+    ip_max_failures: int = 30
+    upload_max_bytes: int = 5 * 1024 * 1024
+    request_max_bytes: int = 12 * 1024 * 1024
+    roster_max_rows: int = 20000
+    mail_from: str = "OpenVisit <no-reply@openvisit.local>"
+    smtp_host: str = ""
+    smtp_port: int = 25
+    log_mail: bool = Field(default=True, description="print outgoing mail to the log (development)")
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.var_dir / 'openvisit.db').as_posix()}"
+        if self.env == "production":
+            if not self.secret_key:
+                raise ValueError("OPENVISIT_SECRET_KEY is required in production")
+            if not self.staff_totp_required:
+                raise ValueError("staff TOTP may not be relaxed in production")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def upload_dir(self) -> Path:
+        return self.var_dir / "private" / "uploads"
+
+    def ensure_secret_key(self) -> str:
+        """The secret key; in development one is generated once and kept under var/."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.var_dir / "secret_key"
+        if path.exists():
+            self.secret_key = path.read_text().strip()
+        else:
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            self.secret_key = secrets.token_urlsafe(48)
+            path.write_text(self.secret_key)
+            path.chmod(0o600)
+            log.warning(
+                "OPENVISIT_SECRET_KEY is not set: generated one in %s (development only)", path
+            )
+        return self.secret_key

@@ -1,0 +1,20 @@
+"""Imports every domain's tables so that Base.metadata knows them all."""
+
+from openvisit.audit.models import AuditEvent
+from openvisit.auth.models import AccountToken, LoginAttempt, UserSession
+from openvisit.facilities.models import Closure, Facility, FacilitySettings, HousingUnit, Kiosk, VisitingHours
+from openvisit.notifications.models import Notification
+from openvisit.people.models import (
+    IdentitySubmission,
+    ProfessionalCredential,
+    StaffMember,
+    StaffRole,
+    Visitor,
+)
+from openvisit.residents.models import Resident
+
+__all__ = [
+    "AccountToken", "AuditEvent", "Closure", "Facility", "FacilitySettings", "HousingUnit",
+    "IdentitySubmission", "Kiosk", "LoginAttempt", "Notification", "ProfessionalCredential",
+    "Resident", "StaffMember", "StaffRole", "UserSession", "Visitor", "VisitingHours",
+]

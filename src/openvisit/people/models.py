@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import Boolean, Date, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from openvisit.db import Base, enum_column, intpk
+
+
+class IdentityStatus(enum.StrEnum):
+    UNVERIFIED = "unverified"
+    PENDING = "pending"
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+
+
+class ReviewStatus(enum.StrEnum):
+    PENDING = "pending"
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+
+
+class ProfessionKind(enum.StrEnum):
+    ATTORNEY = "attorney"
+    CLERGY = "clergy"
+
+
+class StaffRoleName(enum.StrEnum):
+    OFFICER = "officer"
+    SCHEDULER = "scheduler"
+    INVESTIGATOR = "investigator"
+    FACILITY_ADMIN = "facility_admin"
+    PROVIDER_ADMIN = "provider_admin"
+
+
+class Visitor(Base):
+    __tablename__ = "visitors"
+
+    id: Mapped[intpk]
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # stored lower-cased
+    password_hash: Mapped[str] = mapped_column(String(200))
+    legal_name: Mapped[str] = mapped_column(String(200))
+    date_of_birth: Mapped[dt.date] = mapped_column(Date)
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    email_verified_at: Mapped[dt.datetime | None]
+    identity_status: Mapped[IdentityStatus] = enum_column(
+        IdentityStatus, default=IdentityStatus.UNVERIFIED
+    )
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime]
+
+
+class IdentitySubmission(Base):
+    """A photo ID and a selfie, reviewed by staff of the facility the visitor named."""
+
+    __tablename__ = "identity_submissions"
+
+    id: Mapped[intpk]
+    visitor_id: Mapped[int] = mapped_column(ForeignKey("visitors.id"), index=True)
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id"), index=True)
+    photo_id_file: Mapped[str] = mapped_column(String(100))  # name under the private upload dir
+    photo_id_type: Mapped[str] = mapped_column(String(40))
+    selfie_file: Mapped[str] = mapped_column(String(100))
+    selfie_type: Mapped[str] = mapped_column(String(40))
+    status: Mapped[ReviewStatus] = enum_column(ReviewStatus, default=ReviewStatus.PENDING)
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    submitted_at: Mapped[dt.datetime]
+    reviewed_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_members.id"))
+    reviewed_at: Mapped[dt.datetime | None]
+
+
+class ProfessionalCredential(Base):
+    """An attorney's bar number or a clergy credential, verified by facility staff."""
+
+    __tablename__ = "professional_credentials"
+    __table_args__ = (UniqueConstraint("visitor_id", "facility_id", "kind"),)
+
+    id: Mapped[intpk]
+    visitor_id: Mapped[int] = mapped_column(ForeignKey("visitors.id"), index=True)
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id"), index=True)
+    kind: Mapped[ProfessionKind] = enum_column(ProfessionKind)
+    number: Mapped[str] = mapped_column(String(60))
+    issuer: Mapped[str] = mapped_column(String(120))  # e.g. "State Bar of Ohio"
+    status: Mapped[ReviewStatus] = enum_column(ReviewStatus, default=ReviewStatus.PENDING)
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    submitted_at: Mapped[dt.datetime]
+    reviewed_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_members.id"))
+    reviewed_at: Mapped[dt.datetime | None]
+
+
+class StaffMember(Base):
+    __tablename__ = "staff_members"
+
+    id: Mapped[intpk]
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    totp_secret: Mapped[str] = mapped_column(String(64))
+    totp_confirmed_at: Mapped[dt.datetime | None]
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime]
+
+
+class StaffRole(Base):
+    """A role held at one facility; provider admins hold theirs with no facility."""
+
+    __tablename__ = "staff_roles"
+    __table_args__ = (UniqueConstraint("staff_id", "facility_id", "role"),)
+
+    id: Mapped[intpk]
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_members.id"), index=True)
+    facility_id: Mapped[int | None] = mapped_column(ForeignKey("facilities.id"))
+    role: Mapped[StaffRoleName] = enum_column(StaffRoleName)

@@ -1,0 +1,6 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+api = APIRouter(prefix="/api/v1", tags=["people"])
+pages = APIRouter(include_in_schema=False)

@@ -1,0 +1,148 @@
+"""Shared fixtures: both databases, a frozen clock, the app, and named personas.
+
+Every test that takes ``db`` runs twice, on SQLite and on PostgreSQL, inside
+a transaction that is rolled back afterwards. Without a reachable PostgreSQL
+(or Chromium) the affected tests are skipped with the reason; with CI=true
+nothing may be skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from openvisit.app import create_app
+from openvisit.clock import FrozenClock
+from openvisit.config import Settings
+from openvisit.db import make_engine
+from openvisit.dbadmin import upgrade
+
+from .factories import Personas
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+PG_ADMIN_URL = os.environ.get(
+    "OPENVISIT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+NOON = dt.datetime(2026, 11, 26, 17, 0, tzinfo=dt.UTC)  # 12:00 in New York
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "browser" in item.keywords and not Path("/usr/bin/chromium").exists():
+            reason = "Chromium is not installed (/usr/bin/chromium): browser suite skipped"
+            if IN_CI:
+                raise pytest.UsageError(f"CI=true but {reason}")
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def _pg_available() -> str | None:
+    try:
+        engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        return f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {type(exc).__name__}"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test run."""
+    problem = _pg_available()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"CI=true but {problem}")
+        pytest.skip(f"{problem}: PostgreSQL suite skipped")
+    name = f"openvisit_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
+        ), {"n": name})
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+    eng = make_engine(url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back after the test.
+
+    The app under test shares the connection; its commits become savepoints.
+    """
+    conn = engine.connect()
+    outer = conn.begin()
+    factory = sessionmaker(bind=conn, join_transaction_mode="create_savepoint",
+                           expire_on_commit=False)
+    session = factory()
+    session.info["factory"] = factory
+    yield session
+    session.close()
+    outer.rollback()
+    conn.close()
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(NOON)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(env="test", var_dir=tmp_path / "var", database_url="sqlite://",
+                    secret_key="test-secret-key", staff_totp_required=True)
+
+
+@pytest.fixture
+def app(settings: Settings, clock: FrozenClock, db: Session):  # type: ignore[no-untyped-def]
+    return create_app(settings, clock=clock, sessionmaker=db.info["factory"])
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    with TestClient(app, base_url="https://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def other_client(app):  # type: ignore[no-untyped-def]
+    """A second browser, for a second person at the same time."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(app, base_url="https://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def personas(db: Session, clock: FrozenClock, settings: Settings) -> Personas:
+    return Personas(db, clock, settings)
