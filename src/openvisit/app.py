@@ -15,12 +15,14 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from openvisit.auth.context import CSRF_COOKIE, KIOSK_COOKIE, SESSION_COOKIE
 from openvisit.clock import Clock, SystemClock
 from openvisit.config import Settings
 from openvisit.db import make_engine, make_sessionmaker
-from openvisit.errors import DomainError, NotAuthenticated
+from openvisit.deps import enforce_declared_permission
+from openvisit.errors import DomainError, NotAuthenticated, NotFound
 from openvisit.web.middleware import SecurityMiddleware
 from openvisit.web.render import STATIC_DIR, render
 
@@ -97,6 +99,15 @@ def _validation_error(request: Request, exc: Exception) -> Response:
     return _domain_error(request, err)
 
 
+def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        return _domain_error(request, NotFound("We couldn't find that page."))
+    code = {405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return _domain_error(request, DomainError(str(exc.detail), code=code,
+                                              http_status=exc.status_code))
+
+
 def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     if wants_json(request):
@@ -127,7 +138,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
-        dependencies=[Depends(csrf_protect)],
+        dependencies=[Depends(csrf_protect), Depends(enforce_declared_permission)],
     )
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
@@ -135,6 +146,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
 
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
     app.add_middleware(SecurityMiddleware, max_body=settings.request_max_bytes,
                        secure_cookies=settings.cookie_secure)

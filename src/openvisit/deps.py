@@ -149,3 +149,34 @@ CurrentStaff = Annotated[StaffContext, Depends(current_staff)]
 OptionalKiosk = Annotated[KioskContext | None, Depends(optional_kiosk)]
 CurrentKiosk = Annotated[KioskContext, Depends(current_kiosk)]
 CurrentResident = Annotated[KioskContext, Depends(current_resident)]
+
+
+def enforce_declared_permission(request: Request, db: DbSession, clock: ClockDep) -> None:
+    """Authorize every route that declares ``openapi_extra={"x-permission": ...}``.
+
+    Runs as an app-wide dependency, before the body is even validated, so a
+    request to another facility answers 404 and a missing permission 403 no
+    matter what it carries. Routes still fetch their facility with
+    ``access_facility``; this makes forgetting it harmless.
+    """
+    route = request.scope.get("route")
+    permission = (getattr(route, "openapi_extra", None) or {}).get("x-permission")
+    if not permission:
+        return
+    from openvisit.auth.permissions import Permission
+    from openvisit.errors import Forbidden, NotFound
+    from openvisit.facilities.service import access_facility
+
+    staff = optional_staff(request, db, clock)
+    if staff is None:
+        raise NotAuthenticated("Please sign in as staff to continue.", audience="staff")
+    raw = request.path_params.get("facility_id")
+    if raw is None:
+        if not staff.can(None, Permission(permission)):
+            raise Forbidden("Your role doesn't allow that.")
+        return
+    try:
+        facility_id = int(raw)
+    except ValueError:
+        raise NotFound("We couldn't find that facility.") from None
+    access_facility(db, staff, facility_id, Permission(permission))

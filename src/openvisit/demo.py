@@ -1,0 +1,156 @@
+"""`openvisit demo`: a demo facility with ready logins, for trying OpenVisit locally.
+
+Idempotent: a second run finds the demo facility and only prints the logins
+again (with a fresh kiosk activation link, since a credential is shown once).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from openvisit import audit
+from openvisit.audit.service import SYSTEM
+from openvisit.auth.service import hash_secret, new_token, token_digest, totp_uri
+from openvisit.clock import SystemClock
+from openvisit.config import Settings
+from openvisit.db import make_engine, make_sessionmaker, session_scope
+from openvisit.errors import DomainError
+from openvisit.facilities.models import (
+    Facility,
+    FacilityKind,
+    FacilitySettings,
+    HousingUnit,
+    Kiosk,
+    KioskLocation,
+    VisitingHours,
+)
+from openvisit.people.models import IdentityStatus, StaffMember, StaffRole, StaffRoleName, Visitor
+from openvisit.residents.models import Resident
+
+FACILITY = "Riverside County Jail (demo)"
+PASSWORD = "demo-visit-2026"
+RESIDENT_PIN = "246810"
+STAFF = [
+    ("officer@demo.openvisit", "Olivia Officer", StaffRoleName.OFFICER),
+    ("scheduler@demo.openvisit", "Sam Scheduler", StaffRoleName.SCHEDULER),
+    ("investigator@demo.openvisit", "Ivan Investigator", StaffRoleName.INVESTIGATOR),
+    ("admin@demo.openvisit", "Ada Admin", StaffRoleName.FACILITY_ADMIN),
+]
+VISITOR = "visitor@demo.openvisit"
+RESIDENTS = [
+    ("D-1001", "James", "Lopez", "Unit A"),
+    ("D-1002", "Robert", "Chen", "Unit A"),
+    ("D-1003", "Michael", "Okafor", "Unit B"),
+    ("D-1004", "David", "Novak", "Unit B"),
+    ("D-1005", "Luis", "Garcia", "Unit C"),
+    ("D-1006", "Kevin", "Brown", "Unit C"),
+]
+
+
+def seed_demo(settings: Settings) -> str:
+    if settings.env == "production":
+        raise DomainError("The demo refuses to run in production.", code="demo_in_production")
+    settings.ensure_secret_key()
+    engine = make_engine(settings.database_url)
+    factory = make_sessionmaker(engine)
+    for session in session_scope(factory):
+        facility = session.scalar(select(Facility).where(Facility.name == FACILITY))
+        created = facility is None
+        if facility is None:
+            facility = _build(session)
+        kiosk_code = _fresh_kiosk_code(session, facility)
+        text = _logins(session, settings, facility, kiosk_code, created)
+    engine.dispose()
+    return text
+
+
+def _build(session: Session) -> Facility:
+    now = SystemClock().now()
+    facility = Facility(name=FACILITY, timezone="America/New_York", kind=FacilityKind.JAIL,
+                        average_daily_population=420, phone="555-0100", created_at=now)
+    session.add(facility)
+    session.flush()
+    # Short notice so that a demo booking can be made for today.
+    session.add(FacilitySettings(facility_id=facility.id, min_notice_minutes=0))
+    units = {}
+    for name in ("Unit A", "Unit B", "Unit C"):
+        unit = HousingUnit(facility_id=facility.id, name=name, created_at=now)
+        session.add(unit)
+        session.flush()
+        units[name] = unit
+        for weekday in range(7):
+            # Generous hours so the demo has open slots whenever it is tried.
+            session.add(VisitingHours(unit_id=unit.id, weekday=weekday,
+                                      start_time=dt.time(0, 0), end_time=dt.time(23, 59)))
+        session.add(Kiosk(facility_id=facility.id, unit_id=unit.id, name=f"{name} kiosk",
+                          location=KioskLocation.HOUSING, created_at=now))
+    session.add(Kiosk(facility_id=facility.id, unit_id=None, name="Lobby terminal 1",
+                      location=KioskLocation.LOBBY, created_at=now))
+    for booking, first, last, unit_name in RESIDENTS:
+        session.add(Resident(facility_id=facility.id, booking_number=booking, first_name=first,
+                             last_name=last, date_of_birth=dt.date(1988, 3, 14),
+                             unit_id=units[unit_name].id, pin_hash=hash_secret(RESIDENT_PIN),
+                             created_at=now, updated_at=now))
+    for email, name, role in STAFF:
+        _staff(session, now, email, name, role, facility.id)
+    session.add(Visitor(email=VISITOR, password_hash=hash_secret(PASSWORD),
+                        legal_name="Maria Lopez", date_of_birth=dt.date(1984, 7, 2),
+                        phone="555-0199", email_verified_at=now,
+                        identity_status=IdentityStatus.VERIFIED, created_at=now))
+    session.flush()
+    audit.service.record(session, tag="demo:seeded", actor=SYSTEM, at=now,
+                         facility_id=facility.id, subject=("facility", facility.id))
+    return facility
+
+
+def _staff(session: Session, now: dt.datetime, email: str, name: str, role: StaffRoleName,
+           facility_id: int) -> None:
+    import pyotp
+
+    member = StaffMember(email=email, name=name, password_hash=hash_secret(PASSWORD),
+                         totp_secret=pyotp.random_base32(), totp_confirmed_at=now,
+                         created_at=now)
+    session.add(member)
+    session.flush()
+    session.add(StaffRole(staff_id=member.id, facility_id=facility_id, role=role))
+
+
+def _fresh_kiosk_code(session: Session, facility: Facility) -> str:
+    kiosk = session.scalars(
+        select(Kiosk).where(Kiosk.facility_id == facility.id, Kiosk.name == "Unit A kiosk")
+    ).one()
+    code = new_token()
+    kiosk.credential_hash = token_digest(code)
+    kiosk.credential_issued_at = SystemClock().now()
+    session.flush()
+    return code
+
+
+def _logins(session: Session, settings: Settings, facility: Facility, kiosk_code: str,
+            created: bool) -> str:
+    base = settings.base_url.rstrip("/")
+    lines = [
+        "",
+        f"OpenVisit demo {'created' if created else 'ready (reusing the data in ' + settings.database_url + ')'}",
+        f"  facility: {facility.name} ({facility.timezone})",
+        f"  open {base}/",
+        "",
+        "  Visitor (identity verified)",
+        f"    {base}/sign-in   e-mail {VISITOR}   password {PASSWORD}",
+        "  Resident at the Unit A kiosk",
+        f"    1. set up the kiosk: {base}/kiosk/activate?code={kiosk_code}",
+        f"    2. then sign in at {base}/kiosk   booking number D-1001   PIN {RESIDENT_PIN}",
+        "  Staff (all with password " + PASSWORD + ")",
+    ]
+    for email, _name, role in STAFF:
+        member = session.scalars(select(StaffMember).where(StaffMember.email == email)).one()
+        lines.append(f"    {role.value:<15} {base}/staff/sign-in   {email}")
+        if settings.staff_totp_required:
+            lines.append(f"      TOTP: {totp_uri(member.totp_secret, email)}")
+    if not settings.staff_totp_required:
+        lines.append("    (staff TOTP is relaxed for the demo: OPENVISIT_STAFF_TOTP_REQUIRED=false)")
+    lines.append("")
+    return "\n".join(lines)
