@@ -1,5 +1,6 @@
 """Imports every domain's tables so that Base.metadata knows them all."""
 
+from openvisit.approvals.models import Approval, Block
 from openvisit.audit.models import AuditEvent
 from openvisit.auth.models import AccountToken, LoginAttempt, UserSession
 from openvisit.facilities.models import Closure, Facility, FacilitySettings, HousingUnit, Kiosk, VisitingHours
@@ -12,8 +13,10 @@ from openvisit.people.models import (
     Visitor,
 )
 from openvisit.residents.models import Resident
+from openvisit.visits.models import Visit, VisitTransition
 
 __all__ = [
+    "Approval", "Block", "Visit", "VisitTransition",
     "AccountToken", "AuditEvent", "Closure", "Facility", "FacilitySettings", "HousingUnit",
     "IdentitySubmission", "Kiosk", "LoginAttempt", "Notification", "ProfessionalCredential",
     "Resident", "StaffMember", "StaffRole", "UserSession", "Visitor", "VisitingHours",

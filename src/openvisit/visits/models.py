@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from openvisit.db import Base, BigId, enum_column, intpk
+
+
+class VisitType(enum.StrEnum):
+    REMOTE = "remote"
+    ONSITE = "onsite"
+    PRIVILEGED = "privileged"
+
+
+class VisitState(enum.StrEnum):
+    REQUESTED = "requested"
+    SCHEDULED = "scheduled"
+    OPEN = "open"
+    LIVE = "live"
+    COMPLETED = "completed"
+    MISSED = "missed"
+    TERMINATED = "terminated"
+    FAILED = "failed"
+    DENIED = "denied"
+    CANCELLED = "cancelled"
+
+
+# The states in which a visit holds its kiosk, resident and visitor time.
+ACTIVE_STATES = (VisitState.REQUESTED, VisitState.SCHEDULED, VisitState.OPEN, VisitState.LIVE)
+ACTIVE_STATES_SQL = "state IN ('requested', 'scheduled', 'open', 'live')"
+
+
+class Visit(Base):
+    __tablename__ = "visits"
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        CheckConstraint(
+            "(visit_type = 'onsite') = (lobby_kiosk_id IS NOT NULL)", name="lobby_kiosk_onsite"
+        ),
+        Index("ix_visits_kiosk_time", "resident_kiosk_id", "starts_at"),
+        Index("ix_visits_resident_time", "resident_id", "starts_at"),
+        Index("ix_visits_visitor_time", "visitor_id", "starts_at"),
+        Index("ix_visits_facility_time", "facility_id", "starts_at"),
+    )
+
+    id: Mapped[intpk]
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id"))
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
+    visitor_id: Mapped[int] = mapped_column(ForeignKey("visitors.id"))
+    visit_type: Mapped[VisitType] = enum_column(VisitType)
+    resident_kiosk_id: Mapped[int] = mapped_column(ForeignKey("kiosks.id"))
+    lobby_kiosk_id: Mapped[int | None] = mapped_column(ForeignKey("kiosks.id"))
+    starts_at: Mapped[dt.datetime]
+    ends_at: Mapped[dt.datetime]
+    state: Mapped[VisitState] = enum_column(VisitState)
+    # Children declared for this visit (from the approval): [{"name", "date_of_birth"}]
+    participants: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    rate_cents_per_minute: Mapped[Decimal] = mapped_column(Numeric(8, 2))
+    recorded: Mapped[bool] = mapped_column(Boolean)
+    reference: Mapped[str] = mapped_column(String(16), unique=True)
+    booked_by_type: Mapped[str] = mapped_column(String(16))  # visitor | staff
+    booked_by_id: Mapped[int] = mapped_column(BigId)
+    created_at: Mapped[dt.datetime]
+    ended_reason: Mapped[str] = mapped_column(String(500), default="")
+
+
+class VisitTransition(Base):
+    """Every change of a visit's state: who, when, why. The outbox for later work
+    (notifications, billing) which marks a row handled by its own key."""
+
+    __tablename__ = "visit_transitions"
+
+    id: Mapped[intpk]
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    at: Mapped[dt.datetime]
+    actor_type: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[int | None] = mapped_column(BigId)
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    # what caused it, for hooks: "visitor", "staff", "lockdown", "release", "transfer", ...
+    cause: Mapped[str] = mapped_column(String(24), default="")
