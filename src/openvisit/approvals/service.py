@@ -12,8 +12,10 @@ from openvisit import audit
 from openvisit.approvals.models import ACTIVE_APPROVAL, Approval, ApprovalStatus, Block
 from openvisit.audit.service import AuditActor
 from openvisit.clock import Clock
+from openvisit.config import Settings
 from openvisit.errors import Conflict, DomainError, InvalidInput, NotFound
 from openvisit.facilities.models import Facility, FacilitySettings
+from openvisit.notifications import service as notifications
 from openvisit.people.models import (
     IdentityStatus,
     ProfessionalCredential,
@@ -163,17 +165,16 @@ def access_approval(session: Session, facility_id: int, approval_id: int,
     return approval
 
 
-def _notify(session: Session, clock: Clock, approval: Approval, subject: str, body: str) -> None:
-    from openvisit.notifications import service as notifications
-
+def _notify(session: Session, clock: Clock, settings: Settings, approval: Approval, subject: str,
+            body: str) -> None:
     visitor = session.get(Visitor, approval.visitor_id)
     if visitor is not None:
-        notifications.queue_email(session, clock, None, to=visitor.email, subject=subject,
+        notifications.queue_email(session, clock, settings, to=visitor.email, subject=subject,
                                   body=body)
 
 
-def decide(session: Session, clock: Clock, actor: AuditActor, staff_id: int, *, facility_id: int,
-           approval_id: int, approve: bool, reason: str = "") -> Approval:
+def decide(session: Session, clock: Clock, settings: Settings, actor: AuditActor, staff_id: int,
+           *, facility_id: int, approval_id: int, approve: bool, reason: str = "") -> Approval:
     now = clock.now()
     approval = access_approval(session, facility_id, approval_id, for_update=True)
     if approval.status != ApprovalStatus.PENDING:
@@ -196,10 +197,10 @@ def decide(session: Session, clock: Clock, actor: AuditActor, staff_id: int, *, 
                          data={"reason": approval.reason})
     name = resident.full_name
     if approve:
-        _notify(session, clock, approval, f"Approved: you can book visits with {name}",
+        _notify(session, clock, settings, approval, f"Approved: you can book visits with {name}",
                 f"You're approved to visit {name}. Sign in to book a visit.")
     else:
-        _notify(session, clock, approval, f"Not approved: your request to visit {name}",
+        _notify(session, clock, settings, approval, f"Not approved: your request to visit {name}",
                 f"Your request to visit {name} was not approved.\n\nReason: {approval.reason}")
     return approval
 

@@ -13,7 +13,8 @@ class Permission(enum.StrEnum):
     MANAGE_CLOSURES = "manage_closures"  # blackouts, lockdowns
     VIEW_RESIDENTS = "view_residents"
     MANAGE_RESIDENTS = "manage_residents"  # create, edit, import, custody, restrictions
-    REVIEW_VISITORS = "review_visitors"  # identity documents, professional credentials
+    REVIEW_VISITORS = "review_visitors"  # identity, credentials, approvals, blocks
+    MANAGE_VISITS = "manage_visits"  # book, cancel, approve bookings on a family's behalf
     VIEW_AUDIT = "view_audit"
     MANAGE_STAFF = "manage_staff"
     MANAGE_PLATFORM = "manage_platform"  # create facilities
@@ -25,7 +26,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OFFICER: frozenset(_ALL_STAFF | {Permission.MANAGE_CLOSURES}),
     Role.SCHEDULER: frozenset(
         _ALL_STAFF
-        | {Permission.MANAGE_CLOSURES, Permission.MANAGE_RESIDENTS, Permission.REVIEW_VISITORS}
+        | {Permission.MANAGE_CLOSURES, Permission.MANAGE_RESIDENTS, Permission.REVIEW_VISITORS,
+           Permission.MANAGE_VISITS}
     ),
     Role.INVESTIGATOR: frozenset(_ALL_STAFF | {Permission.VIEW_AUDIT}),
     Role.FACILITY_ADMIN: frozenset(
@@ -35,6 +37,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MANAGE_CLOSURES,
             Permission.MANAGE_RESIDENTS,
             Permission.REVIEW_VISITORS,
+            Permission.MANAGE_VISITS,
             Permission.VIEW_AUDIT,
             Permission.MANAGE_STAFF,
         }

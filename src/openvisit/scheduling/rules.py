@@ -152,6 +152,8 @@ def slot_problem(c: Constraints, start: dt.datetime) -> str | None:
         return "weekly_quota_reached"
     if c.resident.overlaps(start, end) or c.visitor.overlaps(start, end):
         return "slot_taken"
+    if not c.kiosks or (c.lobby_kiosks is not None and not c.lobby_kiosks):
+        return "no_kiosk"
     if _free(c.kiosks, start, end) is None:
         return "slot_taken"
     if c.lobby_kiosks is not None and _free(c.lobby_kiosks, start, end) is None:

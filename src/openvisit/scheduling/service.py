@@ -24,6 +24,7 @@ from openvisit import audit
 from openvisit.approvals import service as approvals
 from openvisit.audit.service import AuditActor
 from openvisit.clock import Clock
+from openvisit.config import Settings
 from openvisit.errors import Conflict, DomainError, InvalidInput, NotFound
 from openvisit.facilities.models import (
     Closure,
@@ -33,6 +34,7 @@ from openvisit.facilities.models import (
     KioskLocation,
     VisitingHours,
 )
+from openvisit.notifications import service as notifications
 from openvisit.people.models import Visitor
 from openvisit.residents.models import Resident
 from openvisit.scheduling import rules
@@ -49,6 +51,7 @@ MESSAGES = {
     "weekly_quota_reached": "The resident has no visits of this kind left that week.",
     "slot_taken": "Sorry, someone else has just booked that time. Choose another time.",
     "slot_not_offered": "That time isn't one of the times offered. Choose a time from the list.",
+    "no_kiosk": "No visiting terminal is in service for this resident's unit.",
 }
 
 
@@ -256,7 +259,7 @@ def book(session: Session, clock: Clock, actor: AuditActor, *, resident_id: int,
         raise DomainError(MESSAGES["slot_not_offered"], code="slot_not_offered", http_status=422)
     problem = rules.slot_problem(c, start)
     if problem is not None:
-        status = 409 if problem == "slot_taken" else 422
+        status = 409 if problem in ("slot_taken", "no_kiosk") else 422
         raise DomainError(MESSAGES[problem], code=problem, http_status=status)
     approval = approvals.approval_for(session, visitor.id, resident.id)
     end = start + c.length
@@ -410,12 +413,10 @@ def visits_affected_by(session: Session, *, facility_id: int, unit_id: int | Non
     return list(session.scalars(query.order_by(Visit.starts_at)))
 
 
-def cancel_visits(session: Session, clock: Clock, actor: AuditActor, visits: list[Visit], *,
-                  cause: str, reason: str, settings: object | None = None) -> list[Visit]:
-    """Cancel several visits for one cause (lockdown, release, transfer) and tell each
-    visitor. The stored transitions carry the cause: billing releases their holds."""
-    from openvisit.notifications import service as notifications
-
+def cancel_visits(session: Session, clock: Clock, settings: Settings, actor: AuditActor,
+                  visits: list[Visit], *, cause: str, reason: str) -> list[Visit]:
+    """Cancel visits for a cause of the facility's (staff, lockdown, release, transfer) and
+    tell each visitor. The stored transitions carry the cause: billing releases the holds."""
     done = []
     for visit in visits:
         cancel(session, clock, actor, visit, cause=cause, reason=reason)

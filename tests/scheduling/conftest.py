@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+
+from openvisit.approvals.models import Approval, ApprovalStatus
+from openvisit.visits.models import Visit
+
+# The clock of these tests: Thursday 26 November 2026, 12:00 in New York.
+# Default settings: 12 h notice, 14-day horizon, 20/30-minute visits every 10 minutes,
+# Unit A open 09:00-17:00 every day, one kiosk.
+FRIDAY_9AM = dt.datetime(2026, 11, 27, 14, 0, tzinfo=dt.UTC)
+
+
+def approve(db, visitor, resident, relationship: str = "brother") -> Approval:
+    approval = Approval(facility_id=resident.facility_id, visitor_id=visitor.id,
+                        resident_id=resident.id, relationship=relationship,
+                        status=ApprovalStatus.APPROVED, requested_at=dt.datetime(
+                            2026, 11, 1, tzinfo=dt.UTC))
+    db.add(approval)
+    db.flush()
+    return approval
+
+
+def visit_count(db) -> int:
+    db.expire_all()
+    return db.scalar(select(func.count()).select_from(Visit))
+
+
+@pytest.fixture
+def family(personas, db):
+    """Maria, identity verified and approved to visit James; James's unit has one kiosk."""
+    personas.kiosk  # noqa: B018 - build it
+    approve(db, personas.visitor, personas.resident)
+    personas.commit()
+    return personas
+
+
+def book(client, resident_id: int, start: dt.datetime, length: int = 30, visit_type="remote"):
+    return client.post("/api/v1/me/visits", json={
+        "resident_id": resident_id, "start": start.isoformat(), "length": length,
+        "visit_type": visit_type})
