@@ -73,7 +73,7 @@ def _touch(row, now: dt.datetime) -> None:  # type: ignore[no-untyped-def]
 def optional_visitor(request: Request, db: DbSession, clock: ClockDep) -> VisitorContext | None:
     now = clock.now()
     row = auth.find_session(db, request.cookies.get(SESSION_COOKIE), now)
-    if row is None or row.actor_type != "visitor":
+    if row is None or row.actor_type != "visitor" or row.second_factor_pending:
         return None
     visitor = db.get(Visitor, row.actor_id)
     if visitor is None:

@@ -1,0 +1,159 @@
+"""API shapes for visitor accounts, identity checks and professional credentials."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, Field
+
+from openvisit.people.models import (
+    IdentitySubmission,
+    ProfessionalCredential,
+    Visitor,
+)
+
+
+class RegisterBody(BaseModel):
+    email: str = Field(max_length=254)
+    password: str = Field(max_length=256)
+    legal_name: str = Field(max_length=200)
+    date_of_birth: str = Field(max_length=10, description="YYYY-MM-DD")
+    phone: str = Field(default="", max_length=40)
+
+
+class TokenBody(BaseModel):
+    token: str = Field(max_length=200)
+
+
+class VisitorSignInBody(BaseModel):
+    email: str = Field(max_length=254)
+    password: str = Field(max_length=256)
+    totp_code: str | None = Field(default=None, max_length=12)
+
+
+class PasswordResetBody(BaseModel):
+    email: str = Field(max_length=254)
+
+
+class PasswordResetCompleteBody(BaseModel):
+    token: str = Field(max_length=200)
+    password: str = Field(max_length=256)
+
+
+class CodeBody(BaseModel):
+    code: str = Field(max_length=12)
+
+
+class VisitorOut(BaseModel):
+    id: int
+    email: str
+    legal_name: str
+    date_of_birth: dt.date
+    phone: str
+    email_verified: bool
+    identity_status: str
+    totp_enabled: bool
+
+    @classmethod
+    def of(cls, visitor: Visitor) -> VisitorOut:
+        return cls(
+            id=visitor.id,
+            email=visitor.email,
+            legal_name=visitor.legal_name,
+            date_of_birth=visitor.date_of_birth,
+            phone=visitor.phone,
+            email_verified=visitor.email_verified_at is not None,
+            identity_status=visitor.identity_status.value,
+            totp_enabled=visitor.totp_enabled_at is not None,
+        )
+
+
+class VisitorSessionOut(BaseModel):
+    visitor: VisitorOut
+    csrf_token: str
+
+
+class TotpSetupOut(BaseModel):
+    secret: str
+    otpauth_uri: str
+
+
+class IdentitySubmissionOut(BaseModel):
+    id: int
+    facility_id: int
+    status: str
+    reason: str
+    submitted_at: dt.datetime
+    reviewed_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, row: IdentitySubmission) -> IdentitySubmissionOut:
+        return cls(
+            id=row.id,
+            facility_id=row.facility_id,
+            status=row.status.value,
+            reason=row.reason,
+            submitted_at=row.submitted_at,
+            reviewed_at=row.reviewed_at,
+        )
+
+
+class IdentityReviewOut(IdentitySubmissionOut):
+    visitor: VisitorOut
+    photo_id_url: str
+    selfie_url: str
+
+    @classmethod
+    def review(cls, row: IdentitySubmission, visitor: Visitor) -> IdentityReviewOut:
+        base = f"/api/v1/facilities/{row.facility_id}/identity-reviews/{row.id}/files"
+        return cls(
+            **IdentitySubmissionOut.of(row).model_dump(),
+            visitor=VisitorOut.of(visitor),
+            photo_id_url=f"{base}/photo_id",
+            selfie_url=f"{base}/selfie",
+        )
+
+
+class CredentialBody(BaseModel):
+    facility_id: int
+    kind: str = Field(max_length=20, description="attorney | clergy")
+    number: str = Field(max_length=60)
+    issuer: str = Field(max_length=120)
+
+
+class CredentialOut(BaseModel):
+    id: int
+    facility_id: int
+    kind: str
+    number: str
+    issuer: str
+    status: str
+    reason: str
+    submitted_at: dt.datetime
+    reviewed_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, row: ProfessionalCredential) -> CredentialOut:
+        return cls(
+            id=row.id,
+            facility_id=row.facility_id,
+            kind=row.kind.value,
+            number=row.number,
+            issuer=row.issuer,
+            status=row.status.value,
+            reason=row.reason,
+            submitted_at=row.submitted_at,
+            reviewed_at=row.reviewed_at,
+        )
+
+
+class CredentialReviewOut(CredentialOut):
+    visitor: VisitorOut
+
+    @classmethod
+    def review(cls, row: ProfessionalCredential, visitor: Visitor) -> CredentialReviewOut:
+        return cls(**CredentialOut.of(row).model_dump(), visitor=VisitorOut.of(visitor))
+
+
+class RejectBody(BaseModel):
+    reason: str = Field(max_length=500)
