@@ -7,12 +7,13 @@ from fastapi import FastAPI
 
 def include_routers(app: FastAPI) -> None:
     from openvisit.audit import routes as audit
+    from openvisit.facilities import kiosk_routes
     from openvisit.facilities import routes as facilities
     from openvisit.people import routes as people
     from openvisit.people import staff_routes
     from openvisit.residents import routes as residents
     from openvisit.web import routes as web
 
-    for module in (web, staff_routes, people, facilities, residents, audit):
+    for module in (web, staff_routes, people, facilities, kiosk_routes, residents, audit):
         app.include_router(module.api)
         app.include_router(module.pages)
