@@ -30,11 +30,17 @@ def _count(db) -> int:
     return db.scalar(select(func.count()).select_from(Closure))
 
 
-def test_an_officer_records_an_open_ended_lockdown_and_lifts_it(officer_client, personas, db,
-                                                                clock):
-    r = officer_client.post(_url(personas), json={
-        "kind": "lockdown", "starts_at": "2026-11-26T12:00:00-05:00",
-        "reason": "Search of Unit A"})
+def test_an_officer_records_an_open_ended_lockdown_and_lifts_it(
+    officer_client, personas, db, clock
+):
+    r = officer_client.post(
+        _url(personas),
+        json={
+            "kind": "lockdown",
+            "starts_at": "2026-11-26T12:00:00-05:00",
+            "reason": "Search of Unit A",
+        },
+    )
     assert r.status_code == 201, r.text
     closure = r.json()
     assert closure["ends_at"] is None
@@ -51,36 +57,59 @@ def test_an_officer_records_an_open_ended_lockdown_and_lifts_it(officer_client, 
     assert [c["id"] for c in listed["past"]] == [closure["id"]]
     again = officer_client.post(f"{_url(personas)}/{closure['id']}/lift")
     assert again.status_code == 409 and again.json()["error"]["code"] == "closure_not_active"
-    tags = [e.facility_id for e in db.scalars(select(AuditEvent).where(
-        AuditEvent.tag.in_(["closure:created", "closure:lifted"])))]
+    tags = [
+        e.facility_id
+        for e in db.scalars(
+            select(AuditEvent).where(AuditEvent.tag.in_(["closure:created", "closure:lifted"]))
+        )
+    ]
     assert tags == [personas.facility.id, personas.facility.id]
 
 
 def test_a_blackout_of_one_unit_is_listed_with_its_unit(officer_client, personas):
-    r = officer_client.post(_url(personas), json={
-        "kind": "blackout", "unit_id": personas.unit.id, "starts_at": LATER,
-        "ends_at": TOMORROW, "reason": "Holiday staffing"})
+    r = officer_client.post(
+        _url(personas),
+        json={
+            "kind": "blackout",
+            "unit_id": personas.unit.id,
+            "starts_at": LATER,
+            "ends_at": TOMORROW,
+            "reason": "Holiday staffing",
+        },
+    )
     assert r.status_code == 201
     assert r.json()["unit_id"] == personas.unit.id
     lift = officer_client.post(f"{_url(personas)}/{r.json()['id']}/lift")
     assert lift.status_code == 409 and lift.json()["error"]["code"] == "not_a_lockdown"
 
 
-@pytest.mark.parametrize(("change", "status", "code"), [
-    ({"ends_at": "2026-11-26T17:30:00+00:00"}, 422, "closure_end_before_start"),
-    ({"ends_at": LATER}, 422, "closure_end_before_start"),
-    ({"ends_at": None}, 422, "closure_needs_end"),
-    ({"reason": "   "}, 422, "invalid_input"),
-    ({"reason": "x" * 501}, 422, "invalid_input"),
-    ({"kind": "holiday"}, 422, "invalid_input"),
-    ({"starts_at": "2026-11-20T10:00:00+00:00", "ends_at": "2026-11-21T10:00:00+00:00"},
-     422, "closure_in_past"),
-    ({"starts_at": "next tuesday"}, 422, "invalid_input"),
-])
-def test_bad_closures_are_refused_and_nothing_is_recorded(officer_client, personas, db, change,
-                                                          status, code):
-    body = {"kind": "blackout", "starts_at": LATER, "ends_at": TOMORROW, "reason": "Drill",
-            **change}
+@pytest.mark.parametrize(
+    ("change", "status", "code"),
+    [
+        ({"ends_at": "2026-11-26T17:30:00+00:00"}, 422, "closure_end_before_start"),
+        ({"ends_at": LATER}, 422, "closure_end_before_start"),
+        ({"ends_at": None}, 422, "closure_needs_end"),
+        ({"reason": "   "}, 422, "invalid_input"),
+        ({"reason": "x" * 501}, 422, "invalid_input"),
+        ({"kind": "holiday"}, 422, "invalid_input"),
+        (
+            {"starts_at": "2026-11-20T10:00:00+00:00", "ends_at": "2026-11-21T10:00:00+00:00"},
+            422,
+            "closure_in_past",
+        ),
+        ({"starts_at": "next tuesday"}, 422, "invalid_input"),
+    ],
+)
+def test_bad_closures_are_refused_and_nothing_is_recorded(
+    officer_client, personas, db, change, status, code
+):
+    body = {
+        "kind": "blackout",
+        "starts_at": LATER,
+        "ends_at": TOMORROW,
+        "reason": "Drill",
+        **change,
+    }
     r = officer_client.post(_url(personas), json=body)
     assert r.status_code == status, r.text
     assert r.json()["error"]["code"] == code
@@ -88,18 +117,28 @@ def test_bad_closures_are_refused_and_nothing_is_recorded(officer_client, person
 
 
 def test_a_closure_cannot_name_another_facilitys_unit(officer_client, personas, db):
-    r = officer_client.post(_url(personas), json={
-        "kind": "lockdown", "unit_id": personas.other_unit.id, "starts_at": LATER,
-        "reason": "Fight"})
+    r = officer_client.post(
+        _url(personas),
+        json={
+            "kind": "lockdown",
+            "unit_id": personas.other_unit.id,
+            "starts_at": LATER,
+            "reason": "Fight",
+        },
+    )
     assert r.status_code == 404
     assert _count(db) == 0
 
 
 def test_another_facilitys_closure_cannot_be_lifted(client, personas, clock, db):
     other_admin = personas.other_admin
-    closure = Closure(facility_id=personas.facility.id, kind="lockdown",
-                      starts_at=clock.now() - dt.timedelta(hours=1), reason="Search",
-                      created_at=clock.now())
+    closure = Closure(
+        facility_id=personas.facility.id,
+        kind="lockdown",
+        starts_at=clock.now() - dt.timedelta(hours=1),
+        reason="Search",
+        created_at=clock.now(),
+    )
     db.add(closure)
     personas.commit()
     sign_in_staff(client, other_admin, clock)
@@ -121,10 +160,20 @@ def test_closures_page_takes_local_time_in_the_facilitys_zone(officer_client, pe
     fid = personas.facility.id
     page = officer_client.get(f"/staff/facilities/{fid}/closures")
     assert page.status_code == 200 and "No lockdown or blackout is in force" in page.text
-    r = officer_client.post(f"/staff/facilities/{fid}/closures", data={
-        "csrf_token": officer_client.cookies["ov_csrf"], "kind": "blackout", "unit_id": "",
-        "starts_date": "2026-12-24", "starts_time": "18:00", "ends_date": "2026-12-26",
-        "ends_time": "08:00", "reason": "Christmas"}, follow_redirects=True)
+    r = officer_client.post(
+        f"/staff/facilities/{fid}/closures",
+        data={
+            "csrf_token": officer_client.cookies["ov_csrf"],
+            "kind": "blackout",
+            "unit_id": "",
+            "starts_date": "2026-12-24",
+            "starts_time": "18:00",
+            "ends_date": "2026-12-26",
+            "ends_time": "08:00",
+            "reason": "Christmas",
+        },
+        follow_redirects=True,
+    )
     assert r.status_code == 200
     assert "Blackout recorded" in r.text and "Christmas" in r.text
     closure = db.scalar(select(Closure))
@@ -133,9 +182,16 @@ def test_closures_page_takes_local_time_in_the_facilitys_zone(officer_client, pe
 
 
 def test_closures_page_refuses_a_time_skipped_by_daylight_saving(officer_client, personas, db):
-    r = officer_client.post(f"/staff/facilities/{personas.facility.id}/closures", data={
-        "csrf_token": officer_client.cookies["ov_csrf"], "kind": "lockdown",
-        "starts_date": "2027-03-14", "starts_time": "02:30", "reason": "Drill"})
+    r = officer_client.post(
+        f"/staff/facilities/{personas.facility.id}/closures",
+        data={
+            "csrf_token": officer_client.cookies["ov_csrf"],
+            "kind": "lockdown",
+            "starts_date": "2027-03-14",
+            "starts_time": "02:30",
+            "reason": "Drill",
+        },
+    )
     assert r.status_code == 422
     assert "clocks" in r.text
     assert _count(db) == 0

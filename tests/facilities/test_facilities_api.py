@@ -7,8 +7,12 @@ from openvisit.facilities.models import Facility, FacilitySettings
 from openvisit.people.models import StaffRoleName
 from tests.factories import sign_in_staff
 
-NEW = {"name": "Hillcrest Jail", "timezone": "America/Denver", "kind": "jail",
-       "average_daily_population": 120}
+NEW = {
+    "name": "Hillcrest Jail",
+    "timezone": "America/Denver",
+    "kind": "jail",
+    "average_daily_population": 120,
+}
 
 
 def _facility_count(db) -> int:
@@ -82,8 +86,10 @@ def test_facility_admin_edits_the_facility_and_it_is_audited(client, personas, c
     personas.commit()
     sign_in_staff(client, admin, clock)
     fid = personas.facility.id
-    r = client.patch(f"/api/v1/facilities/{fid}", json={"average_daily_population": 45,
-                                                       "timezone": "America/Detroit"})
+    r = client.patch(
+        f"/api/v1/facilities/{fid}",
+        json={"average_daily_population": 45, "timezone": "America/Detroit"},
+    )
     assert r.status_code == 200
     assert r.json()["average_daily_population"] == 45
     event = db.scalar(select(AuditEvent).where(AuditEvent.tag == "facility:updated"))
