@@ -121,8 +121,8 @@ def _plan(session: Session, now: dt.datetime, *, resident: Resident, visitor: Vi
     if resident.restricted_until and resident.restricted_until > not_before:
         not_before = resident.restricted_until
     not_after = now + dt.timedelta(days=settings.booking_horizon_days)
-    lo = max(first or not_before, not_before)
-    hi = min(last or not_after, not_after) + length
+    lo = first or not_before
+    hi = (last or not_after) + length
     max_len = dt.timedelta(minutes=max(settings.visit_lengths_minutes))
     span_lo, span_hi = lo - max_len, hi + max_len
 
@@ -255,6 +255,9 @@ def book(session: Session, clock: Clock, actor: AuditActor, *, resident_id: int,
                  length_minutes=length_minutes, first=start, last=start,
                  ignore_visit_id=ignore_visit_id)
     c = plan.constraints
+    if start < c.not_before or start > c.not_after:
+        problem = "too_soon" if start < c.not_before else "beyond_horizon"
+        raise DomainError(MESSAGES[problem], code=problem, http_status=422)
     if not rules.fits_hours(plan.windows, start, c.length, c.step):
         raise DomainError(MESSAGES["slot_not_offered"], code="slot_not_offered", http_status=422)
     problem = rules.slot_problem(c, start)
