@@ -378,11 +378,16 @@ def reschedule(session: Session, clock: Clock, actor: AuditActor, visit: Visit, 
     if visit.state not in (VisitState.REQUESTED, VisitState.SCHEDULED):
         raise Conflict("This visit can no longer be changed.", code="not_reschedulable")
     length = length_minutes or int((visit.ends_at - visit.starts_at).total_seconds() // 60)
+    # The old visit gives way first (the new time may overlap it); if the new
+    # booking fails, the caller's transaction rolls this back too.
+    states.transition(session, visit, VisitState.CANCELLED, actor=actor, at=clock.now(),
+                      cause="rescheduled", reason="Rescheduled")
     new = book(session, clock, actor, resident_id=visit.resident_id,
                visitor_id=visit.visitor_id, visit_type=visit.visit_type, start=start,
                length_minutes=length, ignore_visit_id=visit.id)
-    states.transition(session, visit, VisitState.CANCELLED, actor=actor, at=clock.now(),
-                      cause="rescheduled", reason=f"Moved to visit {new.reference}")
+    audit.service.record(session, tag="visit:rescheduled", actor=actor, at=clock.now(),
+                         facility_id=visit.facility_id, subject=("visit", visit.id),
+                         data={"new_visit_id": new.id, "starts_at": new.starts_at.isoformat()})
     return new
 
 
