@@ -737,8 +737,7 @@ def submit_identity(
         )
     if visitor.identity_status == IdentityStatus.VERIFIED:
         raise Conflict("Your identity is already confirmed.", code="already_verified")
-    errors: dict[str, str] = {}
-    first: DomainError | None = None
+    problems: list[DomainError] = []
     checked: dict[str, tuple[str, str]] = {}
     for field, upload, label in (
         ("photo_id", photo_id, "your photo ID"),
@@ -747,17 +746,19 @@ def submit_identity(
         try:
             checked[field] = _check_image(settings, upload, field, label)
         except DomainError as exc:
-            errors.update(exc.fields)
-            first = first or exc
+            problems.append(exc)
     try:
         facility = _facility(session, facility_id)
     except DomainError as exc:
-        errors.update(exc.fields)
-        first = first or exc
-    if first is not None:
-        if len(errors) == len(first.fields):
-            raise first
-        raise InvalidInput("Some of the information given is not valid.", fields=errors)
+        problems.append(exc)
+    if problems:
+        # Every problem is reported; the error's code is theirs if they share one.
+        first = problems[0]
+        for other in problems[1:]:
+            first.fields = first.fields | other.fields
+        if any(type(p) is not type(first) for p in problems):
+            raise InvalidInput("Some of the information given is not valid.", fields=first.fields)
+        raise first
 
     directory = _private_dir(settings)
     written: list[Path] = []
@@ -828,7 +829,7 @@ def list_identity_reviews(
         )
         .order_by(IdentitySubmission.submitted_at, IdentitySubmission.id)
     )
-    return [(s, v) for s, v in rows.tuples()]
+    return [(s, v) for s, v in rows]
 
 
 def access_identity_review(
@@ -1054,7 +1055,7 @@ def list_my_credentials(
         .where(ProfessionalCredential.visitor_id == visitor.id)
         .order_by(Facility.name, ProfessionalCredential.kind)
     )
-    return [(c, f) for c, f in rows.tuples()]
+    return [(c, f) for c, f in rows]
 
 
 def list_credential_reviews(
@@ -1069,7 +1070,7 @@ def list_credential_reviews(
         )
         .order_by(ProfessionalCredential.submitted_at, ProfessionalCredential.id)
     )
-    return [(c, v) for c, v in rows.tuples()]
+    return [(c, v) for c, v in rows]
 
 
 def decide_credential(
