@@ -306,3 +306,17 @@ def test_the_staff_review_pages_show_the_queue_and_a_decision_form(
         f"/staff/facilities/{fid}/identity-reviews/{review_id}/verify", data={"csrf_token": token}
     )
     assert twice.status_code == 409 and "A colleague already decided this" in twice.text
+
+
+def test_every_review_route_declares_its_permission_in_the_api_description(client):
+    schema = client.get("/openapi.json")
+    assert schema.status_code == 200
+    review_paths = {
+        path: ops
+        for path, ops in schema.json()["paths"].items()
+        if path.startswith("/api/v1/facilities/{facility_id}/") and "-reviews" in path
+    }
+    assert len(review_paths) >= 6
+    for path, ops in review_paths.items():
+        for method, op in ops.items():
+            assert op.get("x-permission") == "review_visitors", (method, path)

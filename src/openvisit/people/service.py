@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from openvisit import audit
@@ -24,7 +24,14 @@ from openvisit.auth import service as auth
 from openvisit.auth.models import AccountToken, UserSession
 from openvisit.clock import Clock
 from openvisit.config import Settings
-from openvisit.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from openvisit.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooManyAttempts,
+)
 from openvisit.facilities.models import Facility
 from openvisit.notifications.service import queue_email
 from openvisit.people.models import (
@@ -43,6 +50,7 @@ RESET_PASSWORD = "reset_password"  # noqa: S105 - a token purpose, not a secret
 VERIFY_EMAIL_LIFETIME = dt.timedelta(hours=48)
 RESET_PASSWORD_LIFETIME = dt.timedelta(hours=1)
 MIN_AGE = 13
+MAX_LINKS_PER_HOUR = 3
 _PHONE = re.compile(r"^\+?[0-9 ()\-.]{7,30}$")
 # Pillow's name for a format -> the type we store and serve it as.
 IMAGE_TYPES = {
@@ -260,6 +268,21 @@ def _issue_token(
     return token
 
 
+def _links_sent_lately(session: Session, visitor: Visitor, purpose: str, now: dt.datetime) -> bool:
+    """True once MAX_LINKS_PER_HOUR links of this kind went out in the last hour.
+
+    Keeps the reset and verification forms from being used to flood a mailbox.
+    """
+    sent = session.scalar(
+        select(func.count()).where(
+            AccountToken.visitor_id == visitor.id,
+            AccountToken.purpose == purpose,
+            AccountToken.created_at > now - dt.timedelta(hours=1),
+        )
+    )
+    return (sent or 0) >= MAX_LINKS_PER_HOUR
+
+
 def _use_token(session: Session, token: str, purpose: str, now: dt.datetime) -> AccountToken:
     """Spend a one-use token (compare-and-set, so two clicks can't both succeed)."""
     row = (
@@ -315,6 +338,11 @@ def resend_verification(
 ) -> None:
     if visitor.email_verified_at is not None:
         raise Conflict("Your e-mail address is already confirmed.", code="email_already_verified")
+    if _links_sent_lately(session, visitor, VERIFY_EMAIL, clock.now()):
+        raise TooManyAttempts(
+            "We've sent you several links in the last hour. Check your spam folder, "
+            "or try again later."
+        )
     _send_verification(session, clock, settings, visitor)
 
 
@@ -508,7 +536,7 @@ def request_password_reset(
     now = clock.now()
     email = email.strip().lower()[:254]
     visitor = session.scalar(select(Visitor).where(Visitor.email == email)) if email else None
-    if visitor is None:
+    if visitor is None or _links_sent_lately(session, visitor, RESET_PASSWORD, now):
         return
     token = _issue_token(session, visitor, RESET_PASSWORD, now, RESET_PASSWORD_LIFETIME)
     queue_email(
