@@ -39,7 +39,12 @@ def sign_up(client, email: str = "ana@example.com", **overrides) -> dict:  # typ
     return client.post("/api/v1/visitors", json=body)  # type: ignore[no-any-return]
 
 
-def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (40, 30)) -> bytes:
+def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (40, 30), noisy: bool = False) -> bytes:
     buffer = io.BytesIO()
-    Image.new("RGB", size, (200, 120, 40)).save(buffer, format=fmt)
+    image = (
+        Image.effect_noise(size, 80).convert("RGB")
+        if noisy
+        else Image.new("RGB", size, (200, 120, 40))
+    )
+    image.save(buffer, format=fmt)
     return buffer.getvalue()

@@ -350,3 +350,47 @@ def test_the_security_page_shows_a_qr_code_while_setting_up(client, personas):
     client.post("/account/security/start", data={"csrf_token": client.cookies.get("ov_csrf")})
     page = client.get("/account/security")
     assert "<svg" in page.text and 'id="totp-secret"' in page.text
+
+
+def test_reset_links_are_limited_to_three_an_hour_without_saying_so(client, personas, db, clock):
+    maria = personas.visitor
+    personas.commit()
+    for _ in range(5):
+        r = client.post("/api/v1/password-reset", json={"email": maria.email})
+        assert r.status_code == 202
+    assert len(mails_to(db, maria.email)) == 3
+    clock.advance(minutes=61)
+    client.post("/api/v1/password-reset", json={"email": maria.email})
+    assert len(mails_to(db, maria.email)) == 4
+
+
+def test_an_unconfirmed_visitor_can_ask_for_a_new_verification_link(client, db):
+    sign_up(client)
+    signed = client.post(
+        "/api/v1/visitor-session", json={"email": "ana@example.com", "password": STRONG}
+    )
+    token = signed.json()["csrf_token"]
+    page = client.get("/account")
+    assert "Send the link again" in page.text
+    r = client.post("/account/resend-verification", data={"csrf_token": token})
+    assert r.status_code == 200 and "sent a new link to ana@example.com" in r.text
+    first, second = mails_to(db, "ana@example.com")
+    assert link_token(first, "/verify-email") != link_token(second, "/verify-email")
+
+
+def test_account_pages_say_what_to_do_in_each_state(client, personas):
+    maria = personas.visitor
+    personas.facility  # noqa: B018
+    personas.commit()
+    assert "missing its code" in client.get("/verify-email").text
+    sign_in_visitor(client, maria)
+    assert "already confirmed" in client.get("/account/identity").text
+    assert "You haven" in client.get("/account/credentials").text
+    assert "Two-step sign-in is off" in client.get("/account/security").text
+    assert client.get("/sign-up", follow_redirects=False).headers["location"] == "/account"
+
+
+def test_account_pages_send_anonymous_people_to_sign_in(client):
+    r = client.get("/account/identity", follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/sign-in?next=/account/identity"

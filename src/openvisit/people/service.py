@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from openvisit import audit
@@ -24,7 +24,14 @@ from openvisit.auth import service as auth
 from openvisit.auth.models import AccountToken, UserSession
 from openvisit.clock import Clock
 from openvisit.config import Settings
-from openvisit.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from openvisit.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooManyAttempts,
+)
 from openvisit.facilities.models import Facility
 from openvisit.notifications.service import queue_email
 from openvisit.people.models import (
@@ -43,6 +50,7 @@ RESET_PASSWORD = "reset_password"  # noqa: S105 - a token purpose, not a secret
 VERIFY_EMAIL_LIFETIME = dt.timedelta(hours=48)
 RESET_PASSWORD_LIFETIME = dt.timedelta(hours=1)
 MIN_AGE = 13
+MAX_LINKS_PER_HOUR = 3
 _PHONE = re.compile(r"^\+?[0-9 ()\-.]{7,30}$")
 # Pillow's name for a format -> the type we store and serve it as.
 IMAGE_TYPES = {
@@ -260,6 +268,21 @@ def _issue_token(
     return token
 
 
+def _links_sent_lately(session: Session, visitor: Visitor, purpose: str, now: dt.datetime) -> bool:
+    """True once MAX_LINKS_PER_HOUR links of this kind went out in the last hour.
+
+    Keeps the reset and verification forms from being used to flood a mailbox.
+    """
+    sent = session.scalar(
+        select(func.count()).where(
+            AccountToken.visitor_id == visitor.id,
+            AccountToken.purpose == purpose,
+            AccountToken.created_at > now - dt.timedelta(hours=1),
+        )
+    )
+    return (sent or 0) >= MAX_LINKS_PER_HOUR
+
+
 def _use_token(session: Session, token: str, purpose: str, now: dt.datetime) -> AccountToken:
     """Spend a one-use token (compare-and-set, so two clicks can't both succeed)."""
     row = (
@@ -315,6 +338,11 @@ def resend_verification(
 ) -> None:
     if visitor.email_verified_at is not None:
         raise Conflict("Your e-mail address is already confirmed.", code="email_already_verified")
+    if _links_sent_lately(session, visitor, VERIFY_EMAIL, clock.now()):
+        raise TooManyAttempts(
+            "We've sent you several links in the last hour. Check your spam folder, "
+            "or try again later."
+        )
     _send_verification(session, clock, settings, visitor)
 
 
@@ -508,7 +536,7 @@ def request_password_reset(
     now = clock.now()
     email = email.strip().lower()[:254]
     visitor = session.scalar(select(Visitor).where(Visitor.email == email)) if email else None
-    if visitor is None:
+    if visitor is None or _links_sent_lately(session, visitor, RESET_PASSWORD, now):
         return
     token = _issue_token(session, visitor, RESET_PASSWORD, now, RESET_PASSWORD_LIFETIME)
     queue_email(
@@ -737,8 +765,7 @@ def submit_identity(
         )
     if visitor.identity_status == IdentityStatus.VERIFIED:
         raise Conflict("Your identity is already confirmed.", code="already_verified")
-    errors: dict[str, str] = {}
-    first: DomainError | None = None
+    problems: list[DomainError] = []
     checked: dict[str, tuple[str, str]] = {}
     for field, upload, label in (
         ("photo_id", photo_id, "your photo ID"),
@@ -747,17 +774,19 @@ def submit_identity(
         try:
             checked[field] = _check_image(settings, upload, field, label)
         except DomainError as exc:
-            errors.update(exc.fields)
-            first = first or exc
+            problems.append(exc)
     try:
         facility = _facility(session, facility_id)
     except DomainError as exc:
-        errors.update(exc.fields)
-        first = first or exc
-    if first is not None:
-        if len(errors) == len(first.fields):
-            raise first
-        raise InvalidInput("Some of the information given is not valid.", fields=errors)
+        problems.append(exc)
+    if problems:
+        # Every problem is reported; the error's code is theirs if they share one.
+        first = problems[0]
+        for other in problems[1:]:
+            first.fields = first.fields | other.fields
+        if any(type(p) is not type(first) for p in problems):
+            raise InvalidInput("Some of the information given is not valid.", fields=first.fields)
+        raise first
 
     directory = _private_dir(settings)
     written: list[Path] = []
@@ -828,7 +857,7 @@ def list_identity_reviews(
         )
         .order_by(IdentitySubmission.submitted_at, IdentitySubmission.id)
     )
-    return [(s, v) for s, v in rows.tuples()]
+    return [(s, v) for s, v in rows]
 
 
 def access_identity_review(
@@ -1054,7 +1083,7 @@ def list_my_credentials(
         .where(ProfessionalCredential.visitor_id == visitor.id)
         .order_by(Facility.name, ProfessionalCredential.kind)
     )
-    return [(c, f) for c, f in rows.tuples()]
+    return [(c, f) for c, f in rows]
 
 
 def list_credential_reviews(
@@ -1069,7 +1098,7 @@ def list_credential_reviews(
         )
         .order_by(ProfessionalCredential.submitted_at, ProfessionalCredential.id)
     )
-    return [(c, v) for c, v in rows.tuples()]
+    return [(c, v) for c, v in rows]
 
 
 def decide_credential(
