@@ -10,9 +10,10 @@ def include_routers(app: FastAPI) -> None:
     from openvisit.facilities import routes as facilities
     from openvisit.people import routes as people
     from openvisit.people import staff_routes
+    from openvisit.residents import kiosk_routes
     from openvisit.residents import routes as residents
     from openvisit.web import routes as web
 
-    for module in (web, staff_routes, people, facilities, residents, audit):
+    for module in (web, staff_routes, people, facilities, residents, kiosk_routes, audit):
         app.include_router(module.api)
         app.include_router(module.pages)
