@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from openvisit import audit
@@ -203,18 +203,20 @@ def _check_row(line: int, cells: dict[str, str], units: dict[str, HousingUnit],
 
 def _apply(session: Session, facility: Facility, existing: dict[str, Resident],
            rows: list[RosterRow], now: dt.datetime) -> None:
-    new: list[Resident] = []
+    new: list[dict[str, Any]] = []
     for row in rows:
         if row.outcome == "created":
-            new.append(Resident(facility_id=facility.id, booking_number=row.booking_number,
-                                custody_status=CustodyStatus.IN_CUSTODY, restriction_reason="",
-                                preferred_language="en", created_at=now, updated_at=now,
-                                **row.values))
+            new.append({"facility_id": facility.id, "booking_number": row.booking_number,
+                        "custody_status": CustodyStatus.IN_CUSTODY, "restriction_reason": "",
+                        "preferred_language": "en", "restricted_until": None,
+                        "pin_hash": None, "created_at": now, "updated_at": now, **row.values})
         elif row.outcome == "updated":
             resident = existing[row.booking_number]
             for shown in row.changes:
                 attr = COMPARED[shown]
                 setattr(resident, attr, row.values[attr])
             resident.updated_at = now
-    session.add_all(new)
     session.flush()
+    if new:
+        # One executemany, not one INSERT per row: the new rows' ids aren't needed.
+        session.execute(insert(Resident), new)
