@@ -9,9 +9,15 @@ ACTOR = AuditActor("staff", 1, "someone@example.com", "10.0.0.9")
 
 def _record(personas, tag, facility, n=1):
     for i in range(n):
-        audit.service.record(personas.db, tag=tag, actor=ACTOR, at=personas.clock.now(),
-                             facility_id=facility.id, subject=("resident", i + 1),
-                             data={"n": i})
+        audit.service.record(
+            personas.db,
+            tag=tag,
+            actor=ACTOR,
+            at=personas.clock.now(),
+            facility_id=facility.id,
+            subject=("resident", i + 1),
+            data={"n": i},
+        )
 
 
 def test_the_audit_api_lists_this_facilitys_events_newest_first(client, personas, clock):
@@ -24,8 +30,7 @@ def test_the_audit_api_lists_this_facilitys_events_newest_first(client, personas
     r = client.get(f"/api/v1/facilities/{personas.facility.id}/audit")
     assert r.status_code == 200
     events = r.json()["events"]
-    assert [e["tag"] for e in events] == ["roster:imported", "resident:created",
-                                          "resident:created"]
+    assert [e["tag"] for e in events] == ["roster:imported", "resident:created", "resident:created"]
     assert events[0]["id"] > events[1]["id"]
     assert events[0]["ip"] == "10.0.0.9"
     only = client.get(f"/api/v1/facilities/{personas.facility.id}/audit?tag=roster:").json()

@@ -17,8 +17,13 @@ def _activate(client, personas, kiosk=None):
     """Give this browser the kiosk's device session, as /kiosk/activate would."""
     kiosk = kiosk or personas.kiosk
     kiosk.credential_hash = auth.token_digest(f"x-{kiosk.id}")
-    new = auth.start_session(personas.db, actor_type="kiosk", actor_id=kiosk.id,
-                             now=personas.clock.now(), lifetime=dt.timedelta(days=365))
+    new = auth.start_session(
+        personas.db,
+        actor_type="kiosk",
+        actor_id=kiosk.id,
+        now=personas.clock.now(),
+        lifetime=dt.timedelta(days=365),
+    )
     personas.commit()
     client.cookies.set(KIOSK_COOKIE, new.token)
     client.get("/kiosk")
@@ -27,8 +32,9 @@ def _activate(client, personas, kiosk=None):
 
 
 def _sign_in(client, booking, pin=PIN):
-    return client.post("/api/v1/kiosk/resident-session",
-                       json={"booking_number": booking, "pin": pin})
+    return client.post(
+        "/api/v1/kiosk/resident-session", json={"booking_number": booking, "pin": pin}
+    )
 
 
 def test_a_browser_without_a_device_session_is_told_to_ask_an_officer(client):
@@ -78,13 +84,15 @@ def test_the_sign_in_form_signs_in_and_the_sign_out_button_signs_out(client, per
     _activate(client, personas)
     token = client.cookies.get("ov_csrf")
     del client.headers["X-CSRF-Token"]
-    home = client.post("/kiosk/sign-in", data={"booking_number": "B-1001", "pin": PIN,
-                                               "csrf_token": token})
+    home = client.post(
+        "/kiosk/sign-in", data={"booking_number": "B-1001", "pin": PIN, "csrf_token": token}
+    )
     assert "Hello James" in home.text
     signed_out = client.post("/kiosk/sign-out", data={"csrf_token": token})
     assert "Sign in" in signed_out.text and "Hello James" not in signed_out.text
-    bad = client.post("/kiosk/sign-in", data={"booking_number": "B-1001", "pin": "0000",
-                                              "csrf_token": token})
+    bad = client.post(
+        "/kiosk/sign-in", data={"booking_number": "B-1001", "pin": "0000", "csrf_token": token}
+    )
     assert bad.status_code == 401
     assert "Check your booking number and PIN" in bad.text
 
@@ -96,8 +104,7 @@ def test_a_wrong_pin_is_refused_and_audited_as_a_security_event(client, personas
     assert r.status_code == 401 and r.json()["error"]["code"] == "sign_in_failed"
     db.expire_all()
     assert db.get(UserSession, row.id).resident_id is None
-    failed = db.scalars(select(AuditEvent).where(AuditEvent.tag == "resident:sign_in_failed")
-                        ).one()
+    failed = db.scalars(select(AuditEvent).where(AuditEvent.tag == "resident:sign_in_failed")).one()
     assert failed.facility_id == personas.facility.id
     assert failed.data["why"] == "wrong_credentials"
 
@@ -127,8 +134,13 @@ def test_a_resident_of_another_unit_is_refused_at_a_housing_kiosk(client, person
 def test_a_lobby_kiosk_takes_residents_of_any_unit(client, personas):
     unit_b = personas.make_unit(personas.facility, "Unit B")
     personas.make_resident(personas.facility, unit_b, "B-5005", "Tom", "Hart")
-    lobby = Kiosk(facility_id=personas.facility.id, unit_id=None, name="Lobby 1",
-                  location=KioskLocation.LOBBY, created_at=personas.clock.now())
+    lobby = Kiosk(
+        facility_id=personas.facility.id,
+        unit_id=None,
+        name="Lobby 1",
+        location=KioskLocation.LOBBY,
+        created_at=personas.clock.now(),
+    )
     personas.db.add(lobby)
     personas.db.flush()
     _activate(client, personas, lobby)
@@ -150,8 +162,7 @@ def test_a_resident_of_another_facility_cannot_sign_in_here(client, personas):
     assert _sign_in(client, other.booking_number).status_code == 401
 
 
-def test_releasing_a_resident_signs_them_out_of_the_kiosk(client, other_client, personas,
-                                                          clock):
+def test_releasing_a_resident_signs_them_out_of_the_kiosk(client, other_client, personas, clock):
     from tests.factories import sign_in_staff
 
     resident = personas.resident
@@ -161,7 +172,8 @@ def test_releasing_a_resident_signs_them_out_of_the_kiosk(client, other_client, 
     sign_in_staff(other_client, scheduler, clock)
     r = other_client.post(
         f"/api/v1/facilities/{personas.facility.id}/residents/{resident.id}/custody",
-        json={"status": "transferred", "reason": "Moved to state prison"})
+        json={"status": "transferred", "reason": "Moved to state prison"},
+    )
     assert r.status_code == 200
     assert client.get("/api/v1/kiosk/me").json()["resident"] is None
 

@@ -13,16 +13,25 @@ def _url(personas, rest=""):
 
 
 def _new(personas, **over):
-    body = {"booking_number": "b-2001", "first_name": "Rosa", "last_name": "Diaz",
-            "date_of_birth": "1988-03-04", "unit_id": personas.unit.id,
-            "preferred_language": "es"}
+    body = {
+        "booking_number": "b-2001",
+        "first_name": "Rosa",
+        "last_name": "Diaz",
+        "date_of_birth": "1988-03-04",
+        "unit_id": personas.unit.id,
+        "preferred_language": "es",
+    }
     body.update(over)
     return body
 
 
 def _tags(db, facility_id):
-    return [e.tag for e in db.scalars(select(AuditEvent).where(
-        AuditEvent.facility_id == facility_id).order_by(AuditEvent.id))]
+    return [
+        e.tag
+        for e in db.scalars(
+            select(AuditEvent).where(AuditEvent.facility_id == facility_id).order_by(AuditEvent.id)
+        )
+    ]
 
 
 def _count(db):
@@ -68,8 +77,7 @@ def test_the_same_booking_number_may_exist_at_another_facility(client, personas,
     assert r.status_code == 201
 
 
-def test_each_bad_field_is_refused_with_a_reason_and_nothing_is_added(client, personas, clock,
-                                                                      db):
+def test_each_bad_field_is_refused_with_a_reason_and_nothing_is_added(client, personas, clock, db):
     scheduler = personas.scheduler
     personas.other_unit  # noqa: B018
     personas.unit  # noqa: B018
@@ -105,8 +113,9 @@ def test_editing_changes_only_the_given_fields_and_records_which(client, persona
     unit_b = personas.make_unit(personas.facility, "Unit B")
     personas.commit()
     sign_in_staff(client, scheduler, clock)
-    r = client.patch(_url(personas, f"/{resident.id}"),
-                     json={"last_name": "Lopez-Garcia", "unit_id": unit_b.id})
+    r = client.patch(
+        _url(personas, f"/{resident.id}"), json={"last_name": "Lopez-Garcia", "unit_id": unit_b.id}
+    )
     assert r.status_code == 200, r.text
     assert r.json()["last_name"] == "Lopez-Garcia" and r.json()["unit_name"] == "Unit B"
     assert r.json()["first_name"] == "James"
@@ -120,8 +129,10 @@ def test_editing_to_a_taken_booking_number_changes_nothing(client, personas, clo
     scheduler = personas.scheduler
     personas.commit()
     sign_in_staff(client, scheduler, clock)
-    r = client.patch(_url(personas, f"/{other.id}"),
-                     json={"booking_number": resident.booking_number, "first_name": "Leo"})
+    r = client.patch(
+        _url(personas, f"/{other.id}"),
+        json={"booking_number": resident.booking_number, "first_name": "Leo"},
+    )
     assert r.status_code == 409 and r.json()["error"]["code"] == "booking_number_taken"
     db.expire_all()
     assert db.get(Resident, other.id).first_name == "Lee"
@@ -161,19 +172,22 @@ def test_releasing_a_resident_needs_a_reason_and_is_audited(client, personas, cl
     scheduler = personas.scheduler
     personas.commit()
     sign_in_staff(client, scheduler, clock)
-    no_reason = client.post(_url(personas, f"/{resident.id}/custody"),
-                            json={"status": "released", "reason": " "})
+    no_reason = client.post(
+        _url(personas, f"/{resident.id}/custody"), json={"status": "released", "reason": " "}
+    )
     assert no_reason.status_code == 422 and no_reason.json()["error"]["code"] == "reason_required"
-    same = client.post(_url(personas, f"/{resident.id}/custody"),
-                       json={"status": "in_custody", "reason": "check"})
+    same = client.post(
+        _url(personas, f"/{resident.id}/custody"), json={"status": "in_custody", "reason": "check"}
+    )
     assert same.status_code == 409 and same.json()["error"]["code"] == "custody_unchanged"
     db.expire_all()
     assert db.get(Resident, resident.id).custody_status == CustodyStatus.IN_CUSTODY
-    ok = client.post(_url(personas, f"/{resident.id}/custody"),
-                     json={"status": "released", "reason": "Sentence served"})
+    ok = client.post(
+        _url(personas, f"/{resident.id}/custody"),
+        json={"status": "released", "reason": "Sentence served"},
+    )
     assert ok.status_code == 200 and ok.json()["custody_status"] == "released"
-    event = db.scalars(select(AuditEvent).where(
-        AuditEvent.tag == "resident:custody_changed")).one()
+    event = db.scalars(select(AuditEvent).where(AuditEvent.tag == "resident:custody_changed")).one()
     assert event.data == {"from": "in_custody", "to": "released", "reason": "Sentence served"}
     listed = client.get(_url(personas, "?status=released")).json()
     assert [r["id"] for r in listed["items"]] == [resident.id]
@@ -208,8 +222,9 @@ def test_a_restriction_needs_a_future_end_with_offset_and_a_reason(client, perso
     assert "resident:restricted" in tags and "resident:restriction_lifted" in tags
 
 
-def test_search_matches_booking_number_or_name_ignoring_case_and_pages_by_50(client, personas,
-                                                                             clock):
+def test_search_matches_booking_number_or_name_ignoring_case_and_pages_by_50(
+    client, personas, clock
+):
     personas.resident  # noqa: B018
     for i in range(55):
         personas.make_resident(personas.facility, personas.unit, f"Z-{i:03d}", "Zed", f"Z{i:03d}")
@@ -251,11 +266,26 @@ def test_another_facilitys_residents_answer_not_found(client, personas, clock, d
     assert client.get(_url(personas, f"/{other.id}")).status_code == 404
     r = client.patch(_url(personas, f"/{other.id}"), json={"first_name": "Hacked"})
     assert r.status_code == 404
-    assert client.post(_url(personas, f"/{other.id}/pin"), json={"pin": "1234"}).status_code \
-        == 404
+    assert client.post(_url(personas, f"/{other.id}/pin"), json={"pin": "1234"}).status_code == 404
     # Their facility's id.
     theirs = f"/api/v1/facilities/{personas.other_facility.id}/residents"
     assert client.get(theirs).status_code == 404
     assert client.get(f"{theirs}/{other.id}").status_code == 404
     db.expire_all()
     assert db.get(Resident, other.id).first_name == "Ann"
+
+
+def test_every_resident_and_audit_api_route_declares_its_permission(app):
+    paths = {
+        path: ops
+        for path, ops in app.openapi()["paths"].items()
+        if path.startswith("/api/v1/facilities/{facility_id}/")
+        and ("/residents" in path or path.endswith("/audit"))
+    }
+    operations = [(path, method, op) for path, ops in paths.items() for method, op in ops.items()]
+    assert len(operations) >= 10
+    for path, method, op in operations:
+        assert op.get("x-permission") in {"view_residents", "manage_residents", "view_audit"}, (
+            path,
+            method,
+        )

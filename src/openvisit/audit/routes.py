@@ -41,33 +41,58 @@ class AuditPageOut(BaseModel):
 
 
 def _out(event: AuditEvent) -> AuditEventOut:
-    return AuditEventOut(id=event.id, at=event.at, tag=event.tag, actor_type=event.actor_type,
-                         actor_id=event.actor_id, actor_label=event.actor_label,
-                         subject_type=event.subject_type, subject_id=event.subject_id,
-                         ip=event.ip, data=event.data or {})
+    return AuditEventOut(
+        id=event.id,
+        at=event.at,
+        tag=event.tag,
+        actor_type=event.actor_type,
+        actor_id=event.actor_id,
+        actor_label=event.actor_label,
+        subject_type=event.subject_type,
+        subject_id=event.subject_id,
+        ip=event.ip,
+        data=event.data or {},
+    )
 
 
 BeforeId = Annotated[int | None, Query(ge=1)]
 TagPrefix = Annotated[str, Query(max_length=64)]
 
 
-@api.get("/facilities/{facility_id}/audit", response_model=AuditPageOut,
-         openapi_extra=VIEW_AUDIT)
-def api_events(facility_id: int, staff: CurrentStaff, db: DbSession,
-               before_id: BeforeId = None, tag: TagPrefix = "") -> AuditPageOut:
+@api.get("/facilities/{facility_id}/audit", response_model=AuditPageOut, openapi_extra=VIEW_AUDIT)
+def api_events(
+    facility_id: int,
+    staff: CurrentStaff,
+    db: DbSession,
+    before_id: BeforeId = None,
+    tag: TagPrefix = "",
+) -> AuditPageOut:
     """The facility's audit events, newest first, 50 at a time (``before_id`` pages back)."""
     facility = access_facility(db, staff, facility_id, Permission.VIEW_AUDIT)
     page = viewer.facility_events(db, facility.id, before_id=before_id, tag=tag)
-    return AuditPageOut(events=[_out(e) for e in page.events],
-                        older_before_id=page.older_before_id)
+    return AuditPageOut(events=[_out(e) for e in page.events], older_before_id=page.older_before_id)
 
 
 @pages.get("/staff/facilities/{facility_id}/audit", response_class=HTMLResponse)
-def audit_page(request: Request, facility_id: int, staff: CurrentStaff, db: DbSession,
-               before_id: BeforeId = None, tag: TagPrefix = "") -> HTMLResponse:
+def audit_page(
+    request: Request,
+    facility_id: int,
+    staff: CurrentStaff,
+    db: DbSession,
+    before_id: BeforeId = None,
+    tag: TagPrefix = "",
+) -> HTMLResponse:
     facility = access_facility(db, staff, facility_id, Permission.VIEW_AUDIT)
     chain = viewer.chain_status(db)
     page = viewer.facility_events(db, facility.id, before_id=before_id, tag=tag)
-    return render(request, "audit/list.html", {"staff": staff, "facility": facility,
-                                               "page": page, "chain": chain,
-                                               "before_id": before_id})
+    return render(
+        request,
+        "audit/list.html",
+        {
+            "staff": staff,
+            "facility": facility,
+            "page": page,
+            "chain": chain,
+            "before_id": before_id,
+        },
+    )

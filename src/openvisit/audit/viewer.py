@@ -26,12 +26,18 @@ class ChainStatus:
     problems: int
 
 
-def facility_events(session: Session, facility_id: int, *, before_id: int | None = None,
-                    tag: str = "") -> EventPage:
+def facility_events(
+    session: Session, facility_id: int, *, before_id: int | None = None, tag: str = ""
+) -> EventPage:
     """One page of a facility's events, newest first, optionally only tags starting ``tag``."""
     tag = tag.strip()
-    events = service.list_events(session, facility_ids=[facility_id], limit=PAGE_SIZE + 1,
-                                 before_id=before_id, tag_prefix=tag or None)
+    events = service.list_events(
+        session,
+        facility_ids=[facility_id],
+        limit=PAGE_SIZE + 1,
+        before_id=before_id,
+        tag_prefix=tag or None,
+    )
     older = events[PAGE_SIZE - 1].id if len(events) > PAGE_SIZE else None
     return EventPage(events[:PAGE_SIZE], older, tag)
 

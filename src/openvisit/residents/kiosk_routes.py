@@ -25,11 +25,20 @@ pages = APIRouter(include_in_schema=False)
 def _me(view: service.KioskView) -> KioskMeOut:
     kiosk, resident = view.kiosk, view.resident
     return KioskMeOut(
-        kiosk=KioskOut(id=kiosk.id, name=kiosk.name, facility_id=kiosk.facility_id,
-                       location=kiosk.location.value, unit_id=kiosk.unit_id,
-                       in_service=kiosk.in_service),
-        resident=KioskResidentOut(id=resident.id, first_name=resident.first_name,
-                                  booking_number=resident.booking_number) if resident else None)
+        kiosk=KioskOut(
+            id=kiosk.id,
+            name=kiosk.name,
+            facility_id=kiosk.facility_id,
+            location=kiosk.location.value,
+            unit_id=kiosk.unit_id,
+            in_service=kiosk.in_service,
+        ),
+        resident=KioskResidentOut(
+            id=resident.id, first_name=resident.first_name, booking_number=resident.booking_number
+        )
+        if resident
+        else None,
+    )
 
 
 @api.get("/kiosk/me", response_model=KioskMeOut)
@@ -39,11 +48,17 @@ def api_me(kiosk: CurrentKiosk, db: DbSession) -> KioskMeOut:
 
 
 @api.post("/kiosk/resident-session", response_model=KioskMeOut)
-def api_sign_in(body: ResidentSignInIn, kiosk: CurrentKiosk, db: DbSession,
-                settings: SettingsDep, clock: ClockDep) -> KioskMeOut:
+def api_sign_in(
+    body: ResidentSignInIn,
+    kiosk: CurrentKiosk,
+    db: DbSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> KioskMeOut:
     """Sign a resident in on this kiosk (booking number + PIN); no new cookie."""
-    service.resident_sign_in(db, settings, clock, kiosk, booking_number=body.booking_number,
-                             pin=body.pin)
+    service.resident_sign_in(
+        db, settings, clock, kiosk, booking_number=body.booking_number, pin=body.pin
+    )
     return _me(service.kiosk_view(db, kiosk))
 
 
@@ -69,19 +84,29 @@ def kiosk_home(request: Request, kiosk: OptionalKiosk, db: DbSession) -> HTMLRes
 
 
 @pages.post("/kiosk/sign-in", response_class=HTMLResponse)
-def sign_in_submit(request: Request, kiosk: CurrentKiosk, db: DbSession, settings: SettingsDep,
-                   clock: ClockDep, booking_number: Annotated[str, Form(max_length=60)] = "",
-                   pin: Annotated[str, Form(max_length=30)] = "") -> Response:
+def sign_in_submit(
+    request: Request,
+    kiosk: CurrentKiosk,
+    db: DbSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+    booking_number: Annotated[str, Form(max_length=60)] = "",
+    pin: Annotated[str, Form(max_length=30)] = "",
+) -> Response:
     try:
-        service.resident_sign_in(db, settings, clock, kiosk, booking_number=booking_number,
-                                 pin=pin)
+        service.resident_sign_in(db, settings, clock, kiosk, booking_number=booking_number, pin=pin)
     except service.KioskOutOfService:
         return redirect("/kiosk")
     except DomainError as exc:
         view = service.kiosk_view(db, kiosk)
-        return form_error(request, db, "kiosk/sign_in.html",
-                          {"kiosk": view.kiosk, "form": {"booking_number": booking_number}},
-                          exc, field="booking_number")
+        return form_error(
+            request,
+            db,
+            "kiosk/sign_in.html",
+            {"kiosk": view.kiosk, "form": {"booking_number": booking_number}},
+            exc,
+            field="booking_number",
+        )
     return redirect("/kiosk")
 
 

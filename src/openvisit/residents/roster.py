@@ -29,8 +29,12 @@ from openvisit.residents.service import (
 COLUMNS = ("booking_number", "first_name", "last_name", "housing_unit", "date_of_birth")
 OUTCOMES = ("created", "updated", "unchanged", "rejected")
 # Roster fields compared with the resident's record, by the name shown in reports.
-COMPARED = {"first_name": "first_name", "last_name": "last_name", "housing_unit": "unit_id",
-            "date_of_birth": "date_of_birth"}
+COMPARED = {
+    "first_name": "first_name",
+    "last_name": "last_name",
+    "housing_unit": "unit_id",
+    "date_of_birth": "date_of_birth",
+}
 
 
 @dataclass
@@ -43,8 +47,13 @@ class RosterRow:
     values: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def to_json(self) -> dict[str, Any]:
-        return {"line": self.line, "booking_number": self.booking_number,
-                "outcome": self.outcome, "reason": self.reason, "changes": self.changes}
+        return {
+            "line": self.line,
+            "booking_number": self.booking_number,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "changes": self.changes,
+        }
 
 
 @dataclass
@@ -65,8 +74,12 @@ class RosterReport:
         return [row for row in self.rows if row.outcome == "rejected"]
 
     def to_json(self) -> dict[str, Any]:
-        return {"dry_run": self.dry_run, "applied": self.applied, "counts": self.counts,
-                "rows": [row.to_json() for row in self.rows]}
+        return {
+            "dry_run": self.dry_run,
+            "applied": self.applied,
+            "counts": self.counts,
+            "rows": [row.to_json() for row in self.rows],
+        }
 
 
 class RosterRejected(DomainError):
@@ -80,7 +93,8 @@ class RosterRejected(DomainError):
             f"{rejected} row{'s' if rejected != 1 else ''} of the roster "
             f"{'have' if rejected != 1 else 'has'} problems, so nothing was imported. "
             "Fix them and upload the file again.",
-            report=report.to_json())
+            report=report.to_json(),
+        )
         self.report = report
 
 
@@ -90,17 +104,24 @@ def read_roster(data: bytes, settings: Settings) -> list[tuple[int, dict[str, st
         raise DomainError(
             f"The roster file is too large. The limit is "
             f"{settings.upload_max_bytes // (1024 * 1024) or 1} MB.",
-            code="roster_too_large", http_status=413,
-            fields={"roster": "Choose a smaller file"})
+            code="roster_too_large",
+            http_status=413,
+            fields={"roster": "Choose a smaller file"},
+        )
     if not data.strip():
-        raise InvalidInput("The roster file is empty.", code="roster_empty",
-                           fields={"roster": "Choose a CSV file with a header and rows"})
+        raise InvalidInput(
+            "The roster file is empty.",
+            code="roster_empty",
+            fields={"roster": "Choose a CSV file with a header and rows"},
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise InvalidInput("The roster must be a CSV file saved as UTF-8.", code="roster_not_utf8",
-                           fields={"roster": "Save the file as CSV UTF-8 and try again"}
-                           ) from None
+        raise InvalidInput(
+            "The roster must be a CSV file saved as UTF-8.",
+            code="roster_not_utf8",
+            fields={"roster": "Save the file as CSV UTF-8 and try again"},
+        ) from None
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = [name.strip().lower() for name in next(reader)]
@@ -108,10 +129,12 @@ def read_roster(data: bytes, settings: Settings) -> list[tuple[int, dict[str, st
         if missing:
             raise InvalidInput(
                 "The roster's first line must name the columns. Missing: "
-                + ", ".join(missing) + ".",
-                code="roster_bad_header", fields={"roster": "Missing columns: "
-                                                  + ", ".join(missing)},
-                missing=missing)
+                + ", ".join(missing)
+                + ".",
+                code="roster_bad_header",
+                fields={"roster": "Missing columns: " + ", ".join(missing)},
+                missing=missing,
+            )
         index = {name: header.index(name) for name in COLUMNS}
         rows: list[tuple[int, dict[str, str]]] = []
         for cells in reader:
@@ -120,19 +143,35 @@ def read_roster(data: bytes, settings: Settings) -> list[tuple[int, dict[str, st
             if len(rows) >= settings.roster_max_rows:
                 raise InvalidInput(
                     f"The roster has more than {settings.roster_max_rows} rows. "
-                    "Split it into smaller files.", code="roster_too_many_rows",
-                    fields={"roster": f"Use at most {settings.roster_max_rows} rows per file"})
-            rows.append((reader.line_num, {
-                name: cells[i].strip() if i < len(cells) else "" for name, i in index.items()}))
+                    "Split it into smaller files.",
+                    code="roster_too_many_rows",
+                    fields={"roster": f"Use at most {settings.roster_max_rows} rows per file"},
+                )
+            rows.append(
+                (
+                    reader.line_num,
+                    {name: cells[i].strip() if i < len(cells) else "" for name, i in index.items()},
+                )
+            )
     except csv.Error as exc:
-        raise InvalidInput(f"The roster is not a valid CSV file (line {reader.line_num}): {exc}.",
-                           code="roster_not_csv",
-                           fields={"roster": "Choose a valid CSV file"}) from None
+        raise InvalidInput(
+            f"The roster is not a valid CSV file (line {reader.line_num}): {exc}.",
+            code="roster_not_csv",
+            fields={"roster": "Choose a valid CSV file"},
+        ) from None
     return rows
 
 
-def import_roster(session: Session, settings: Settings, clock: Clock, actor: AuditActor,
-                  facility: Facility, data: bytes, *, dry_run: bool = False) -> RosterReport:
+def import_roster(
+    session: Session,
+    settings: Settings,
+    clock: Clock,
+    actor: AuditActor,
+    facility: Facility,
+    data: bytes,
+    *,
+    dry_run: bool = False,
+) -> RosterReport:
     """Check every row, then apply all of them or none.
 
     Existing residents and units are loaded once, so a large file costs a few
@@ -141,10 +180,14 @@ def import_roster(session: Session, settings: Settings, clock: Clock, actor: Aud
     now = clock.now()
     today = now.astimezone(ZoneInfo(facility.timezone)).date()
     lines = read_roster(data, settings)
-    units = {u.name.casefold(): u for u in session.scalars(
-        select(HousingUnit).where(HousingUnit.facility_id == facility.id))}
-    existing = {r.booking_number: r for r in session.scalars(
-        select(Resident).where(Resident.facility_id == facility.id))}
+    units = {
+        u.name.casefold(): u
+        for u in session.scalars(select(HousingUnit).where(HousingUnit.facility_id == facility.id))
+    }
+    existing = {
+        r.booking_number: r
+        for r in session.scalars(select(Resident).where(Resident.facility_id == facility.id))
+    }
     seen: dict[str, int] = {}
     rows = [_check_row(line, cells, units, existing, seen, today) for line, cells in lines]
     report = RosterReport(dry_run=dry_run, applied=False, rows=rows)
@@ -154,17 +197,30 @@ def import_roster(session: Session, settings: Settings, clock: Clock, actor: Aud
         return report
     _apply(session, facility, existing, rows, now)
     report.applied = True
-    audit.service.record(session, tag="roster:imported", actor=actor, at=now,
-                         facility_id=facility.id, subject=("facility", facility.id),
-                         data={"counts": report.counts})
+    audit.service.record(
+        session,
+        tag="roster:imported",
+        actor=actor,
+        at=now,
+        facility_id=facility.id,
+        subject=("facility", facility.id),
+        data={"counts": report.counts},
+    )
     return report
 
 
-def _check_row(line: int, cells: dict[str, str], units: dict[str, HousingUnit],
-               existing: dict[str, Resident], seen: dict[str, int], today: dt.date) -> RosterRow:
+def _check_row(
+    line: int,
+    cells: dict[str, str],
+    units: dict[str, HousingUnit],
+    existing: dict[str, Resident],
+    seen: dict[str, int],
+    today: dt.date,
+) -> RosterRow:
     number = normalize_booking_number(cells["booking_number"])
-    row = RosterRow(line=line, booking_number=number or cells["booking_number"][:40],
-                    outcome="rejected")
+    row = RosterRow(
+        line=line, booking_number=number or cells["booking_number"][:40], outcome="rejected"
+    )
     problems: list[str] = []
     if problem := check_booking_number(number):
         problems.append(problem)
@@ -189,27 +245,42 @@ def _check_row(line: int, cells: dict[str, str], units: dict[str, HousingUnit],
         row.reason = "; ".join(problems)
         return row
     assert unit is not None
-    row.values = {"first_name": first, "last_name": last, "unit_id": unit.id,
-                  "date_of_birth": born}
+    row.values = {"first_name": first, "last_name": last, "unit_id": unit.id, "date_of_birth": born}
     resident = existing.get(number)
     if resident is None:
         row.outcome = "created"
     else:
-        row.changes = [shown for shown, attr in COMPARED.items()
-                       if getattr(resident, attr) != row.values[attr]]
+        row.changes = [
+            shown for shown, attr in COMPARED.items() if getattr(resident, attr) != row.values[attr]
+        ]
         row.outcome = "updated" if row.changes else "unchanged"
     return row
 
 
-def _apply(session: Session, facility: Facility, existing: dict[str, Resident],
-           rows: list[RosterRow], now: dt.datetime) -> None:
+def _apply(
+    session: Session,
+    facility: Facility,
+    existing: dict[str, Resident],
+    rows: list[RosterRow],
+    now: dt.datetime,
+) -> None:
     new: list[dict[str, Any]] = []
     for row in rows:
         if row.outcome == "created":
-            new.append({"facility_id": facility.id, "booking_number": row.booking_number,
-                        "custody_status": CustodyStatus.IN_CUSTODY, "restriction_reason": "",
-                        "preferred_language": "en", "restricted_until": None,
-                        "pin_hash": None, "created_at": now, "updated_at": now, **row.values})
+            new.append(
+                {
+                    "facility_id": facility.id,
+                    "booking_number": row.booking_number,
+                    "custody_status": CustodyStatus.IN_CUSTODY,
+                    "restriction_reason": "",
+                    "preferred_language": "en",
+                    "restricted_until": None,
+                    "pin_hash": None,
+                    "created_at": now,
+                    "updated_at": now,
+                    **row.values,
+                }
+            )
         elif row.outcome == "updated":
             resident = existing[row.booking_number]
             for shown in row.changes:

@@ -32,8 +32,14 @@ LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
 NAME_MAX = 100
 REASON_MAX = 500
 # Fields a staff member may set on a resident, in the order they are shown.
-EDITABLE = ("booking_number", "first_name", "last_name", "date_of_birth", "unit_id",
-            "preferred_language")
+EDITABLE = (
+    "booking_number",
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "unit_id",
+    "preferred_language",
+)
 
 
 class BookingNumberTaken(Conflict):
@@ -50,9 +56,13 @@ class KioskOutOfService(DomainError):
 # --- looking residents up ------------------------------------------------------------
 
 
-def access_resident(session: Session, staff: StaffContext, facility_id: int, resident_id: int,
-                    permission: Permission = Permission.VIEW_RESIDENTS
-                    ) -> tuple[Facility, Resident]:
+def access_resident(
+    session: Session,
+    staff: StaffContext,
+    facility_id: int,
+    resident_id: int,
+    permission: Permission = Permission.VIEW_RESIDENTS,
+) -> tuple[Facility, Resident]:
     """The facility and one of its residents; a resident elsewhere is "not found"."""
     facility = access_facility(session, staff, facility_id, permission)
     resident = session.get(Resident, resident_id)
@@ -62,8 +72,13 @@ def access_resident(session: Session, staff: StaffContext, facility_id: int, res
 
 
 def facility_units(session: Session, facility_id: int) -> list[HousingUnit]:
-    return list(session.scalars(select(HousingUnit).where(HousingUnit.facility_id == facility_id)
-                                .order_by(HousingUnit.name)))
+    return list(
+        session.scalars(
+            select(HousingUnit)
+            .where(HousingUnit.facility_id == facility_id)
+            .order_by(HousingUnit.name)
+        )
+    )
 
 
 def unit_names(session: Session, facility_id: int) -> dict[int, str]:
@@ -80,8 +95,14 @@ class ResidentPage:
     status: CustodyStatus | None
 
 
-def list_residents(session: Session, facility_id: int, *, query: str = "",
-                   status: CustodyStatus | None = None, page: int = 1) -> ResidentPage:
+def list_residents(
+    session: Session,
+    facility_id: int,
+    *,
+    query: str = "",
+    status: CustodyStatus | None = None,
+    page: int = 1,
+) -> ResidentPage:
     """One page (50) of a facility's residents, by last name; search matches booking
     number or name, ignoring case."""
     where: list[Any] = [Resident.facility_id == facility_id]
@@ -89,27 +110,39 @@ def list_residents(session: Session, facility_id: int, *, query: str = "",
     if query:
         needle = query.lower()
         full_name = func.lower(Resident.first_name + " " + Resident.last_name)
-        where.append(or_(
-            func.lower(Resident.booking_number).contains(needle, autoescape=True),
-            full_name.contains(needle, autoescape=True),
-            func.lower(Resident.last_name + " " + Resident.first_name).contains(
-                needle, autoescape=True),
-        ))
+        where.append(
+            or_(
+                func.lower(Resident.booking_number).contains(needle, autoescape=True),
+                full_name.contains(needle, autoescape=True),
+                func.lower(Resident.last_name + " " + Resident.first_name).contains(
+                    needle, autoescape=True
+                ),
+            )
+        )
     if status is not None:
         where.append(Resident.custody_status == status)
     total = session.scalar(select(func.count()).select_from(Resident).where(*where)) or 0
     pages = max(1, math.ceil(total / PAGE_SIZE))
     page = min(max(1, page), pages)
-    items = list(session.scalars(
-        select(Resident).where(*where)
-        .order_by(Resident.last_name, Resident.first_name, Resident.id)
-        .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
+    items = list(
+        session.scalars(
+            select(Resident)
+            .where(*where)
+            .order_by(Resident.last_name, Resident.first_name, Resident.id)
+            .offset((page - 1) * PAGE_SIZE)
+            .limit(PAGE_SIZE)
+        )
+    )
     return ResidentPage(items, total, page, pages, query, status)
 
 
 def count_residents(session: Session, facility_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(Resident)
-                          .where(Resident.facility_id == facility_id)) or 0
+    return (
+        session.scalar(
+            select(func.count()).select_from(Resident).where(Resident.facility_id == facility_id)
+        )
+        or 0
+    )
 
 
 # --- checking input ------------------------------------------------------------------
@@ -155,9 +188,18 @@ def parse_date_of_birth(value: str, today: dt.date) -> tuple[dt.date | None, str
     return born, None
 
 
-def _clean(session: Session, facility: Facility, today: dt.date, *, booking_number: str,
-           first_name: str, last_name: str, date_of_birth: str | dt.date, unit_id: int | None,
-           preferred_language: str) -> dict[str, Any]:
+def _clean(
+    session: Session,
+    facility: Facility,
+    today: dt.date,
+    *,
+    booking_number: str,
+    first_name: str,
+    last_name: str,
+    date_of_birth: str | dt.date,
+    unit_id: int | None,
+    preferred_language: str,
+) -> dict[str, Any]:
     """Check every field at once: one error per field, all reported together."""
     errors: dict[str, str] = {}
     values: dict[str, Any] = {
@@ -189,41 +231,80 @@ def _clean(session: Session, facility: Facility, today: dt.date, *, booking_numb
     return values
 
 
-def _check_unique(session: Session, facility_id: int, booking_number: str,
-                  resident_id: int | None = None) -> None:
-    query = select(Resident.id).where(Resident.facility_id == facility_id,
-                                      Resident.booking_number == booking_number)
+def _check_unique(
+    session: Session, facility_id: int, booking_number: str, resident_id: int | None = None
+) -> None:
+    query = select(Resident.id).where(
+        Resident.facility_id == facility_id, Resident.booking_number == booking_number
+    )
     if resident_id is not None:
         query = query.where(Resident.id != resident_id)
     if session.scalar(query) is not None:
         raise BookingNumberTaken(
-            fields={"booking_number": "Another resident already has this booking number"})
+            fields={"booking_number": "Another resident already has this booking number"}
+        )
 
 
 # --- staff actions -------------------------------------------------------------------
 
 
-def create_resident(session: Session, clock: Clock, actor: AuditActor, facility: Facility, *,
-                    booking_number: str, first_name: str, last_name: str, date_of_birth: str,
-                    unit_id: int | None, preferred_language: str = "en") -> Resident:
+def create_resident(
+    session: Session,
+    clock: Clock,
+    actor: AuditActor,
+    facility: Facility,
+    *,
+    booking_number: str,
+    first_name: str,
+    last_name: str,
+    date_of_birth: str,
+    unit_id: int | None,
+    preferred_language: str = "en",
+) -> Resident:
     now = clock.now()
     today = now.astimezone(ZoneInfo(facility.timezone)).date()
-    values = _clean(session, facility, today, booking_number=booking_number,
-                    first_name=first_name, last_name=last_name, date_of_birth=date_of_birth,
-                    unit_id=unit_id, preferred_language=preferred_language)
+    values = _clean(
+        session,
+        facility,
+        today,
+        booking_number=booking_number,
+        first_name=first_name,
+        last_name=last_name,
+        date_of_birth=date_of_birth,
+        unit_id=unit_id,
+        preferred_language=preferred_language,
+    )
     _check_unique(session, facility.id, values["booking_number"])
-    resident = Resident(facility_id=facility.id, custody_status=CustodyStatus.IN_CUSTODY,
-                        restriction_reason="", created_at=now, updated_at=now, **values)
+    resident = Resident(
+        facility_id=facility.id,
+        custody_status=CustodyStatus.IN_CUSTODY,
+        restriction_reason="",
+        created_at=now,
+        updated_at=now,
+        **values,
+    )
     session.add(resident)
     session.flush()
-    audit.service.record(session, tag="resident:created", actor=actor, at=now,
-                         facility_id=facility.id, subject=("resident", resident.id),
-                         data={"booking_number": resident.booking_number})
+    audit.service.record(
+        session,
+        tag="resident:created",
+        actor=actor,
+        at=now,
+        facility_id=facility.id,
+        subject=("resident", resident.id),
+        data={"booking_number": resident.booking_number},
+    )
     return resident
 
 
-def update_resident(session: Session, clock: Clock, actor: AuditActor, facility: Facility,
-                    resident: Resident, **changes: Any) -> list[str]:
+def update_resident(
+    session: Session,
+    clock: Clock,
+    actor: AuditActor,
+    facility: Facility,
+    resident: Resident,
+    **changes: Any,
+) -> list[str]:
     """Change some of a resident's details (None leaves a field as it is).
 
     Returns the names of the fields that changed; no change, no audit event.
@@ -231,8 +312,9 @@ def update_resident(session: Session, clock: Clock, actor: AuditActor, facility:
     now = clock.now()
     today = now.astimezone(ZoneInfo(facility.timezone)).date()
     current = {name: getattr(resident, name) for name in EDITABLE}
-    given = {name: value for name, value in changes.items()
-             if name in EDITABLE and value is not None}
+    given = {
+        name: value for name, value in changes.items() if name in EDITABLE and value is not None
+    }
     values = _clean(session, facility, today, **{**current, **given})
     changed = [name for name in EDITABLE if values[name] != current[name]]
     if not changed:
@@ -243,40 +325,65 @@ def update_resident(session: Session, clock: Clock, actor: AuditActor, facility:
         setattr(resident, name, values[name])
     resident.updated_at = now
     session.flush()
-    audit.service.record(session, tag="resident:updated", actor=actor, at=now,
-                         facility_id=facility.id, subject=("resident", resident.id),
-                         data={"changed": changed})
+    audit.service.record(
+        session,
+        tag="resident:updated",
+        actor=actor,
+        at=now,
+        facility_id=facility.id,
+        subject=("resident", resident.id),
+        data={"changed": changed},
+    )
     return changed
 
 
-def set_pin(session: Session, clock: Clock, actor: AuditActor, resident: Resident,
-            pin: str) -> None:
+def set_pin(
+    session: Session, clock: Clock, actor: AuditActor, resident: Resident, pin: str
+) -> None:
     """Set the resident's kiosk PIN: 4 to 8 digits, spaces ignored, stored hashed."""
     digits = "".join(pin.split())
     if not digits.isdigit() or not digits.isascii() or not 4 <= len(digits) <= 8:
-        raise InvalidInput("The PIN must be 4 to 8 digits.", code="pin_invalid",
-                           fields={"pin": "Enter 4 to 8 digits"})
+        raise InvalidInput(
+            "The PIN must be 4 to 8 digits.",
+            code="pin_invalid",
+            fields={"pin": "Enter 4 to 8 digits"},
+        )
     now = clock.now()
     resident.pin_hash = auth.hash_secret(digits)
     resident.updated_at = now
     session.flush()
-    audit.service.record(session, tag="resident:pin_set", actor=actor, at=now,
-                         facility_id=resident.facility_id, subject=("resident", resident.id))
+    audit.service.record(
+        session,
+        tag="resident:pin_set",
+        actor=actor,
+        at=now,
+        facility_id=resident.facility_id,
+        subject=("resident", resident.id),
+    )
 
 
 def _reason(value: str, field: str = "reason") -> str:
     reason = " ".join(value.split())
     if not reason:
-        raise InvalidInput("Enter a reason.", code="reason_required",
-                           fields={field: "Enter a reason"})
+        raise InvalidInput(
+            "Enter a reason.", code="reason_required", fields={field: "Enter a reason"}
+        )
     if len(reason) > REASON_MAX:
-        raise InvalidInput(f"The reason must be {REASON_MAX} characters or fewer.",
-                           fields={field: f"Use {REASON_MAX} characters or fewer"})
+        raise InvalidInput(
+            f"The reason must be {REASON_MAX} characters or fewer.",
+            fields={field: f"Use {REASON_MAX} characters or fewer"},
+        )
     return reason
 
 
-def change_custody_status(session: Session, clock: Clock, actor: AuditActor,
-                          resident: Resident, status: CustodyStatus, reason: str) -> None:
+def change_custody_status(
+    session: Session,
+    clock: Clock,
+    actor: AuditActor,
+    resident: Resident,
+    status: CustodyStatus,
+    reason: str,
+) -> None:
     """Record a release, a transfer or a return to custody.
 
     Every custody change goes through this one function, so whatever must follow
@@ -287,8 +394,11 @@ def change_custody_status(session: Session, clock: Clock, actor: AuditActor,
     reason = _reason(reason)
     if resident.custody_status == status:
         label = status.value.replace("_", " ")
-        raise Conflict(f"The resident's custody status is already {label}.",
-                       code="custody_unchanged", fields={"status": "Choose a different status"})
+        raise Conflict(
+            f"The resident's custody status is already {label}.",
+            code="custody_unchanged",
+            fields={"status": "Choose a different status"},
+        )
     now = clock.now()
     previous = resident.custody_status
     resident.custody_status = status
@@ -296,15 +406,24 @@ def change_custody_status(session: Session, clock: Clock, actor: AuditActor,
     if status != CustodyStatus.IN_CUSTODY:
         _sign_out_everywhere(session, resident.id)
     session.flush()
-    audit.service.record(session, tag="resident:custody_changed", actor=actor, at=now,
-                         facility_id=resident.facility_id, subject=("resident", resident.id),
-                         data={"from": previous.value, "to": status.value, "reason": reason})
+    audit.service.record(
+        session,
+        tag="resident:custody_changed",
+        actor=actor,
+        at=now,
+        facility_id=resident.facility_id,
+        subject=("resident", resident.id),
+        data={"from": previous.value, "to": status.value, "reason": reason},
+    )
 
 
 def _sign_out_everywhere(session: Session, resident_id: int) -> None:
-    session.execute(update(UserSession).where(UserSession.resident_id == resident_id)
-                    .values(resident_id=None, resident_signed_in_at=None)
-                    .execution_options(synchronize_session="fetch"))
+    session.execute(
+        update(UserSession)
+        .where(UserSession.resident_id == resident_id)
+        .values(resident_id=None, resident_signed_in_at=None)
+        .execution_options(synchronize_session="fetch")
+    )
 
 
 def end_of_local_day(facility: Facility, value: str) -> dt.datetime:
@@ -312,35 +431,54 @@ def end_of_local_day(facility: Facility, value: str) -> dt.datetime:
     try:
         day = dt.date.fromisoformat(value.strip())
     except ValueError:
-        raise InvalidInput("Enter the last day of the restriction as a real date.",
-                           fields={"until": "Enter a real date, like 2027-01-31"}) from None
-    start_of_next = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0),
-                                        tzinfo=ZoneInfo(facility.timezone))
+        raise InvalidInput(
+            "Enter the last day of the restriction as a real date.",
+            fields={"until": "Enter a real date, like 2027-01-31"},
+        ) from None
+    start_of_next = dt.datetime.combine(
+        day + dt.timedelta(days=1), dt.time(0), tzinfo=ZoneInfo(facility.timezone)
+    )
     return start_of_next.astimezone(dt.UTC)
 
 
-def restrict_visits(session: Session, clock: Clock, actor: AuditActor, resident: Resident,
-                    until: dt.datetime, reason: str) -> None:
+def restrict_visits(
+    session: Session,
+    clock: Clock,
+    actor: AuditActor,
+    resident: Resident,
+    until: dt.datetime,
+    reason: str,
+) -> None:
     """Bar the resident from visits until a future time, for a stated reason."""
     now = clock.now()
     if until.tzinfo is None:
-        raise InvalidInput("Give the end of the restriction with its time zone offset.",
-                           fields={"until": "Include a time zone offset"})
+        raise InvalidInput(
+            "Give the end of the restriction with its time zone offset.",
+            fields={"until": "Include a time zone offset"},
+        )
     if until <= now:
-        raise InvalidInput("The restriction must end in the future.", code="restriction_in_past",
-                           fields={"until": "Choose a day in the future"})
+        raise InvalidInput(
+            "The restriction must end in the future.",
+            code="restriction_in_past",
+            fields={"until": "Choose a day in the future"},
+        )
     reason = _reason(reason)
     resident.restricted_until = until.astimezone(dt.UTC)
     resident.restriction_reason = reason
     resident.updated_at = now
     session.flush()
-    audit.service.record(session, tag="resident:restricted", actor=actor, at=now,
-                         facility_id=resident.facility_id, subject=("resident", resident.id),
-                         data={"until": resident.restricted_until.isoformat(), "reason": reason})
+    audit.service.record(
+        session,
+        tag="resident:restricted",
+        actor=actor,
+        at=now,
+        facility_id=resident.facility_id,
+        subject=("resident", resident.id),
+        data={"until": resident.restricted_until.isoformat(), "reason": reason},
+    )
 
 
-def lift_restriction(session: Session, clock: Clock, actor: AuditActor,
-                     resident: Resident) -> None:
+def lift_restriction(session: Session, clock: Clock, actor: AuditActor, resident: Resident) -> None:
     now = clock.now()
     if not is_restricted(resident, now):
         raise Conflict("This resident has no restriction to lift.", code="not_restricted")
@@ -348,8 +486,14 @@ def lift_restriction(session: Session, clock: Clock, actor: AuditActor,
     resident.restriction_reason = ""
     resident.updated_at = now
     session.flush()
-    audit.service.record(session, tag="resident:restriction_lifted", actor=actor, at=now,
-                         facility_id=resident.facility_id, subject=("resident", resident.id))
+    audit.service.record(
+        session,
+        tag="resident:restriction_lifted",
+        actor=actor,
+        at=now,
+        facility_id=resident.facility_id,
+        subject=("resident", resident.id),
+    )
 
 
 def is_restricted(resident: Resident, now: dt.datetime) -> bool:
@@ -376,8 +520,15 @@ def kiosk_view(session: Session, ctx: KioskContext) -> KioskView:
     return KioskView(kiosk, resident)
 
 
-def resident_sign_in(session: Session, settings: Settings, clock: Clock, ctx: KioskContext, *,
-                     booking_number: str, pin: str) -> Resident:
+def resident_sign_in(
+    session: Session,
+    settings: Settings,
+    clock: Clock,
+    ctx: KioskContext,
+    *,
+    booking_number: str,
+    pin: str,
+) -> Resident:
     """Sign a resident in on this kiosk with booking number and PIN.
 
     Only residents of the kiosk's facility who are in custody, and for a housing
@@ -391,43 +542,90 @@ def resident_sign_in(session: Session, settings: Settings, clock: Clock, ctx: Ki
         raise KioskOutOfService()
     number = normalize_booking_number(booking_number)[:40]
     identifier = f"{kiosk.facility_id}:{number}"
-    auth.check_throttle(session, settings, scope=RESIDENT_SCOPE, identifier=identifier,
-                        ip=ctx.ip, now=now)
-    resident = session.scalar(select(Resident).where(Resident.facility_id == kiosk.facility_id,
-                                                     Resident.booking_number == number))
+    auth.check_throttle(
+        session, settings, scope=RESIDENT_SCOPE, identifier=identifier, ip=ctx.ip, now=now
+    )
+    resident = session.scalar(
+        select(Resident).where(
+            Resident.facility_id == kiosk.facility_id, Resident.booking_number == number
+        )
+    )
     pin_ok = auth.verify_secret(resident.pin_hash if resident else None, "".join(pin.split()))
     if resident is None or not pin_ok:
-        _resident_failed(session, kiosk, ctx, identifier, number, now, "wrong_credentials",
-                         "Check your booking number and PIN and try again.")
+        _resident_failed(
+            session,
+            kiosk,
+            ctx,
+            identifier,
+            number,
+            now,
+            "wrong_credentials",
+            "Check your booking number and PIN and try again.",
+        )
     assert resident is not None
     if resident.custody_status != CustodyStatus.IN_CUSTODY:
-        _resident_failed(session, kiosk, ctx, identifier, number, now, "not_in_custody",
-                         "You can't sign in here. Ask an officer for help.")
+        _resident_failed(
+            session,
+            kiosk,
+            ctx,
+            identifier,
+            number,
+            now,
+            "not_in_custody",
+            "You can't sign in here. Ask an officer for help.",
+        )
     if kiosk.location == KioskLocation.HOUSING and resident.unit_id != kiosk.unit_id:
-        _resident_failed(session, kiosk, ctx, identifier, number, now, "other_unit",
-                         "This kiosk is for another housing unit. Use the kiosk in your unit.")
-    auth.note_attempt(session, scope=RESIDENT_SCOPE, identifier=identifier, ip=ctx.ip, now=now,
-                      succeeded=True)
+        _resident_failed(
+            session,
+            kiosk,
+            ctx,
+            identifier,
+            number,
+            now,
+            "other_unit",
+            "This kiosk is for another housing unit. Use the kiosk in your unit.",
+        )
+    auth.note_attempt(
+        session, scope=RESIDENT_SCOPE, identifier=identifier, ip=ctx.ip, now=now, succeeded=True
+    )
     ctx.session.resident_id = resident.id
     ctx.session.resident_signed_in_at = now
     ctx.resident_id = resident.id
     session.flush()
-    audit.service.record(session, tag="resident:signed_in",
-                         actor=AuditActor("resident", resident.id, resident.booking_number,
-                                          ctx.ip),
-                         at=now, facility_id=kiosk.facility_id,
-                         subject=("resident", resident.id), data={"kiosk_id": kiosk.id})
+    audit.service.record(
+        session,
+        tag="resident:signed_in",
+        actor=AuditActor("resident", resident.id, resident.booking_number, ctx.ip),
+        at=now,
+        facility_id=kiosk.facility_id,
+        subject=("resident", resident.id),
+        data={"kiosk_id": kiosk.id},
+    )
     return resident
 
 
-def _resident_failed(session: Session, kiosk: Kiosk, ctx: KioskContext, identifier: str,
-                     number: str, now: dt.datetime, why: str, message: str) -> None:
-    auth.note_attempt(session, scope=RESIDENT_SCOPE, identifier=identifier, ip=ctx.ip, now=now,
-                      succeeded=False)
-    audit.service.record(session, tag="resident:sign_in_failed",
-                         actor=AuditActor("kiosk", kiosk.id, f"kiosk#{kiosk.id}", ctx.ip),
-                         at=now, facility_id=kiosk.facility_id, subject=("kiosk", kiosk.id),
-                         data={"booking_number": number, "why": why})
+def _resident_failed(
+    session: Session,
+    kiosk: Kiosk,
+    ctx: KioskContext,
+    identifier: str,
+    number: str,
+    now: dt.datetime,
+    why: str,
+    message: str,
+) -> None:
+    auth.note_attempt(
+        session, scope=RESIDENT_SCOPE, identifier=identifier, ip=ctx.ip, now=now, succeeded=False
+    )
+    audit.service.record(
+        session,
+        tag="resident:sign_in_failed",
+        actor=AuditActor("kiosk", kiosk.id, f"kiosk#{kiosk.id}", ctx.ip),
+        at=now,
+        facility_id=kiosk.facility_id,
+        subject=("kiosk", kiosk.id),
+        data={"booking_number": number, "why": why},
+    )
     raise auth.SignInFailed(message, fields={"booking_number": message})
 
 
@@ -438,8 +636,11 @@ def resident_sign_out(session: Session, clock: Clock, ctx: KioskContext) -> None
     ctx.resident_id = None
     session.flush()
     if resident_id is not None:
-        audit.service.record(session, tag="resident:signed_out",
-                             actor=AuditActor("resident", resident_id, f"resident#{resident_id}",
-                                              ctx.ip),
-                             at=clock.now(), facility_id=ctx.facility_id,
-                             subject=("resident", resident_id))
+        audit.service.record(
+            session,
+            tag="resident:signed_out",
+            actor=AuditActor("resident", resident_id, f"resident#{resident_id}", ctx.ip),
+            at=clock.now(),
+            facility_id=ctx.facility_id,
+            subject=("resident", resident_id),
+        )
