@@ -8,15 +8,16 @@ from fastapi import FastAPI
 def include_routers(app: FastAPI) -> None:
     from openvisit.approvals import routes as approvals
     from openvisit.audit import routes as audit
-    from openvisit.facilities import kiosk_routes
+    from openvisit.facilities import kiosk_routes as kiosk_devices
     from openvisit.facilities import routes as facilities
     from openvisit.people import routes as people
     from openvisit.people import staff_routes
+    from openvisit.residents import kiosk_routes as kiosk_residents
     from openvisit.residents import routes as residents
     from openvisit.scheduling import routes as scheduling
     from openvisit.web import routes as web
 
-    for module in (web, staff_routes, people, facilities, kiosk_routes, residents, audit,
-                   approvals, scheduling):
+    for module in (web, staff_routes, people, facilities, kiosk_devices, residents,
+                   kiosk_residents, audit, approvals, scheduling):
         app.include_router(module.api)
         app.include_router(module.pages)

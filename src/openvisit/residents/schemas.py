@@ -1,0 +1,106 @@
+"""API shapes for residents, roster imports and the kiosk's resident session."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+from openvisit.residents.models import CustodyStatus
+
+
+class ResidentIn(BaseModel):
+    booking_number: str = Field(max_length=40)
+    first_name: str = Field(max_length=100)
+    last_name: str = Field(max_length=100)
+    date_of_birth: str = Field(max_length=10, description="YYYY-MM-DD")
+    unit_id: int
+    preferred_language: str = Field(default="en", max_length=16)
+
+
+class ResidentPatch(BaseModel):
+    booking_number: str | None = Field(default=None, max_length=40)
+    first_name: str | None = Field(default=None, max_length=100)
+    last_name: str | None = Field(default=None, max_length=100)
+    date_of_birth: str | None = Field(default=None, max_length=10)
+    unit_id: int | None = None
+    preferred_language: str | None = Field(default=None, max_length=16)
+
+
+class PinIn(BaseModel):
+    pin: str = Field(max_length=20)
+
+
+class CustodyIn(BaseModel):
+    status: CustodyStatus
+    reason: str = Field(max_length=500)
+
+
+class RestrictionIn(BaseModel):
+    until: AwareDatetime
+    reason: str = Field(max_length=500)
+
+
+class ResidentOut(BaseModel):
+    id: int
+    facility_id: int
+    booking_number: str
+    first_name: str
+    last_name: str
+    date_of_birth: dt.date
+    unit_id: int | None
+    unit_name: str | None
+    custody_status: CustodyStatus
+    restricted_until: dt.datetime | None
+    restriction_reason: str
+    preferred_language: str
+    has_pin: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ResidentPageOut(BaseModel):
+    items: list[ResidentOut]
+    total: int
+    page: int
+    pages: int
+
+
+class RosterRowOut(BaseModel):
+    line: int
+    booking_number: str
+    outcome: str  # created | updated | unchanged | rejected
+    reason: str = ""
+    changes: list[str] = []
+
+
+class RosterReportOut(BaseModel):
+    dry_run: bool
+    applied: bool
+    counts: dict[str, int]
+    rows: list[RosterRowOut]
+
+
+class ResidentSignInIn(BaseModel):
+    booking_number: str = Field(max_length=60)
+    pin: str = Field(max_length=30)
+
+
+class KioskOut(BaseModel):
+    id: int
+    name: str
+    facility_id: int
+    location: str
+    unit_id: int | None
+    in_service: bool
+
+
+class KioskResidentOut(BaseModel):
+    id: int
+    first_name: str
+    booking_number: str
+
+
+class KioskMeOut(BaseModel):
+    kiosk: KioskOut
+    resident: KioskResidentOut | None

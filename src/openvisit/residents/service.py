@@ -1,0 +1,646 @@
+"""Residents: records, PINs, custody, visitation restrictions, and kiosk sign-in."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from openvisit import audit
+from openvisit.audit.service import AuditActor
+from openvisit.auth import service as auth
+from openvisit.auth.context import KioskContext, StaffContext
+from openvisit.auth.models import UserSession
+from openvisit.auth.permissions import Permission
+from openvisit.clock import Clock
+from openvisit.config import Settings
+from openvisit.errors import Conflict, DomainError, InvalidInput, NotFound
+from openvisit.facilities.models import Facility, HousingUnit, Kiosk, KioskLocation
+from openvisit.facilities.service import access_facility
+from openvisit.residents.models import CustodyStatus, Resident
+
+PAGE_SIZE = 50
+RESIDENT_SCOPE = "resident"
+BOOKING_NUMBER = re.compile(r"^[A-Z0-9-]{1,40}$")
+LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
+NAME_MAX = 100
+REASON_MAX = 500
+# Fields a staff member may set on a resident, in the order they are shown.
+EDITABLE = (
+    "booking_number",
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "unit_id",
+    "preferred_language",
+)
+
+
+class BookingNumberTaken(Conflict):
+    code = "booking_number_taken"
+    message = "Another resident at this facility already has that booking number."
+
+
+class KioskOutOfService(DomainError):
+    code = "kiosk_out_of_service"
+    http_status = 403
+    message = "This kiosk is out of service. Please use another kiosk or ask an officer."
+
+
+# --- looking residents up ------------------------------------------------------------
+
+
+def access_resident(
+    session: Session,
+    staff: StaffContext,
+    facility_id: int,
+    resident_id: int,
+    permission: Permission = Permission.VIEW_RESIDENTS,
+) -> tuple[Facility, Resident]:
+    """The facility and one of its residents; a resident elsewhere is "not found"."""
+    facility = access_facility(session, staff, facility_id, permission)
+    resident = session.get(Resident, resident_id)
+    if resident is None or resident.facility_id != facility.id:
+        raise NotFound("We couldn't find that resident.")
+    return facility, resident
+
+
+def facility_units(session: Session, facility_id: int) -> list[HousingUnit]:
+    return list(
+        session.scalars(
+            select(HousingUnit)
+            .where(HousingUnit.facility_id == facility_id)
+            .order_by(HousingUnit.name)
+        )
+    )
+
+
+def unit_names(session: Session, facility_id: int) -> dict[int, str]:
+    return {u.id: u.name for u in facility_units(session, facility_id)}
+
+
+@dataclass(frozen=True)
+class ResidentPage:
+    items: list[Resident]
+    total: int
+    page: int
+    pages: int
+    query: str
+    status: CustodyStatus | None
+
+
+def list_residents(
+    session: Session,
+    facility_id: int,
+    *,
+    query: str = "",
+    status: CustodyStatus | None = None,
+    page: int = 1,
+) -> ResidentPage:
+    """One page (50) of a facility's residents, by last name; search matches booking
+    number or name, ignoring case."""
+    where: list[Any] = [Resident.facility_id == facility_id]
+    query = " ".join(query.split())
+    if query:
+        needle = query.lower()
+        full_name = func.lower(Resident.first_name + " " + Resident.last_name)
+        where.append(
+            or_(
+                func.lower(Resident.booking_number).contains(needle, autoescape=True),
+                full_name.contains(needle, autoescape=True),
+                func.lower(Resident.last_name + " " + Resident.first_name).contains(
+                    needle, autoescape=True
+                ),
+            )
+        )
+    if status is not None:
+        where.append(Resident.custody_status == status)
+    total = session.scalar(select(func.count()).select_from(Resident).where(*where)) or 0
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    page = min(max(1, page), pages)
+    items = list(
+        session.scalars(
+            select(Resident)
+            .where(*where)
+            .order_by(Resident.last_name, Resident.first_name, Resident.id)
+            .offset((page - 1) * PAGE_SIZE)
+            .limit(PAGE_SIZE)
+        )
+    )
+    return ResidentPage(items, total, page, pages, query, status)
+
+
+def count_residents(session: Session, facility_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count()).select_from(Resident).where(Resident.facility_id == facility_id)
+        )
+        or 0
+    )
+
+
+# --- checking input ------------------------------------------------------------------
+
+
+def normalize_booking_number(value: str) -> str:
+    return "".join(value.split()).upper()
+
+
+def check_booking_number(value: str) -> str | None:
+    """The problem with a (normalized) booking number, or None."""
+    if not value:
+        return "Enter a booking number"
+    if len(value) > 40:
+        return "Booking number must be 40 characters or fewer"
+    if not BOOKING_NUMBER.match(value):
+        return "Booking number can only contain letters, numbers and dashes"
+    return None
+
+
+def check_name(value: str, label: str) -> str | None:
+    if not value:
+        return f"Enter a {label}"
+    if len(value) > NAME_MAX:
+        return f"{label.capitalize()} must be {NAME_MAX} characters or fewer"
+    return None
+
+
+def parse_date_of_birth(value: str, today: dt.date) -> tuple[dt.date | None, str | None]:
+    value = value.strip()
+    if not value:
+        return None, "Enter a date of birth"
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return None, "Date of birth must be written like 1990-01-27 (year-month-day)"
+    try:
+        born = dt.date.fromisoformat(value)
+    except ValueError:
+        return None, "Date of birth must be a real date"
+    if born >= today:
+        return None, "Date of birth must be in the past"
+    if born.year < 1900:
+        return None, "Date of birth must be after 1900"
+    return born, None
+
+
+def _clean(
+    session: Session,
+    facility: Facility,
+    today: dt.date,
+    *,
+    booking_number: str,
+    first_name: str,
+    last_name: str,
+    date_of_birth: str | dt.date,
+    unit_id: int | None,
+    preferred_language: str,
+) -> dict[str, Any]:
+    """Check every field at once: one error per field, all reported together."""
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {
+        "booking_number": normalize_booking_number(booking_number),
+        "first_name": " ".join(first_name.split()),
+        "last_name": " ".join(last_name.split()),
+        "preferred_language": preferred_language.strip().lower() or "en",
+    }
+    if problem := check_booking_number(values["booking_number"]):
+        errors["booking_number"] = problem
+    if problem := check_name(values["first_name"], "first name"):
+        errors["first_name"] = problem
+    if problem := check_name(values["last_name"], "last name"):
+        errors["last_name"] = problem
+    if isinstance(date_of_birth, dt.date):
+        values["date_of_birth"] = date_of_birth
+    else:
+        values["date_of_birth"], problem = parse_date_of_birth(date_of_birth, today)
+        if problem:
+            errors["date_of_birth"] = problem
+    unit = session.get(HousingUnit, unit_id) if unit_id is not None else None
+    if unit is None or unit.facility_id != facility.id:
+        errors["unit_id"] = "Choose a housing unit of this facility"
+    values["unit_id"] = unit_id
+    if not LANGUAGE.match(values["preferred_language"]):
+        errors["preferred_language"] = "Enter a language code like en, es or zh-hant"
+    if errors:
+        raise InvalidInput(next(iter(errors.values())) + ".", fields=errors)
+    return values
+
+
+def _check_unique(
+    session: Session, facility_id: int, booking_number: str, resident_id: int | None = None
+) -> None:
+    query = select(Resident.id).where(
+        Resident.facility_id == facility_id, Resident.booking_number == booking_number
+    )
+    if resident_id is not None:
+        query = query.where(Resident.id != resident_id)
+    if session.scalar(query) is not None:
+        raise BookingNumberTaken(
+            fields={"booking_number": "Another resident already has this booking number"}
+        )
+
+
+# --- staff actions -------------------------------------------------------------------
+
+
+def create_resident(
+    session: Session,
+    clock: Clock,
+    actor: AuditActor,
+    facility: Facility,
+    *,
+    booking_number: str,
+    first_name: str,
+    last_name: str,
+    date_of_birth: str,
+    unit_id: int | None,
+    preferred_language: str = "en",
+) -> Resident:
+    now = clock.now()
+    today = now.astimezone(ZoneInfo(facility.timezone)).date()
+    values = _clean(
+        session,
+        facility,
+        today,
+        booking_number=booking_number,
+        first_name=first_name,
+        last_name=last_name,
+        date_of_birth=date_of_birth,
+        unit_id=unit_id,
+        preferred_language=preferred_language,
+    )
+    _check_unique(session, facility.id, values["booking_number"])
+    resident = Resident(
+        facility_id=facility.id,
+        custody_status=CustodyStatus.IN_CUSTODY,
+        restriction_reason="",
+        created_at=now,
+        updated_at=now,
+        **values,
+    )
+    session.add(resident)
+    session.flush()
+    audit.service.record(
+        session,
+        tag="resident:created",
+        actor=actor,
+        at=now,
+        facility_id=facility.id,
+        subject=("resident", resident.id),
+        data={"booking_number": resident.booking_number},
+    )
+    return resident
+
+
+def update_resident(
+    session: Session,
+    clock: Clock,
+    actor: AuditActor,
+    facility: Facility,
+    resident: Resident,
+    **changes: Any,
+) -> list[str]:
+    """Change some of a resident's details (None leaves a field as it is).
+
+    Returns the names of the fields that changed; no change, no audit event.
+    """
+    now = clock.now()
+    today = now.astimezone(ZoneInfo(facility.timezone)).date()
+    current = {name: getattr(resident, name) for name in EDITABLE}
+    given = {
+        name: value for name, value in changes.items() if name in EDITABLE and value is not None
+    }
+    values = _clean(session, facility, today, **{**current, **given})
+    changed = [name for name in EDITABLE if values[name] != current[name]]
+    if not changed:
+        return []
+    if "booking_number" in changed:
+        _check_unique(session, facility.id, values["booking_number"], resident.id)
+    for name in changed:
+        setattr(resident, name, values[name])
+    resident.updated_at = now
+    session.flush()
+    audit.service.record(
+        session,
+        tag="resident:updated",
+        actor=actor,
+        at=now,
+        facility_id=facility.id,
+        subject=("resident", resident.id),
+        data={"changed": changed},
+    )
+    return changed
+
+
+def set_pin(
+    session: Session, clock: Clock, actor: AuditActor, resident: Resident, pin: str
+) -> None:
+    """Set the resident's kiosk PIN: 4 to 8 digits, spaces ignored, stored hashed."""
+    digits = "".join(pin.split())
+    if not digits.isdigit() or not digits.isascii() or not 4 <= len(digits) <= 8:
+        raise InvalidInput(
+            "The PIN must be 4 to 8 digits.",
+            code="pin_invalid",
+            fields={"pin": "Enter 4 to 8 digits"},
+        )
+    now = clock.now()
+    resident.pin_hash = auth.hash_secret(digits)
+    resident.updated_at = now
+    session.flush()
+    audit.service.record(
+        session,
+        tag="resident:pin_set",
+        actor=actor,
+        at=now,
+        facility_id=resident.facility_id,
+        subject=("resident", resident.id),
+    )
+
+
+def _reason(value: str, field: str = "reason") -> str:
+    reason = " ".join(value.split())
+    if not reason:
+        raise InvalidInput(
+            "Enter a reason.", code="reason_required", fields={field: "Enter a reason"}
+        )
+    if len(reason) > REASON_MAX:
+        raise InvalidInput(
+            f"The reason must be {REASON_MAX} characters or fewer.",
+            fields={field: f"Use {REASON_MAX} characters or fewer"},
+        )
+    return reason
+
+
+def change_custody_status(
+    session: Session,
+    clock: Clock,
+    actor: AuditActor,
+    resident: Resident,
+    status: CustodyStatus,
+    reason: str,
+) -> None:
+    """Record a release, a transfer or a return to custody.
+
+    Every custody change goes through this one function, so whatever must follow
+    a release or transfer happens here, in the same transaction: the resident is
+    signed out of every kiosk now, and whatever else must follow the change (such as
+    their future visits) belongs here too.
+    """
+    reason = _reason(reason)
+    if resident.custody_status == status:
+        label = status.value.replace("_", " ")
+        raise Conflict(
+            f"The resident's custody status is already {label}.",
+            code="custody_unchanged",
+            fields={"status": "Choose a different status"},
+        )
+    now = clock.now()
+    previous = resident.custody_status
+    resident.custody_status = status
+    resident.updated_at = now
+    if status != CustodyStatus.IN_CUSTODY:
+        _sign_out_everywhere(session, resident.id)
+    session.flush()
+    audit.service.record(
+        session,
+        tag="resident:custody_changed",
+        actor=actor,
+        at=now,
+        facility_id=resident.facility_id,
+        subject=("resident", resident.id),
+        data={"from": previous.value, "to": status.value, "reason": reason},
+    )
+
+
+def _sign_out_everywhere(session: Session, resident_id: int) -> None:
+    session.execute(
+        update(UserSession)
+        .where(UserSession.resident_id == resident_id)
+        .values(resident_id=None, resident_signed_in_at=None)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+def end_of_local_day(facility: Facility, value: str) -> dt.datetime:
+    """The end of a facility-local date given as YYYY-MM-DD, as an aware UTC datetime."""
+    try:
+        day = dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidInput(
+            "Enter the last day of the restriction as a real date.",
+            fields={"until": "Enter a real date, like 2027-01-31"},
+        ) from None
+    start_of_next = dt.datetime.combine(
+        day + dt.timedelta(days=1), dt.time(0), tzinfo=ZoneInfo(facility.timezone)
+    )
+    return start_of_next.astimezone(dt.UTC)
+
+
+def restrict_visits(
+    session: Session,
+    clock: Clock,
+    actor: AuditActor,
+    resident: Resident,
+    until: dt.datetime,
+    reason: str,
+) -> None:
+    """Bar the resident from visits until a future time, for a stated reason."""
+    now = clock.now()
+    if until.tzinfo is None:
+        raise InvalidInput(
+            "Give the end of the restriction with its time zone offset.",
+            fields={"until": "Include a time zone offset"},
+        )
+    if until <= now:
+        raise InvalidInput(
+            "The restriction must end in the future.",
+            code="restriction_in_past",
+            fields={"until": "Choose a day in the future"},
+        )
+    reason = _reason(reason)
+    resident.restricted_until = until.astimezone(dt.UTC)
+    resident.restriction_reason = reason
+    resident.updated_at = now
+    session.flush()
+    audit.service.record(
+        session,
+        tag="resident:restricted",
+        actor=actor,
+        at=now,
+        facility_id=resident.facility_id,
+        subject=("resident", resident.id),
+        data={"until": resident.restricted_until.isoformat(), "reason": reason},
+    )
+
+
+def lift_restriction(session: Session, clock: Clock, actor: AuditActor, resident: Resident) -> None:
+    now = clock.now()
+    if not is_restricted(resident, now):
+        raise Conflict("This resident has no restriction to lift.", code="not_restricted")
+    resident.restricted_until = None
+    resident.restriction_reason = ""
+    resident.updated_at = now
+    session.flush()
+    audit.service.record(
+        session,
+        tag="resident:restriction_lifted",
+        actor=actor,
+        at=now,
+        facility_id=resident.facility_id,
+        subject=("resident", resident.id),
+    )
+
+
+def is_restricted(resident: Resident, now: dt.datetime) -> bool:
+    return resident.restricted_until is not None and resident.restricted_until > now
+
+
+# --- the resident side of a kiosk ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KioskView:
+    kiosk: Kiosk
+    resident: Resident | None
+
+
+def kiosk_view(session: Session, ctx: KioskContext) -> KioskView:
+    """The kiosk and the resident signed in on it (a resident no longer in custody is not)."""
+    kiosk = session.get(Kiosk, ctx.kiosk_id)
+    if kiosk is None:
+        raise NotFound("This kiosk isn't set up. Ask an officer.")
+    resident = session.get(Resident, ctx.resident_id) if ctx.resident_id is not None else None
+    if resident is not None and resident.custody_status != CustodyStatus.IN_CUSTODY:
+        resident = None
+    return KioskView(kiosk, resident)
+
+
+def resident_sign_in(
+    session: Session,
+    settings: Settings,
+    clock: Clock,
+    ctx: KioskContext,
+    *,
+    booking_number: str,
+    pin: str,
+) -> Resident:
+    """Sign a resident in on this kiosk with booking number and PIN.
+
+    Only residents of the kiosk's facility who are in custody, and for a housing
+    kiosk only those of its unit. Throttled per resident and per address.
+    """
+    now = clock.now()
+    kiosk = session.get(Kiosk, ctx.kiosk_id)
+    if kiosk is None:
+        raise NotFound("This kiosk isn't set up. Ask an officer.")
+    if not kiosk.in_service:
+        raise KioskOutOfService()
+    number = normalize_booking_number(booking_number)[:40]
+    identifier = f"{kiosk.facility_id}:{number}"
+    auth.check_throttle(
+        session, settings, scope=RESIDENT_SCOPE, identifier=identifier, ip=ctx.ip, now=now
+    )
+    resident = session.scalar(
+        select(Resident).where(
+            Resident.facility_id == kiosk.facility_id, Resident.booking_number == number
+        )
+    )
+    pin_ok = auth.verify_secret(resident.pin_hash if resident else None, "".join(pin.split()))
+    if resident is None or not pin_ok:
+        _resident_failed(
+            session,
+            kiosk,
+            ctx,
+            identifier,
+            number,
+            now,
+            "wrong_credentials",
+            "Check your booking number and PIN and try again.",
+        )
+    assert resident is not None
+    if resident.custody_status != CustodyStatus.IN_CUSTODY:
+        _resident_failed(
+            session,
+            kiosk,
+            ctx,
+            identifier,
+            number,
+            now,
+            "not_in_custody",
+            "You can't sign in here. Ask an officer for help.",
+        )
+    if kiosk.location == KioskLocation.HOUSING and resident.unit_id != kiosk.unit_id:
+        _resident_failed(
+            session,
+            kiosk,
+            ctx,
+            identifier,
+            number,
+            now,
+            "other_unit",
+            "This kiosk is for another housing unit. Use the kiosk in your unit.",
+        )
+    auth.note_attempt(
+        session, scope=RESIDENT_SCOPE, identifier=identifier, ip=ctx.ip, now=now, succeeded=True
+    )
+    ctx.session.resident_id = resident.id
+    ctx.session.resident_signed_in_at = now
+    ctx.resident_id = resident.id
+    session.flush()
+    audit.service.record(
+        session,
+        tag="resident:signed_in",
+        actor=AuditActor("resident", resident.id, resident.booking_number, ctx.ip),
+        at=now,
+        facility_id=kiosk.facility_id,
+        subject=("resident", resident.id),
+        data={"kiosk_id": kiosk.id},
+    )
+    return resident
+
+
+def _resident_failed(
+    session: Session,
+    kiosk: Kiosk,
+    ctx: KioskContext,
+    identifier: str,
+    number: str,
+    now: dt.datetime,
+    why: str,
+    message: str,
+) -> None:
+    auth.note_attempt(
+        session, scope=RESIDENT_SCOPE, identifier=identifier, ip=ctx.ip, now=now, succeeded=False
+    )
+    audit.service.record(
+        session,
+        tag="resident:sign_in_failed",
+        actor=AuditActor("kiosk", kiosk.id, f"kiosk#{kiosk.id}", ctx.ip),
+        at=now,
+        facility_id=kiosk.facility_id,
+        subject=("kiosk", kiosk.id),
+        data={"booking_number": number, "why": why},
+    )
+    raise auth.SignInFailed(message, fields={"booking_number": message})
+
+
+def resident_sign_out(session: Session, clock: Clock, ctx: KioskContext) -> None:
+    resident_id = ctx.session.resident_id
+    ctx.session.resident_id = None
+    ctx.session.resident_signed_in_at = None
+    ctx.resident_id = None
+    session.flush()
+    if resident_id is not None:
+        audit.service.record(
+            session,
+            tag="resident:signed_out",
+            actor=AuditActor("resident", resident_id, f"resident#{resident_id}", ctx.ip),
+            at=clock.now(),
+            facility_id=ctx.facility_id,
+            subject=("resident", resident_id),
+        )
