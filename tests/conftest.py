@@ -50,7 +50,7 @@ def _pg_available() -> str | None:
             conn.execute(text("SELECT 1"))
         engine.dispose()
         return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+    except Exception as exc:
         return f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {type(exc).__name__}"
 
 
@@ -70,9 +70,10 @@ def pg_url() -> Iterator[str]:
     upgrade(url)
     yield url
     with admin.connect() as conn:
-        conn.execute(text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
-        ), {"n": name})
+        conn.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+            {"n": name},
+        )
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
     admin.dispose()
 
@@ -100,8 +101,9 @@ def db(engine: Engine) -> Iterator[Session]:
     """
     conn = engine.connect()
     outer = conn.begin()
-    factory = sessionmaker(bind=conn, join_transaction_mode="create_savepoint",
-                           expire_on_commit=False)
+    factory = sessionmaker(
+        bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
     session = factory()
     session.info["factory"] = factory
     yield session
@@ -117,8 +119,13 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(env="test", var_dir=tmp_path / "var", database_url="sqlite://",
-                    secret_key="test-secret-key", staff_totp_required=True)
+    return Settings(
+        env="test",
+        var_dir=tmp_path / "var",
+        database_url="sqlite://",
+        secret_key="test-secret-key",
+        staff_totp_required=True,
+    )
 
 
 @pytest.fixture

@@ -48,10 +48,16 @@ class Personas:
         self.settings = settings
 
     # --- facilities ---------------------------------------------------------------
-    def make_facility(self, name: str, tz: str, kind: FacilityKind = FacilityKind.JAIL,
-                      adp: int = 400) -> Facility:
-        facility = Facility(name=name, timezone=tz, kind=kind, average_daily_population=adp,
-                            created_at=self.clock.now())
+    def make_facility(
+        self, name: str, tz: str, kind: FacilityKind = FacilityKind.JAIL, adp: int = 400
+    ) -> Facility:
+        facility = Facility(
+            name=name,
+            timezone=tz,
+            kind=kind,
+            average_daily_population=adp,
+            created_at=self.clock.now(),
+        )
         self.db.add(facility)
         self.db.flush()
         self.db.add(FacilitySettings(facility_id=facility.id))
@@ -64,8 +70,14 @@ class Personas:
         self.db.flush()
         if hours:
             for weekday in range(7):
-                self.db.add(VisitingHours(unit_id=unit.id, weekday=weekday,
-                                          start_time=dt.time(9), end_time=dt.time(17)))
+                self.db.add(
+                    VisitingHours(
+                        unit_id=unit.id,
+                        weekday=weekday,
+                        start_time=dt.time(9),
+                        end_time=dt.time(17),
+                    )
+                )
             self.db.flush()
         return unit
 
@@ -86,16 +98,22 @@ class Personas:
         return self.make_unit(self.other_facility, "Block 1")
 
     # --- staff --------------------------------------------------------------------
-    def make_staff(self, email: str, role: StaffRoleName, facility: Facility | None,
-                   name: str = "") -> StaffPersona:
-        member = StaffMember(email=email, name=name or email.split("@")[0].title(),
-                             password_hash=hash_secret(PASSWORD),
-                             totp_secret=pyotp.random_base32(),
-                             totp_confirmed_at=self.clock.now(), created_at=self.clock.now())
+    def make_staff(
+        self, email: str, role: StaffRoleName, facility: Facility | None, name: str = ""
+    ) -> StaffPersona:
+        member = StaffMember(
+            email=email,
+            name=name or email.split("@")[0].title(),
+            password_hash=hash_secret(PASSWORD),
+            totp_secret=pyotp.random_base32(),
+            totp_confirmed_at=self.clock.now(),
+            created_at=self.clock.now(),
+        )
         self.db.add(member)
         self.db.flush()
-        self.db.add(StaffRole(staff_id=member.id, role=role,
-                              facility_id=facility.id if facility else None))
+        self.db.add(
+            StaffRole(staff_id=member.id, role=role, facility_id=facility.id if facility else None)
+        )
         self.db.flush()
         return StaffPersona(member)
 
@@ -104,9 +122,15 @@ class Personas:
         key = f"_staff_{role.value}_{'other' if other else 'own'}"
         if not hasattr(self, key):
             tag = "lakeview" if other else "riverside"
-            setattr(self, key, self.make_staff(f"{role.value}@{tag}.example", role,
-                                               None if role == StaffRoleName.PROVIDER_ADMIN
-                                               else facility))
+            setattr(
+                self,
+                key,
+                self.make_staff(
+                    f"{role.value}@{tag}.example",
+                    role,
+                    None if role == StaffRoleName.PROVIDER_ADMIN else facility,
+                ),
+            )
         return getattr(self, key)  # type: ignore[no-any-return]
 
     @property
@@ -130,14 +154,19 @@ class Personas:
         return self.staff(StaffRoleName.FACILITY_ADMIN, other=True)
 
     # --- visitors and residents ---------------------------------------------------
-    def make_visitor(self, email: str, *, verified: bool = True, name: str = "Maria Lopez"
-                     ) -> Visitor:
-        visitor = Visitor(email=email, password_hash=hash_secret(PASSWORD), legal_name=name,
-                          date_of_birth=dt.date(1980, 5, 17), phone="555-0100",
-                          email_verified_at=self.clock.now(),
-                          identity_status=IdentityStatus.VERIFIED if verified
-                          else IdentityStatus.UNVERIFIED,
-                          created_at=self.clock.now())
+    def make_visitor(
+        self, email: str, *, verified: bool = True, name: str = "Maria Lopez"
+    ) -> Visitor:
+        visitor = Visitor(
+            email=email,
+            password_hash=hash_secret(PASSWORD),
+            legal_name=name,
+            date_of_birth=dt.date(1980, 5, 17),
+            phone="555-0100",
+            email_verified_at=self.clock.now(),
+            identity_status=IdentityStatus.VERIFIED if verified else IdentityStatus.UNVERIFIED,
+            created_at=self.clock.now(),
+        )
         self.db.add(visitor)
         self.db.flush()
         return visitor
@@ -152,12 +181,25 @@ class Personas:
         """Sam: signed up, identity not yet checked."""
         return self.make_visitor("sam@example.com", verified=False, name="Sam Carter")
 
-    def make_resident(self, facility: Facility, unit: HousingUnit, booking: str,
-                      first: str = "James", last: str = "Lopez") -> Resident:
-        resident = Resident(facility_id=facility.id, unit_id=unit.id, booking_number=booking,
-                            first_name=first, last_name=last, date_of_birth=dt.date(1990, 1, 2),
-                            pin_hash=hash_secret(PIN), created_at=self.clock.now(),
-                            updated_at=self.clock.now())
+    def make_resident(
+        self,
+        facility: Facility,
+        unit: HousingUnit,
+        booking: str,
+        first: str = "James",
+        last: str = "Lopez",
+    ) -> Resident:
+        resident = Resident(
+            facility_id=facility.id,
+            unit_id=unit.id,
+            booking_number=booking,
+            first_name=first,
+            last_name=last,
+            date_of_birth=dt.date(1990, 1, 2),
+            pin_hash=hash_secret(PIN),
+            created_at=self.clock.now(),
+            updated_at=self.clock.now(),
+        )
         self.db.add(resident)
         self.db.flush()
         return resident
@@ -172,8 +214,13 @@ class Personas:
 
     @cached_property
     def kiosk(self) -> Kiosk:
-        kiosk = Kiosk(facility_id=self.facility.id, unit_id=self.unit.id, name="Unit A kiosk 1",
-                      location=KioskLocation.HOUSING, created_at=self.clock.now())
+        kiosk = Kiosk(
+            facility_id=self.facility.id,
+            unit_id=self.unit.id,
+            name="Unit A kiosk 1",
+            location=KioskLocation.HOUSING,
+            created_at=self.clock.now(),
+        )
         self.db.add(kiosk)
         self.db.flush()
         return kiosk
@@ -188,9 +235,14 @@ class Personas:
 
 def sign_in_staff(client, persona: StaffPersona, clock: FrozenClock) -> str:  # type: ignore[no-untyped-def]
     """Sign a staff persona in; set the CSRF header for later calls; return the token."""
-    response = client.post("/api/v1/staff-session", json={
-        "email": persona.member.email, "password": persona.password,
-        "totp_code": persona.code(clock)})
+    response = client.post(
+        "/api/v1/staff-session",
+        json={
+            "email": persona.member.email,
+            "password": persona.password,
+            "totp_code": persona.code(clock),
+        },
+    )
     assert response.status_code == 200, response.text
     token = response.json()["csrf_token"]
     client.headers["X-CSRF-Token"] = token
@@ -198,8 +250,9 @@ def sign_in_staff(client, persona: StaffPersona, clock: FrozenClock) -> str:  # 
 
 
 def sign_in_visitor(client, visitor: Visitor, password: str = PASSWORD) -> str:  # type: ignore[no-untyped-def]
-    response = client.post("/api/v1/visitor-session",
-                           json={"email": visitor.email, "password": password})
+    response = client.post(
+        "/api/v1/visitor-session", json={"email": visitor.email, "password": password}
+    )
     assert response.status_code == 200, response.text
     token = response.json()["csrf_token"]
     client.headers["X-CSRF-Token"] = token

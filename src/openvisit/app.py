@@ -87,15 +87,20 @@ def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
-        err = DomainError("The request body is not valid JSON.", code="malformed_json",
-                          http_status=400)
+        err = DomainError(
+            "The request body is not valid JSON.", code="malformed_json", http_status=400
+        )
     else:
         fields = {
             ".".join(str(p) for p in e.get("loc", ())[1:]) or "body": e.get("msg", "invalid")
             for e in errors
         }
-        err = DomainError("Some of the information given is not valid.", code="invalid_input",
-                          http_status=422, fields=fields)
+        err = DomainError(
+            "Some of the information given is not valid.",
+            code="invalid_input",
+            http_status=422,
+            fields=fields,
+        )
     return _domain_error(request, err)
 
 
@@ -104,21 +109,33 @@ def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         return _domain_error(request, NotFound("We couldn't find that page."))
     code = {405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return _domain_error(request, DomainError(str(exc.detail), code=code,
-                                              http_status=exc.status_code))
+    return _domain_error(
+        request, DomainError(str(exc.detail), code=code, http_status=exc.status_code)
+    )
 
 
 def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     if wants_json(request):
-        return JSONResponse({"error": {"code": "internal_error",
-                                       "message": "Sorry, there is a problem with the service."}},
-                            status_code=500)
+        return JSONResponse(
+            {
+                "error": {
+                    "code": "internal_error",
+                    "message": "Sorry, there is a problem with the service.",
+                }
+            },
+            status_code=500,
+        )
     return render(request, "problem.html", status_code=500)
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine | None = None,
-               sessionmaker: Any = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    engine: Engine | None = None,
+    sessionmaker: Any = None,
+) -> FastAPI:
     settings.ensure_secret_key()
     if sessionmaker is None:
         engine = engine or make_engine(settings.database_url)
@@ -148,17 +165,22 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
-    app.add_middleware(SecurityMiddleware, max_body=settings.request_max_bytes,
-                       secure_cookies=settings.cookie_secure)
+    app.add_middleware(
+        SecurityMiddleware,
+        max_body=settings.request_max_bytes,
+        secure_cookies=settings.cookie_secure,
+    )
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
-              name="docs-assets")
+    app.mount(
+        "/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets"
+    )
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url="/openapi.json", title="OpenVisit API",
+            openapi_url="/openapi.json",
+            title="OpenVisit API",
             swagger_js_url="/docs-assets/swagger-ui-bundle.js",
             swagger_css_url="/docs-assets/swagger-ui.css",
             swagger_favicon_url="/docs-assets/favicon-32x32.png",

@@ -32,14 +32,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     upgrade(settings.database_url)
     app = create_app(settings)
-    uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port,
-                proxy_headers=False, log_level="info")
+    uvicorn.run(
+        app,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        proxy_headers=False,
+        log_level="info",
+    )
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from openvisit.demo import seed_demo
     from openvisit.dbadmin import upgrade
+    from openvisit.demo import seed_demo
 
     settings = _settings()
     upgrade(settings.database_url)
@@ -58,8 +63,13 @@ def cmd_create_staff(args: argparse.Namespace) -> int:
 
     for session in session_scope(factory):
         created = staff_service.create_staff_from_cli(
-            session, SystemClock(), email=args.email, name=args.name, password=password,
-            role=args.role, facility_name=args.facility,
+            session,
+            SystemClock(),
+            email=args.email,
+            name=args.name,
+            password=password,
+            role=args.role,
+            facility_name=args.facility,
         )
     print(f"created {created.member.email} ({args.role})")
     print(f"TOTP secret (add it to an authenticator app): {created.member.totp_secret}")
@@ -111,17 +121,18 @@ def main(argv: list[str] | None = None) -> None:
     staff = sub.add_parser("create-staff", help="create a staff account")
     staff.add_argument("--email", required=True)
     staff.add_argument("--name", required=True)
-    staff.add_argument("--role", required=True,
-                       choices=["officer", "scheduler", "investigator", "facility_admin",
-                                "provider_admin"])
+    staff.add_argument(
+        "--role",
+        required=True,
+        choices=["officer", "scheduler", "investigator", "facility_admin", "provider_admin"],
+    )
     staff.add_argument("--facility", help="facility name (not for provider_admin)")
     staff.add_argument("--password", help="omit to be asked")
     staff.set_defaults(func=cmd_create_staff)
 
     audit = sub.add_parser("audit", help="audit log commands")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    audit_sub.add_parser("verify", help="check the hash chain").set_defaults(
-        func=cmd_audit_verify)
+    audit_sub.add_parser("verify", help="check the hash chain").set_defaults(func=cmd_audit_verify)
 
     args = parser.parse_args(argv)
     try:

@@ -62,8 +62,15 @@ def enum_column(enum_cls: type[enum.Enum], **kw: Any) -> Any:
     from sqlalchemy import Enum
 
     return mapped_column(
-        Enum(enum_cls, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e],
-             validate_strings=True, create_constraint=True, name=enum_cls.__name__.lower()),
+        Enum(
+            enum_cls,
+            native_enum=False,
+            length=32,
+            values_callable=lambda e: [m.value for m in e],
+            validate_strings=True,
+            create_constraint=True,
+            name=enum_cls.__name__.lower(),
+        ),
         **kw,
     )
 

@@ -31,7 +31,7 @@ from openvisit.people.models import IdentityStatus, StaffMember, StaffRole, Staf
 from openvisit.residents.models import Resident
 
 FACILITY = "Riverside County Jail (demo)"
-PASSWORD = "demo-visit-2026"
+PASSWORD = "demo-visit-2026"  # noqa: S105 - printed for the demo on purpose
 RESIDENT_PIN = "246810"
 STAFF = [
     ("officer@demo.openvisit", "Olivia Officer", StaffRoleName.OFFICER),
@@ -69,8 +69,14 @@ def seed_demo(settings: Settings) -> str:
 
 def _build(session: Session) -> Facility:
     now = SystemClock().now()
-    facility = Facility(name=FACILITY, timezone="America/New_York", kind=FacilityKind.JAIL,
-                        average_daily_population=420, phone="555-0100", created_at=now)
+    facility = Facility(
+        name=FACILITY,
+        timezone="America/New_York",
+        kind=FacilityKind.JAIL,
+        average_daily_population=420,
+        phone="555-0100",
+        created_at=now,
+    )
     session.add(facility)
     session.flush()
     # Short notice so that a demo booking can be made for today.
@@ -83,36 +89,85 @@ def _build(session: Session) -> Facility:
         units[name] = unit
         for weekday in range(7):
             # Generous hours so the demo has open slots whenever it is tried.
-            session.add(VisitingHours(unit_id=unit.id, weekday=weekday,
-                                      start_time=dt.time(0, 0), end_time=dt.time(23, 59)))
-        session.add(Kiosk(facility_id=facility.id, unit_id=unit.id, name=f"{name} kiosk",
-                          location=KioskLocation.HOUSING, created_at=now))
-    session.add(Kiosk(facility_id=facility.id, unit_id=None, name="Lobby terminal 1",
-                      location=KioskLocation.LOBBY, created_at=now))
+            session.add(
+                VisitingHours(
+                    unit_id=unit.id,
+                    weekday=weekday,
+                    start_time=dt.time(0, 0),
+                    end_time=dt.time(23, 59),
+                )
+            )
+        session.add(
+            Kiosk(
+                facility_id=facility.id,
+                unit_id=unit.id,
+                name=f"{name} kiosk",
+                location=KioskLocation.HOUSING,
+                created_at=now,
+            )
+        )
+    session.add(
+        Kiosk(
+            facility_id=facility.id,
+            unit_id=None,
+            name="Lobby terminal 1",
+            location=KioskLocation.LOBBY,
+            created_at=now,
+        )
+    )
     for booking, first, last, unit_name in RESIDENTS:
-        session.add(Resident(facility_id=facility.id, booking_number=booking, first_name=first,
-                             last_name=last, date_of_birth=dt.date(1988, 3, 14),
-                             unit_id=units[unit_name].id, pin_hash=hash_secret(RESIDENT_PIN),
-                             created_at=now, updated_at=now))
+        session.add(
+            Resident(
+                facility_id=facility.id,
+                booking_number=booking,
+                first_name=first,
+                last_name=last,
+                date_of_birth=dt.date(1988, 3, 14),
+                unit_id=units[unit_name].id,
+                pin_hash=hash_secret(RESIDENT_PIN),
+                created_at=now,
+                updated_at=now,
+            )
+        )
     for email, name, role in STAFF:
         _staff(session, now, email, name, role, facility.id)
-    session.add(Visitor(email=VISITOR, password_hash=hash_secret(PASSWORD),
-                        legal_name="Maria Lopez", date_of_birth=dt.date(1984, 7, 2),
-                        phone="555-0199", email_verified_at=now,
-                        identity_status=IdentityStatus.VERIFIED, created_at=now))
+    session.add(
+        Visitor(
+            email=VISITOR,
+            password_hash=hash_secret(PASSWORD),
+            legal_name="Maria Lopez",
+            date_of_birth=dt.date(1984, 7, 2),
+            phone="555-0199",
+            email_verified_at=now,
+            identity_status=IdentityStatus.VERIFIED,
+            created_at=now,
+        )
+    )
     session.flush()
-    audit.service.record(session, tag="demo:seeded", actor=SYSTEM, at=now,
-                         facility_id=facility.id, subject=("facility", facility.id))
+    audit.service.record(
+        session,
+        tag="demo:seeded",
+        actor=SYSTEM,
+        at=now,
+        facility_id=facility.id,
+        subject=("facility", facility.id),
+    )
     return facility
 
 
-def _staff(session: Session, now: dt.datetime, email: str, name: str, role: StaffRoleName,
-           facility_id: int) -> None:
+def _staff(
+    session: Session, now: dt.datetime, email: str, name: str, role: StaffRoleName, facility_id: int
+) -> None:
     import pyotp
 
-    member = StaffMember(email=email, name=name, password_hash=hash_secret(PASSWORD),
-                         totp_secret=pyotp.random_base32(), totp_confirmed_at=now,
-                         created_at=now)
+    member = StaffMember(
+        email=email,
+        name=name,
+        password_hash=hash_secret(PASSWORD),
+        totp_secret=pyotp.random_base32(),
+        totp_confirmed_at=now,
+        created_at=now,
+    )
     session.add(member)
     session.flush()
     session.add(StaffRole(staff_id=member.id, facility_id=facility_id, role=role))
@@ -129,12 +184,14 @@ def _fresh_kiosk_code(session: Session, facility: Facility) -> str:
     return code
 
 
-def _logins(session: Session, settings: Settings, facility: Facility, kiosk_code: str,
-            created: bool) -> str:
+def _logins(
+    session: Session, settings: Settings, facility: Facility, kiosk_code: str, created: bool
+) -> str:
     base = settings.base_url.rstrip("/")
+    state = "created" if created else f"ready (reusing the data in {settings.database_url})"
     lines = [
         "",
-        f"OpenVisit demo {'created' if created else 'ready (reusing the data in ' + settings.database_url + ')'}",
+        f"OpenVisit demo {state}",
         f"  facility: {facility.name} ({facility.timezone})",
         f"  open {base}/",
         "",
@@ -151,6 +208,8 @@ def _logins(session: Session, settings: Settings, facility: Facility, kiosk_code
         if settings.staff_totp_required:
             lines.append(f"      TOTP: {totp_uri(member.totp_secret, email)}")
     if not settings.staff_totp_required:
-        lines.append("    (staff TOTP is relaxed for the demo: OPENVISIT_STAFF_TOTP_REQUIRED=false)")
+        lines.append(
+            "    (staff TOTP is relaxed for the demo: OPENVISIT_STAFF_TOTP_REQUIRED=false)"
+        )
     lines.append("")
     return "\n".join(lines)

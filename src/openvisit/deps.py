@@ -82,8 +82,9 @@ def optional_visitor(request: Request, db: DbSession, clock: ClockDep) -> Visito
     return VisitorContext(visitor=visitor, session=row, ip=client_ip(request))
 
 
-def current_visitor(ctx: Annotated[VisitorContext | None, Depends(optional_visitor)]
-                    ) -> VisitorContext:
+def current_visitor(
+    ctx: Annotated[VisitorContext | None, Depends(optional_visitor)],
+) -> VisitorContext:
     if ctx is None:
         raise NotAuthenticated("Please sign in to continue.", audience="visitor")
     return ctx
@@ -125,8 +126,13 @@ def optional_kiosk(request: Request, db: DbSession, clock: ClockDep) -> KioskCon
     if kiosk is None or kiosk.credential_hash is None:
         return None
     _touch(row, now)
-    return KioskContext(kiosk_id=kiosk.id, facility_id=kiosk.facility_id, session=row,
-                        ip=client_ip(request), resident_id=row.resident_id)
+    return KioskContext(
+        kiosk_id=kiosk.id,
+        facility_id=kiosk.facility_id,
+        session=row,
+        ip=client_ip(request),
+        resident_id=row.resident_id,
+    )
 
 
 def current_kiosk(ctx: Annotated[KioskContext | None, Depends(optional_kiosk)]) -> KioskContext:
@@ -137,8 +143,7 @@ def current_kiosk(ctx: Annotated[KioskContext | None, Depends(optional_kiosk)]) 
 
 def current_resident(ctx: Annotated[KioskContext, Depends(current_kiosk)]) -> KioskContext:
     if ctx.resident_id is None:
-        raise NotAuthenticated("Please sign in with your booking number and PIN.",
-                               audience="kiosk")
+        raise NotAuthenticated("Please sign in with your booking number and PIN.", audience="kiosk")
     return ctx
 
 

@@ -13,9 +13,15 @@ class DomainError(Exception):
     # failed: for records that must outlive the failure (a failed sign-in).
     keep_changes = False
 
-    def __init__(self, message: str | None = None, *, code: str | None = None,
-                 http_status: int | None = None, fields: dict[str, str] | None = None,
-                 **details: Any) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        http_status: int | None = None,
+        fields: dict[str, str] | None = None,
+        **details: Any,
+    ) -> None:
         self.message = message or type(self).message
         if code:
             self.code = code

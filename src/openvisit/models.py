@@ -3,7 +3,14 @@
 from openvisit.approvals.models import Approval, Block
 from openvisit.audit.models import AuditEvent
 from openvisit.auth.models import AccountToken, LoginAttempt, UserSession
-from openvisit.facilities.models import Closure, Facility, FacilitySettings, HousingUnit, Kiosk, VisitingHours
+from openvisit.facilities.models import (
+    Closure,
+    Facility,
+    FacilitySettings,
+    HousingUnit,
+    Kiosk,
+    VisitingHours,
+)
 from openvisit.notifications.models import Notification
 from openvisit.people.models import (
     IdentitySubmission,
@@ -16,8 +23,25 @@ from openvisit.residents.models import Resident
 from openvisit.visits.models import Visit, VisitTransition
 
 __all__ = [
-    "Approval", "Block", "Visit", "VisitTransition",
-    "AccountToken", "AuditEvent", "Closure", "Facility", "FacilitySettings", "HousingUnit",
-    "IdentitySubmission", "Kiosk", "LoginAttempt", "Notification", "ProfessionalCredential",
-    "Resident", "StaffMember", "StaffRole", "UserSession", "Visitor", "VisitingHours",
+    "AccountToken",
+    "Approval",
+    "AuditEvent",
+    "Block",
+    "Closure",
+    "Facility",
+    "FacilitySettings",
+    "HousingUnit",
+    "IdentitySubmission",
+    "Kiosk",
+    "LoginAttempt",
+    "Notification",
+    "ProfessionalCredential",
+    "Resident",
+    "StaffMember",
+    "StaffRole",
+    "UserSession",
+    "Visit",
+    "VisitTransition",
+    "VisitingHours",
+    "Visitor",
 ]

@@ -17,7 +17,17 @@ def include_routers(app: FastAPI) -> None:
     from openvisit.scheduling import routes as scheduling
     from openvisit.web import routes as web
 
-    for module in (web, staff_routes, people, facilities, kiosk_devices, residents,
-                   kiosk_residents, audit, approvals, scheduling):
+    for module in (
+        web,
+        staff_routes,
+        people,
+        facilities,
+        kiosk_devices,
+        residents,
+        kiosk_residents,
+        audit,
+        approvals,
+        scheduling,
+    ):
         app.include_router(module.api)
         app.include_router(module.pages)

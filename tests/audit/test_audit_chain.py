@@ -13,8 +13,14 @@ from openvisit.audit.service import SYSTEM, AuditActor
 def _write_three(db, clock):
     actor = AuditActor("staff", 7, "officer@riverside.example", "10.1.2.3")
     for n in range(3):
-        audit.record(db, tag="resident:updated", actor=actor, at=clock.advance(seconds=1),
-                     subject=("resident", n), data={"n": n})
+        audit.record(
+            db,
+            tag="resident:updated",
+            actor=actor,
+            at=clock.advance(seconds=1),
+            subject=("resident", n),
+            data={"n": n},
+        )
     audit.record(db, tag="facility:created", actor=SYSTEM, at=clock.now())
 
 
@@ -27,8 +33,10 @@ def test_an_untouched_chain_verifies(db, clock):
 def test_the_audit_table_refuses_updates_and_deletes(db, clock):
     _write_three(db, clock)
     db.commit()
-    for statement in ("UPDATE audit_events SET tag = 'x' WHERE id = 2",
-                      "DELETE FROM audit_events WHERE id = 2"):
+    for statement in (
+        "UPDATE audit_events SET tag = 'x' WHERE id = 2",
+        "DELETE FROM audit_events WHERE id = 2",
+    ):
         nested = db.begin_nested()
         with pytest.raises(Exception, match="append-only"):
             db.execute(text(statement))
@@ -89,15 +97,25 @@ def test_the_cli_reports_a_tampered_log_with_a_failing_exit_code(tmp_path, clock
         _write_three(session, clock)
         session.commit()
     env = {"OPENVISIT_DATABASE_URL": url, "OPENVISIT_SECRET_KEY": "k", "PATH": "/usr/bin:/bin"}
-    ok = subprocess.run([sys.executable, "-m", "openvisit", "audit", "verify"], env=env,
-                        capture_output=True, text=True, check=False)
+    ok = subprocess.run(
+        [sys.executable, "-m", "openvisit", "audit", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert ok.returncode == 0, ok.stderr
     assert "audit log intact: 4 events" in ok.stdout
     with engine.begin() as conn:
         conn.execute(text("DROP TRIGGER audit_events_no_update"))
         conn.execute(text("UPDATE audit_events SET ip = '6.6.6.6' WHERE id = 1"))
-    bad = subprocess.run([sys.executable, "-m", "openvisit", "audit", "verify"], env=env,
-                         capture_output=True, text=True, check=False)
+    bad = subprocess.run(
+        [sys.executable, "-m", "openvisit", "audit", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert bad.returncode == 1
     assert "TAMPERED" in bad.stdout and "event 1: content was changed" in bad.stdout
     engine.dispose()

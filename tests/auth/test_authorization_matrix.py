@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from openvisit.auth.permissions import ROLE_PERMISSIONS, Permission
 from openvisit.people.models import StaffRoleName
 from tests.factories import sign_in_staff
@@ -28,13 +29,19 @@ def operations(app):
 
 
 def declared_routes(app) -> list[tuple[str, str, Permission]]:
-    return [(method, path, Permission(op["x-permission"]))
-            for method, path, op in operations(app) if "x-permission" in op]
+    return [
+        (method, path, Permission(op["x-permission"]))
+        for method, path, op in operations(app)
+        if "x-permission" in op
+    ]
 
 
 def test_every_facility_scoped_staff_api_route_declares_a_permission(app):
-    undeclared = [f"{method} {path}" for method, path, op in operations(app)
-                  if "{facility_id}" in path and "x-permission" not in op]
+    undeclared = [
+        f"{method} {path}"
+        for method, path, op in operations(app)
+        if "{facility_id}" in path and "x-permission" not in op
+    ]
     assert undeclared == []
 
 
@@ -63,8 +70,11 @@ def _fill(path: str, facility_id: int, ids: dict[str, int]) -> str:
 def test_staff_reach_only_what_their_role_allows_at_their_own_facility(app, personas, signed_in):
     routes = declared_routes(app)
     assert len(routes) >= 10, "expected the facility endpoints to be declared"
-    ids = {"unit_id": personas.unit.id, "kiosk_id": personas.kiosk.id,
-           "resident_id": personas.resident.id}
+    ids = {
+        "unit_id": personas.unit.id,
+        "kiosk_id": personas.kiosk.id,
+        "resident_id": personas.resident.id,
+    }
     personas.commit()
     own, other = personas.facility.id, personas.other_facility.id
     failures = []
@@ -74,16 +84,21 @@ def test_staff_reach_only_what_their_role_allows_at_their_own_facility(app, pers
             if "{facility_id}" in path:
                 theirs = client.request(method, _fill(path, other, ids), json={})
                 if theirs.status_code != 404:
-                    failures.append(f"{role} {method} {path} other facility -> {theirs.status_code}")
+                    failures.append(
+                        f"{role} {method} {path} other facility -> {theirs.status_code}"
+                    )
             ours = client.request(method, _fill(path, own, ids), json={})
             if allowed:
                 bad = ours.status_code in (401, 403) or (
-                    ours.status_code == 404 and "facility" in ours.text)
+                    ours.status_code == 404 and "facility" in ours.text
+                )
             else:
                 bad = ours.status_code != 403
             if bad:
-                failures.append(f"{role} {method} {path} own facility (allowed={allowed}) -> "
-                                f"{ours.status_code} {ours.text[:120]}")
+                failures.append(
+                    f"{role} {method} {path} own facility (allowed={allowed}) -> "
+                    f"{ours.status_code} {ours.text[:120]}"
+                )
     assert failures == []
 
 

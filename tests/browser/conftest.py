@@ -25,9 +25,15 @@ from openvisit.dbadmin import upgrade
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
     "--allow-loopback-in-peer-connection",
 ]
 
@@ -52,13 +58,19 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     port = _free_port()
     db_url = f"sqlite:///{tmp_path / 'live.db'}"
     upgrade(db_url)
-    settings = Settings(env="test", var_dir=tmp_path / "var", database_url=db_url,
-                        secret_key="browser-test-key", base_url=f"http://127.0.0.1:{port}")
+    settings = Settings(
+        env="test",
+        var_dir=tmp_path / "var",
+        database_url=db_url,
+        secret_key="browser-test-key",
+        base_url=f"http://127.0.0.1:{port}",
+    )
     engine = make_engine(db_url)
     factory = make_sessionmaker(engine)
     app = create_app(settings, clock=SystemClock(), sessionmaker=factory)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

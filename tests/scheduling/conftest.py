@@ -15,10 +15,14 @@ FRIDAY_9AM = dt.datetime(2026, 11, 27, 14, 0, tzinfo=dt.UTC)
 
 
 def approve(db, visitor, resident, relationship: str = "brother") -> Approval:
-    approval = Approval(facility_id=resident.facility_id, visitor_id=visitor.id,
-                        resident_id=resident.id, relationship=relationship,
-                        status=ApprovalStatus.APPROVED, requested_at=dt.datetime(
-                            2026, 11, 1, tzinfo=dt.UTC))
+    approval = Approval(
+        facility_id=resident.facility_id,
+        visitor_id=visitor.id,
+        resident_id=resident.id,
+        relationship=relationship,
+        status=ApprovalStatus.APPROVED,
+        requested_at=dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
+    )
     db.add(approval)
     db.flush()
     return approval
@@ -39,6 +43,12 @@ def family(personas, db):
 
 
 def book(client, resident_id: int, start: dt.datetime, length: int = 30, visit_type="remote"):
-    return client.post("/api/v1/me/visits", json={
-        "resident_id": resident_id, "start": start.isoformat(), "length": length,
-        "visit_type": visit_type})
+    return client.post(
+        "/api/v1/me/visits",
+        json={
+            "resident_id": resident_id,
+            "start": start.isoformat(),
+            "length": length,
+            "visit_type": visit_type,
+        },
+    )

@@ -18,8 +18,10 @@ from .conftest import FRIDAY_9AM, approve, book, visit_count
 
 
 def starts(client, resident_id, length=30, visit_type="remote"):
-    r = client.get("/api/v1/me/availability", params={
-        "resident_id": resident_id, "length": length, "visit_type": visit_type})
+    r = client.get(
+        "/api/v1/me/availability",
+        params={"resident_id": resident_id, "length": length, "visit_type": visit_type},
+    )
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -44,10 +46,14 @@ def test_booking_takes_the_time_and_stores_who_booked_it(client, family, db):
     visit = r.json()
     assert visit["state"] == "scheduled" and visit["recorded"] is True
     assert visit["rate_cents_per_minute"] == "15.00"
-    transition = db.scalars(select(VisitTransition).where(
-        VisitTransition.visit_id == visit["id"])).one()
+    transition = db.scalars(
+        select(VisitTransition).where(VisitTransition.visit_id == visit["id"])
+    ).one()
     assert (transition.from_state, transition.to_state, transition.actor_type) == (
-        None, "scheduled", "visitor")
+        None,
+        "scheduled",
+        "visitor",
+    )
     assert db.scalars(select(AuditEvent).where(AuditEvent.tag == "visit:booked")).one()
     offered = {s["start"] for s in starts(client, family.resident.id)["slots"]}
     assert "2026-11-27T14:00:00Z" not in offered
@@ -57,23 +63,32 @@ def test_booking_takes_the_time_and_stores_who_booked_it(client, family, db):
     assert again.status_code == 409 and again.json()["error"]["code"] == "slot_taken"
 
 
-@pytest.mark.parametrize(("change", "status", "code"), [
-    ({"start": "2026-11-27T14:05:00+00:00"}, 422, "slot_not_offered"),
-    ({"start": "2026-11-27T21:50:00+00:00"}, 422, "slot_not_offered"),  # ends after 5 pm
-    ({"length": 45}, 422, "length_not_offered"),
-    ({"start": "2026-11-25T14:00:00+00:00"}, 422, "too_soon"),
-    ({"start": "2026-11-26T23:00:00+00:00"}, 422, "too_soon"),  # inside the 12 h notice
-    ({"start": "2026-12-15T14:00:00+00:00"}, 422, "beyond_horizon"),
-    ({"start": "2026-11-27T14:00:00"}, 422, "invalid_time"),  # no offset
-    ({"start": "next friday"}, 422, "invalid_input"),
-    ({"resident_id": 987654}, 404, "resident_not_found"),
-    ({"visit_type": "conjugal"}, 422, "invalid_input"),
-])
-def test_a_booking_that_breaks_a_rule_is_refused_and_books_nothing(client, family, db, change,
-                                                                     status, code):
+@pytest.mark.parametrize(
+    ("change", "status", "code"),
+    [
+        ({"start": "2026-11-27T14:05:00+00:00"}, 422, "slot_not_offered"),
+        ({"start": "2026-11-27T21:50:00+00:00"}, 422, "slot_not_offered"),  # ends after 5 pm
+        ({"length": 45}, 422, "length_not_offered"),
+        ({"start": "2026-11-25T14:00:00+00:00"}, 422, "too_soon"),
+        ({"start": "2026-11-26T23:00:00+00:00"}, 422, "too_soon"),  # inside the 12 h notice
+        ({"start": "2026-12-15T14:00:00+00:00"}, 422, "beyond_horizon"),
+        ({"start": "2026-11-27T14:00:00"}, 422, "invalid_time"),  # no offset
+        ({"start": "next friday"}, 422, "invalid_input"),
+        ({"resident_id": 987654}, 404, "resident_not_found"),
+        ({"visit_type": "conjugal"}, 422, "invalid_input"),
+    ],
+)
+def test_a_booking_that_breaks_a_rule_is_refused_and_books_nothing(
+    client, family, db, change, status, code
+):
     sign_in_visitor(client, family.visitor)
-    body = {"resident_id": family.resident.id, "start": FRIDAY_9AM.isoformat(), "length": 30,
-            "visit_type": "remote", **change}
+    body = {
+        "resident_id": family.resident.id,
+        "start": FRIDAY_9AM.isoformat(),
+        "length": 30,
+        "visit_type": "remote",
+        **change,
+    }
     before = visit_count(db)
     r = client.post("/api/v1/me/visits", json=body)
     assert (r.status_code, r.json()["error"]["code"]) == (status, code), r.text
@@ -87,12 +102,20 @@ def test_standing_rules_between_visitor_and_resident_are_enforced(client, family
     r = book(client, family.resident.id, FRIDAY_9AM)
     assert (r.status_code, r.json()["error"]["code"]) == (403, "resident_not_in_custody")
     family.resident.custody_status = CustodyStatus.IN_CUSTODY
-    db.add(Block(facility_id=family.facility.id, visitor_id=family.visitor.id, resident_id=None,
-                 reason="Contraband", until=clock.now() + dt.timedelta(days=30),
-                 created_at=clock.now()))
+    db.add(
+        Block(
+            facility_id=family.facility.id,
+            visitor_id=family.visitor.id,
+            resident_id=None,
+            reason="Contraband",
+            until=clock.now() + dt.timedelta(days=30),
+            created_at=clock.now(),
+        )
+    )
     family.commit()
-    r = client.get("/api/v1/me/availability", params={"resident_id": family.resident.id,
-                                                      "length": 30})
+    r = client.get(
+        "/api/v1/me/availability", params={"resident_id": family.resident.id, "length": 30}
+    )
     assert (r.status_code, r.json()["error"]["code"]) == (403, "visitor_blocked")
     assert "until 26 December 2026" in r.json()["error"]["message"]
     assert visit_count(db) == 0
@@ -122,8 +145,10 @@ def test_the_weekly_quota_counts_facility_weeks(client, family, db):
     assert (r.status_code, r.json()["error"]["code"]) == (422, "weekly_quota_reached")
     offered = [s["local_start"] for s in starts(client, family.resident.id)["slots"]]
     assert offered[0].startswith("2026-11-30T09:00")  # nothing left until Monday
-    assert book(client, family.resident.id, dt.datetime(2026, 11, 30, 14, tzinfo=dt.UTC)
-                ).status_code == 201
+    assert (
+        book(client, family.resident.id, dt.datetime(2026, 11, 30, 14, tzinfo=dt.UTC)).status_code
+        == 201
+    )
 
 
 def test_a_kiosk_going_out_of_service_takes_its_times_away(client, family, db):
@@ -136,14 +161,24 @@ def test_a_kiosk_going_out_of_service_takes_its_times_away(client, family, db):
 
 
 def test_a_blackout_starting_mid_visit_removes_the_visits_it_would_cut(client, family, db, clock):
-    db.add(Closure(facility_id=family.facility.id, unit_id=None, kind=ClosureKind.BLACKOUT,
-                   starts_at=dt.datetime(2026, 11, 27, 14, 45, tzinfo=dt.UTC),
-                   ends_at=dt.datetime(2026, 11, 27, 16, tzinfo=dt.UTC), reason="Count",
-                   created_at=clock.now()))
+    db.add(
+        Closure(
+            facility_id=family.facility.id,
+            unit_id=None,
+            kind=ClosureKind.BLACKOUT,
+            starts_at=dt.datetime(2026, 11, 27, 14, 45, tzinfo=dt.UTC),
+            ends_at=dt.datetime(2026, 11, 27, 16, tzinfo=dt.UTC),
+            reason="Count",
+            created_at=clock.now(),
+        )
+    )
     family.commit()
     sign_in_visitor(client, family.visitor)
-    friday = [s["local_start"][11:16] for s in starts(client, family.resident.id)["slots"]
-              if s["local_start"].startswith("2026-11-27")]
+    friday = [
+        s["local_start"][11:16]
+        for s in starts(client, family.resident.id)["slots"]
+        if s["local_start"].startswith("2026-11-27")
+    ]
     assert friday[:3] == ["09:00", "09:10", "11:00"]
     r = book(client, family.resident.id, dt.datetime(2026, 11, 27, 14, 20, tzinfo=dt.UTC))
     assert (r.status_code, r.json()["error"]["code"]) == (422, "facility_closed")
@@ -174,14 +209,16 @@ def test_a_family_cancels_and_the_time_is_free_again(client, family, db):
 def test_rescheduling_is_atomic(client, family, db):
     sign_in_visitor(client, family.visitor)
     visit = book(client, family.resident.id, FRIDAY_9AM).json()
-    bad = client.post(f"/api/v1/me/visits/{visit['id']}/reschedule",
-                      json={"start": "2026-11-27T14:05:00+00:00"})
+    bad = client.post(
+        f"/api/v1/me/visits/{visit['id']}/reschedule", json={"start": "2026-11-27T14:05:00+00:00"}
+    )
     assert bad.status_code == 422
     db.expire_all()
     assert db.get(Visit, visit["id"]).state == VisitState.SCHEDULED
     # Moving by ten minutes overlaps the old time: allowed, the old visit gives way.
-    moved = client.post(f"/api/v1/me/visits/{visit['id']}/reschedule",
-                        json={"start": "2026-11-27T14:10:00+00:00"})
+    moved = client.post(
+        f"/api/v1/me/visits/{visit['id']}/reschedule", json={"start": "2026-11-27T14:10:00+00:00"}
+    )
     assert moved.status_code == 200, moved.text
     db.expire_all()
     assert db.get(Visit, visit["id"]).state == VisitState.CANCELLED
@@ -224,16 +261,23 @@ def test_when_bookings_need_approval_staff_decide(client, other_client, family, 
 
 
 def test_staff_book_on_behalf_and_cancel_with_a_reason_that_the_family_is_told(
-        client, family, db, clock):
+    client, family, db, clock
+):
     from openvisit.notifications.models import Notification
 
     scheduler = family.scheduler
     family.commit()
     sign_in_staff(client, scheduler, clock)
     base = f"/api/v1/facilities/{family.facility.id}"
-    r = client.post(f"{base}/visits", json={
-        "resident_id": family.resident.id, "visitor_id": family.visitor.id,
-        "start": FRIDAY_9AM.isoformat(), "length": 20})
+    r = client.post(
+        f"{base}/visits",
+        json={
+            "resident_id": family.resident.id,
+            "visitor_id": family.visitor.id,
+            "start": FRIDAY_9AM.isoformat(),
+            "length": 20,
+        },
+    )
     assert r.status_code == 201, r.text
     assert r.json()["resident_kiosk_id"] == family.kiosk.id
     visit_id = r.json()["id"]
@@ -244,8 +288,9 @@ def test_staff_book_on_behalf_and_cancel_with_a_reason_that_the_family_is_told(
     assert no_reason.status_code == 422
     r = client.post(f"{base}/visits/{visit_id}/cancel", json={"reason": "Court appearance"})
     assert r.json()["state"] == "cancelled"
-    mail = db.scalars(select(Notification).where(
-        Notification.to_address == family.visitor.email)).all()
+    mail = db.scalars(
+        select(Notification).where(Notification.to_address == family.visitor.email)
+    ).all()
     assert any("Court appearance" in m.body and m.subject.startswith("Cancelled") for m in mail)
 
 
@@ -254,23 +299,32 @@ def test_staff_cannot_book_a_resident_of_another_facility_under_their_own(client
     other = family.other_resident
     family.commit()
     sign_in_staff(client, scheduler, clock)
-    r = client.post(f"/api/v1/facilities/{family.facility.id}/visits", json={
-        "resident_id": other.id, "visitor_id": family.visitor.id,
-        "start": FRIDAY_9AM.isoformat(), "length": 30})
+    r = client.post(
+        f"/api/v1/facilities/{family.facility.id}/visits",
+        json={
+            "resident_id": other.id,
+            "visitor_id": family.visitor.id,
+            "start": FRIDAY_9AM.isoformat(),
+            "length": 30,
+        },
+    )
     assert r.status_code == 404
 
 
-def test_a_lockdown_preview_counts_the_visits_it_would_cancel(client, other_client, family,
-                                                               clock):
+def test_a_lockdown_preview_counts_the_visits_it_would_cancel(client, other_client, family, clock):
     officer = family.officer
     family.commit()
     sign_in_visitor(client, family.visitor)
     book(client, family.resident.id, FRIDAY_9AM)
     book(client, family.resident.id, FRIDAY_9AM + dt.timedelta(days=1))
     sign_in_staff(other_client, officer, clock)
-    r = other_client.get(f"/api/v1/facilities/{family.facility.id}/closure-preview", params={
-        "starts_at": "2026-11-27T00:00:00-05:00", "ends_at": "2026-11-28T00:00:00-05:00"})
+    r = other_client.get(
+        f"/api/v1/facilities/{family.facility.id}/closure-preview",
+        params={"starts_at": "2026-11-27T00:00:00-05:00", "ends_at": "2026-11-28T00:00:00-05:00"},
+    )
     assert r.status_code == 200 and r.json()["count"] == 1
-    open_ended = other_client.get(f"/api/v1/facilities/{family.facility.id}/closure-preview",
-                                  params={"starts_at": "2026-11-27T00:00:00-05:00"})
+    open_ended = other_client.get(
+        f"/api/v1/facilities/{family.facility.id}/closure-preview",
+        params={"starts_at": "2026-11-27T00:00:00-05:00"},
+    )
     assert open_ended.json()["count"] == 2

@@ -56,20 +56,43 @@ def race_db(request, tmp_path) -> Iterator[str]:
     upgrade(url)
     yield url
     with admin.connect() as conn:
-        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                          "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :n AND pid <> pg_backend_pid()"
+            ),
+            {"n": name},
+        )
         conn.execute(text(f'DROP DATABASE "{name}"'))
     admin.dispose()
 
 
-def _world(session: Session, *, units: int, kiosks_per_unit: int, residents: int,
-           visitors: int, pairs: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
-    facility = Facility(name="Race County Jail", timezone="America/New_York",
-                        kind=FacilityKind.JAIL, average_daily_population=500, created_at=NOW)
+def _world(
+    session: Session,
+    *,
+    units: int,
+    kiosks_per_unit: int,
+    residents: int,
+    visitors: int,
+    pairs: list[tuple[int, int]],
+) -> tuple[list[int], list[int]]:
+    facility = Facility(
+        name="Race County Jail",
+        timezone="America/New_York",
+        kind=FacilityKind.JAIL,
+        average_daily_population=500,
+        created_at=NOW,
+    )
     session.add(facility)
     session.flush()
-    session.add(FacilitySettings(facility_id=facility.id, min_notice_minutes=0,
-                                 weekly_remote_visits=50, approved_visitors_per_resident=50))
+    session.add(
+        FacilitySettings(
+            facility_id=facility.id,
+            min_notice_minutes=0,
+            weekly_remote_visits=50,
+            approved_visitors_per_resident=50,
+        )
+    )
     unit_ids = []
     for u in range(units):
         unit = HousingUnit(facility_id=facility.id, name=f"Unit {u}", created_at=NOW)
@@ -77,38 +100,71 @@ def _world(session: Session, *, units: int, kiosks_per_unit: int, residents: int
         session.flush()
         unit_ids.append(unit.id)
         for weekday in range(7):
-            session.add(VisitingHours(unit_id=unit.id, weekday=weekday,
-                                      start_time=dt.time(8), end_time=dt.time(18)))
+            session.add(
+                VisitingHours(
+                    unit_id=unit.id, weekday=weekday, start_time=dt.time(8), end_time=dt.time(18)
+                )
+            )
         for k in range(kiosks_per_unit):
-            session.add(Kiosk(facility_id=facility.id, unit_id=unit.id, name=f"U{u} K{k}",
-                              location=KioskLocation.HOUSING, created_at=NOW))
+            session.add(
+                Kiosk(
+                    facility_id=facility.id,
+                    unit_id=unit.id,
+                    name=f"U{u} K{k}",
+                    location=KioskLocation.HOUSING,
+                    created_at=NOW,
+                )
+            )
     resident_ids, visitor_ids = [], []
     for r in range(residents):
-        resident = Resident(facility_id=facility.id, booking_number=f"R{r}", first_name="R",
-                            last_name=str(r), date_of_birth=dt.date(1990, 1, 1),
-                            unit_id=unit_ids[r % units], created_at=NOW, updated_at=NOW)
+        resident = Resident(
+            facility_id=facility.id,
+            booking_number=f"R{r}",
+            first_name="R",
+            last_name=str(r),
+            date_of_birth=dt.date(1990, 1, 1),
+            unit_id=unit_ids[r % units],
+            created_at=NOW,
+            updated_at=NOW,
+        )
         session.add(resident)
         session.flush()
         resident_ids.append(resident.id)
     for v in range(visitors):
-        visitor = Visitor(email=f"v{v}@example.com", password_hash="x", legal_name=f"V {v}",
-                          date_of_birth=dt.date(1980, 1, 1), email_verified_at=NOW,
-                          identity_status=IdentityStatus.VERIFIED, created_at=NOW)
+        visitor = Visitor(
+            email=f"v{v}@example.com",
+            password_hash="x",
+            legal_name=f"V {v}",
+            date_of_birth=dt.date(1980, 1, 1),
+            email_verified_at=NOW,
+            identity_status=IdentityStatus.VERIFIED,
+            created_at=NOW,
+        )
         session.add(visitor)
         session.flush()
         visitor_ids.append(visitor.id)
     for r, v in pairs:
-        session.add(Approval(facility_id=facility.id, visitor_id=visitor_ids[v],
-                             resident_id=resident_ids[r], relationship="sister",
-                             status=ApprovalStatus.APPROVED, requested_at=NOW))
+        session.add(
+            Approval(
+                facility_id=facility.id,
+                visitor_id=visitor_ids[v],
+                resident_id=resident_ids[r],
+                relationship="sister",
+                status=ApprovalStatus.APPROVED,
+                requested_at=NOW,
+            )
+        )
     session.commit()
     return resident_ids, visitor_ids
 
 
 def _race(url: str, attempts: list[tuple[int, int, dt.datetime]]) -> list[str]:
     """Every attempt books in its own thread and transaction, released together."""
-    engine = make_engine(url, pool_size=CLIENTS, max_overflow=0) if url.startswith(
-        "postgresql") else make_engine(url)
+    engine = (
+        make_engine(url, pool_size=CLIENTS, max_overflow=0)
+        if url.startswith("postgresql")
+        else make_engine(url)
+    )
     factory = make_sessionmaker(engine)
     barrier = threading.Barrier(len(attempts))
     outcomes: list[str] = [""] * len(attempts)
@@ -117,9 +173,16 @@ def _race(url: str, attempts: list[tuple[int, int, dt.datetime]]) -> list[str]:
         session = factory()
         barrier.wait()
         try:
-            service.book(session, FrozenClock(NOW), AuditActor("visitor", visitor_id, "v"),
-                         resident_id=resident_id, visitor_id=visitor_id,
-                         visit_type=VisitType.REMOTE, start=start, length_minutes=30)
+            service.book(
+                session,
+                FrozenClock(NOW),
+                AuditActor("visitor", visitor_id, "v"),
+                resident_id=resident_id,
+                visitor_id=visitor_id,
+                visit_type=VisitType.REMOTE,
+                start=start,
+                length_minutes=30,
+            )
             session.commit()
             outcomes[index] = "booked"
         except DomainError as exc:
@@ -144,10 +207,16 @@ def _overlaps(url: str) -> int:
     engine.dispose()
     count = 0
     for i, a in enumerate(visits):
-        for b in visits[i + 1:]:
-            if a.starts_at < b.ends_at and b.starts_at < a.ends_at and (
-                    a.resident_kiosk_id == b.resident_kiosk_id or a.resident_id == b.resident_id
-                    or a.visitor_id == b.visitor_id):
+        for b in visits[i + 1 :]:
+            if (
+                a.starts_at < b.ends_at
+                and b.starts_at < a.ends_at
+                and (
+                    a.resident_kiosk_id == b.resident_kiosk_id
+                    or a.resident_id == b.resident_id
+                    or a.visitor_id == b.visitor_id
+                )
+            ):
                 count += 1
     return count
 
@@ -161,8 +230,14 @@ def _setup(url: str, **world) -> tuple[list[int], list[int]]:
 
 
 def test_32_clients_racing_for_one_kiosk_slot_book_it_exactly_once(race_db):
-    residents, visitors = _setup(race_db, units=1, kiosks_per_unit=1, residents=CLIENTS,
-                                 visitors=CLIENTS, pairs=[(i, i) for i in range(CLIENTS)])
+    residents, visitors = _setup(
+        race_db,
+        units=1,
+        kiosks_per_unit=1,
+        residents=CLIENTS,
+        visitors=CLIENTS,
+        pairs=[(i, i) for i in range(CLIENTS)],
+    )
     outcomes = _race(race_db, [(residents[i], visitors[i], START) for i in range(CLIENTS)])
     assert outcomes.count("booked") == 1
     assert outcomes.count("slot_taken") == CLIENTS - 1
@@ -170,8 +245,14 @@ def test_32_clients_racing_for_one_kiosk_slot_book_it_exactly_once(race_db):
 
 
 def test_32_visitors_racing_for_one_resident_at_overlapping_times_book_once(race_db):
-    residents, visitors = _setup(race_db, units=1, kiosks_per_unit=4, residents=1,
-                                 visitors=CLIENTS, pairs=[(0, v) for v in range(CLIENTS)])
+    residents, visitors = _setup(
+        race_db,
+        units=1,
+        kiosks_per_unit=4,
+        residents=1,
+        visitors=CLIENTS,
+        pairs=[(0, v) for v in range(CLIENTS)],
+    )
     starts = [START + dt.timedelta(minutes=10 * (i % 3)) for i in range(CLIENTS)]
     outcomes = _race(race_db, [(residents[0], visitors[i], starts[i]) for i in range(CLIENTS)])
     assert outcomes.count("booked") == 1
@@ -180,8 +261,14 @@ def test_32_visitors_racing_for_one_resident_at_overlapping_times_book_once(race
 
 
 def test_one_visitor_racing_for_32_residents_at_overlapping_times_books_once(race_db):
-    residents, visitors = _setup(race_db, units=CLIENTS, kiosks_per_unit=1, residents=CLIENTS,
-                                 visitors=1, pairs=[(r, 0) for r in range(CLIENTS)])
+    residents, visitors = _setup(
+        race_db,
+        units=CLIENTS,
+        kiosks_per_unit=1,
+        residents=CLIENTS,
+        visitors=1,
+        pairs=[(r, 0) for r in range(CLIENTS)],
+    )
     starts = [START + dt.timedelta(minutes=10 * (i % 3)) for i in range(CLIENTS)]
     outcomes = _race(race_db, [(residents[i], visitors[0], starts[i]) for i in range(CLIENTS)])
     assert outcomes.count("booked") == 1

@@ -23,10 +23,19 @@ def every_day(start: dt.time, end: dt.time) -> list[HoursRule]:
 
 def constraints(**overrides) -> rules.Constraints:
     base = dict(
-        length=dt.timedelta(minutes=30), step=dt.timedelta(minutes=30),
-        not_before=utc(2000, 1, 1), not_after=utc(2100, 1, 1), tz=NY, closures=Busy(),
-        resident=Busy(), visitor=Busy(), kiosks={1: Busy()}, lobby_kiosks=None,
-        quota_used={}, quota=99)
+        length=dt.timedelta(minutes=30),
+        step=dt.timedelta(minutes=30),
+        not_before=utc(2000, 1, 1),
+        not_after=utc(2100, 1, 1),
+        tz=NY,
+        closures=Busy(),
+        resident=Busy(),
+        visitor=Busy(),
+        kiosks={1: Busy()},
+        lobby_kiosks=None,
+        quota_used={},
+        quota=99,
+    )
     base.update(overrides)
     return rules.Constraints(**base)
 
@@ -57,8 +66,14 @@ def test_the_fall_back_day_in_new_york_offers_the_repeated_hour_twice():
     windows = rules.windows(every_day(dt.time(1), dt.time(3)), NY, day, day)
     assert windows == [Interval(utc(2026, 11, 1, 5), utc(2026, 11, 1, 8))]  # three real hours
     slots = rules.available_slots(windows, constraints())
-    assert local_starts(slots) == ["01:00 EDT", "01:30 EDT", "01:00 EST", "01:30 EST",
-                                   "02:00 EST", "02:30 EST"]
+    assert local_starts(slots) == [
+        "01:00 EDT",
+        "01:30 EDT",
+        "01:00 EST",
+        "01:30 EST",
+        "02:00 EST",
+        "02:30 EST",
+    ]
 
 
 def test_a_facility_in_london_changes_clocks_on_its_own_date():
@@ -66,16 +81,18 @@ def test_a_facility_in_london_changes_clocks_on_its_own_date():
     day = dt.date(2026, 10, 25)
     windows = rules.windows(every_day(dt.time(9), dt.time(10)), LONDON, day, day)
     assert windows == [Interval(utc(2026, 10, 25, 9), utc(2026, 10, 25, 10))]
-    before = rules.windows(every_day(dt.time(9), dt.time(10)), LONDON, day - dt.timedelta(1),
-                           day - dt.timedelta(1))
+    before = rules.windows(
+        every_day(dt.time(9), dt.time(10)), LONDON, day - dt.timedelta(1), day - dt.timedelta(1)
+    )
     assert before == [Interval(utc(2026, 10, 24, 8), utc(2026, 10, 24, 9))]
 
 
 def test_a_visit_must_end_inside_visiting_hours():
     day = dt.date(2026, 12, 1)
     windows = rules.windows([HoursRule(day.weekday(), dt.time(9), dt.time(10))], NY, day, day)
-    slots = rules.available_slots(windows, constraints(length=dt.timedelta(minutes=45),
-                                                       step=dt.timedelta(minutes=10)))
+    slots = rules.available_slots(
+        windows, constraints(length=dt.timedelta(minutes=45), step=dt.timedelta(minutes=10))
+    )
     assert local_starts(slots) == ["09:00 EST", "09:10 EST"]
 
 
@@ -102,8 +119,7 @@ def test_a_slot_needs_one_free_kiosk_for_the_whole_span():
     k2 = Busy([Interval(utc(2026, 12, 1, 14, 15), utc(2026, 12, 1, 14, 45))])
     slots = rules.available_slots(windows, constraints(kiosks={1: k1, 2: k2}))
     # 9:00 -> kiosk 1 busy, kiosk 2 busy from 9:15; 9:30 -> kiosk 1 free
-    assert [(s.start.astimezone(NY).strftime("%H:%M"), s.kiosk_id) for s in slots] == [
-        ("09:30", 1)]
+    assert [(s.start.astimezone(NY).strftime("%H:%M"), s.kiosk_id) for s in slots] == [("09:30", 1)]
     assert rules.available_slots(windows, constraints(kiosks={})) == []
 
 

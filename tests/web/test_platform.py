@@ -19,8 +19,9 @@ def test_the_api_docs_render_from_local_assets_only(client):
 
 
 def test_malformed_json_gets_a_400_with_a_code(client):
-    r = client.post("/api/v1/staff-session", content=b"{not json",
-                    headers={"content-type": "application/json"})
+    r = client.post(
+        "/api/v1/staff-session", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "malformed_json"
 
@@ -34,8 +35,11 @@ def test_wrong_types_and_oversized_strings_get_422_naming_the_field(client):
 
 
 def test_an_oversized_request_body_is_refused_before_it_is_read(client, settings):
-    r = client.post("/api/v1/staff-session", content=b"x" * (settings.request_max_bytes + 1),
-                    headers={"content-type": "application/json"})
+    r = client.post(
+        "/api/v1/staff-session",
+        content=b"x" * (settings.request_max_bytes + 1),
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 413
     assert r.json()["error"]["code"] == "request_too_large"
 

@@ -26,9 +26,14 @@ class Approval(Base):
     __tablename__ = "approvals"
     __table_args__ = (
         # One live request or approval per pair; history rows may repeat.
-        Index("uq_approvals_active_pair", "visitor_id", "resident_id", unique=True,
-              sqlite_where=text("status IN ('pending', 'approved')"),
-              postgresql_where=text("status IN ('pending', 'approved')")),
+        Index(
+            "uq_approvals_active_pair",
+            "visitor_id",
+            "resident_id",
+            unique=True,
+            sqlite_where=text("status IN ('pending', 'approved')"),
+            postgresql_where=text("status IN ('pending', 'approved')"),
+        ),
     )
 
     id: Mapped[intpk]

@@ -38,8 +38,10 @@ def _clean_text(value: str, field: str, label: str, max_len: int) -> str:
     if not value:
         raise InvalidInput(f"Enter {label}.", fields={field: f"Enter {label}"})
     if len(value) > max_len:
-        raise InvalidInput(f"{label.capitalize()} must be {max_len} characters or fewer.",
-                           fields={field: f"Use {max_len} characters or fewer"})
+        raise InvalidInput(
+            f"{label.capitalize()} must be {max_len} characters or fewer.",
+            fields={field: f"Use {max_len} characters or fewer"},
+        )
     return value
 
 
@@ -48,52 +50,73 @@ def _clean_minors(minors: Sequence[dict[str, str]], today: dt.date) -> list[dict
     for index, minor in enumerate(minors):
         name = (minor.get("name") or "").strip()
         if not name or len(name) > 120:
-            raise InvalidInput("Enter each child's name.", fields={f"minors.{index}.name":
-                                                                   "Enter the child's name"})
+            raise InvalidInput(
+                "Enter each child's name.",
+                fields={f"minors.{index}.name": "Enter the child's name"},
+            )
         try:
             born = dt.date.fromisoformat(minor.get("date_of_birth") or "")
         except ValueError:
-            raise InvalidInput("Enter each child's date of birth as a real date.",
-                               fields={f"minors.{index}.date_of_birth":
-                                       "Enter a real date of birth"}) from None
+            raise InvalidInput(
+                "Enter each child's date of birth as a real date.",
+                fields={f"minors.{index}.date_of_birth": "Enter a real date of birth"},
+            ) from None
         age = (today - born).days // 365
         if born >= today or age >= 18:
-            raise InvalidInput(f"{name} must be under 18 to be listed as a child.",
-                               fields={f"minors.{index}.date_of_birth":
-                                       "A child must be under 18"})
+            raise InvalidInput(
+                f"{name} must be under 18 to be listed as a child.",
+                fields={f"minors.{index}.date_of_birth": "A child must be under 18"},
+            )
         cleaned.append({"name": name, "date_of_birth": born.isoformat()})
     if len(cleaned) > 6:
         raise InvalidInput("List at most 6 children.", fields={"minors": "At most 6 children"})
     return cleaned
 
 
-def find_resident_for_visitor(session: Session, facility_id: int, booking_number: str,
-                              last_name: str) -> Resident:
+def find_resident_for_visitor(
+    session: Session, facility_id: int, booking_number: str, last_name: str
+) -> Resident:
     """A visitor finds a resident by booking number AND last name, so numbers can't be
     enumerated to learn names."""
-    resident = session.scalar(select(Resident).where(
-        Resident.facility_id == facility_id,
-        func.lower(Resident.booking_number) == booking_number.strip().lower(),
-    ))
-    if (resident is None or resident.last_name.lower() != last_name.strip().lower()
-            or resident.custody_status != CustodyStatus.IN_CUSTODY):
-        raise NotFound("We couldn't find that resident. The number may be wrong, or they may "
-                       "have moved.", code="resident_not_found")
+    resident = session.scalar(
+        select(Resident).where(
+            Resident.facility_id == facility_id,
+            func.lower(Resident.booking_number) == booking_number.strip().lower(),
+        )
+    )
+    if (
+        resident is None
+        or resident.last_name.lower() != last_name.strip().lower()
+        or resident.custody_status != CustodyStatus.IN_CUSTODY
+    ):
+        raise NotFound(
+            "We couldn't find that resident. The number may be wrong, or they may have moved.",
+            code="resident_not_found",
+        )
     return resident
 
 
-def _active_blocks(session: Session, visitor_id: int, facility_id: int, now: dt.datetime,
-                   resident_id: int | None = None) -> list[Block]:
+def _active_blocks(
+    session: Session,
+    visitor_id: int,
+    facility_id: int,
+    now: dt.datetime,
+    resident_id: int | None = None,
+) -> list[Block]:
     query = select(Block).where(
-        Block.visitor_id == visitor_id, Block.facility_id == facility_id,
-        Block.lifted_at.is_(None), or_(Block.until.is_(None), Block.until > now))
+        Block.visitor_id == visitor_id,
+        Block.facility_id == facility_id,
+        Block.lifted_at.is_(None),
+        or_(Block.until.is_(None), Block.until > now),
+    )
     if resident_id is not None:
         query = query.where(or_(Block.resident_id.is_(None), Block.resident_id == resident_id))
     return list(session.scalars(query))
 
 
-def check_not_blocked(session: Session, visitor_id: int, facility_id: int, resident_id: int,
-                      now: dt.datetime, tz: str) -> None:
+def check_not_blocked(
+    session: Session, visitor_id: int, facility_id: int, resident_id: int, now: dt.datetime, tz: str
+) -> None:
     blocks = _active_blocks(session, visitor_id, facility_id, now, resident_id)
     if blocks:
         block = blocks[0]
@@ -102,8 +125,11 @@ def check_not_blocked(session: Session, visitor_id: int, facility_id: int, resid
             from openvisit.web.render import long_date
 
             until = f" until {long_date(block.until.astimezone(_zone(tz)).date())}"
-        raise NotEligible(f"You can't visit at this facility{until}. Contact the facility if "
-                          "you think this is wrong.", code="visitor_blocked")
+        raise NotEligible(
+            f"You can't visit at this facility{until}. Contact the facility if "
+            "you think this is wrong.",
+            code="visitor_blocked",
+        )
 
 
 def _zone(tz: str):  # type: ignore[no-untyped-def]
@@ -112,50 +138,89 @@ def _zone(tz: str):  # type: ignore[no-untyped-def]
     return ZoneInfo(tz)
 
 
-def request_approval(session: Session, clock: Clock, visitor: Visitor, actor: AuditActor, *,
-                     resident: Resident, relationship: str,
-                     minors: Sequence[dict[str, str]] = ()) -> Approval:
+def request_approval(
+    session: Session,
+    clock: Clock,
+    visitor: Visitor,
+    actor: AuditActor,
+    *,
+    resident: Resident,
+    relationship: str,
+    minors: Sequence[dict[str, str]] = (),
+) -> Approval:
     now = clock.now()
     relationship = _clean_text(relationship, "relationship", "your relationship", 60).lower()
     if visitor.identity_status != IdentityStatus.VERIFIED:
-        raise NotEligible("We need to check your identity before you can ask to visit. "
-                          "Upload your photo ID first.", code="identity_not_verified")
+        raise NotEligible(
+            "We need to check your identity before you can ask to visit. "
+            "Upload your photo ID first.",
+            code="identity_not_verified",
+        )
     facility = session.get(Facility, resident.facility_id)
     assert facility is not None
     check_not_blocked(session, visitor.id, facility.id, resident.id, now, facility.timezone)
-    existing = session.scalar(select(Approval).where(
-        Approval.visitor_id == visitor.id, Approval.resident_id == resident.id,
-        Approval.status.in_(ACTIVE_APPROVAL)))
+    existing = session.scalar(
+        select(Approval).where(
+            Approval.visitor_id == visitor.id,
+            Approval.resident_id == resident.id,
+            Approval.status.in_(ACTIVE_APPROVAL),
+        )
+    )
     if existing is not None:
         if existing.status == ApprovalStatus.APPROVED:
-            raise Conflict("You're already approved to visit this resident.",
-                           code="already_approved")
-        raise Conflict("You've already asked to visit this resident. We'll e-mail you when "
-                       "staff decide.", code="already_requested")
+            raise Conflict(
+                "You're already approved to visit this resident.", code="already_approved"
+            )
+        raise Conflict(
+            "You've already asked to visit this resident. We'll e-mail you when staff decide.",
+            code="already_requested",
+        )
     _check_limit(session, resident)
-    approval = Approval(facility_id=facility.id, visitor_id=visitor.id, resident_id=resident.id,
-                        relationship=relationship, minors=_clean_minors(minors, now.date()),
-                        status=ApprovalStatus.PENDING, requested_at=now)
+    approval = Approval(
+        facility_id=facility.id,
+        visitor_id=visitor.id,
+        resident_id=resident.id,
+        relationship=relationship,
+        minors=_clean_minors(minors, now.date()),
+        status=ApprovalStatus.PENDING,
+        requested_at=now,
+    )
     session.add(approval)
     session.flush()
-    audit.service.record(session, tag="approval:requested", actor=actor, at=now,
-                         facility_id=facility.id, subject=("approval", approval.id),
-                         data={"resident_id": resident.id, "relationship": relationship})
+    audit.service.record(
+        session,
+        tag="approval:requested",
+        actor=actor,
+        at=now,
+        facility_id=facility.id,
+        subject=("approval", approval.id),
+        data={"resident_id": resident.id, "relationship": relationship},
+    )
     return approval
 
 
 def _check_limit(session: Session, resident: Resident) -> None:
     settings = session.get(FacilitySettings, resident.facility_id)
     limit = settings.approved_visitors_per_resident if settings else 10
-    approved = session.scalar(select(func.count()).where(
-        Approval.resident_id == resident.id, Approval.status == ApprovalStatus.APPROVED)) or 0
+    approved = (
+        session.scalar(
+            select(func.count()).where(
+                Approval.resident_id == resident.id, Approval.status == ApprovalStatus.APPROVED
+            )
+        )
+        or 0
+    )
     if approved >= limit:
-        raise Conflict(f"This resident already has {approved} approved visitors, the most the "
-                       "facility allows.", code="approval_limit_reached")
+        raise Conflict(
+            f"This resident already has {approved} approved visitors, the most the "
+            "facility allows.",
+            code="approval_limit_reached",
+        )
 
 
-def access_approval(session: Session, facility_id: int, approval_id: int,
-                    for_update: bool = False) -> Approval:
+def access_approval(
+    session: Session, facility_id: int, approval_id: int, for_update: bool = False
+) -> Approval:
     query = select(Approval).where(Approval.id == approval_id, Approval.facility_id == facility_id)
     if for_update:
         query = query.with_for_update()
@@ -165,21 +230,35 @@ def access_approval(session: Session, facility_id: int, approval_id: int,
     return approval
 
 
-def _notify(session: Session, clock: Clock, settings: Settings, approval: Approval, subject: str,
-            body: str) -> None:
+def _notify(
+    session: Session, clock: Clock, settings: Settings, approval: Approval, subject: str, body: str
+) -> None:
     visitor = session.get(Visitor, approval.visitor_id)
     if visitor is not None:
-        notifications.queue_email(session, clock, settings, to=visitor.email, subject=subject,
-                                  body=body)
+        notifications.queue_email(
+            session, clock, settings, to=visitor.email, subject=subject, body=body
+        )
 
 
-def decide(session: Session, clock: Clock, settings: Settings, actor: AuditActor, staff_id: int,
-           *, facility_id: int, approval_id: int, approve: bool, reason: str = "") -> Approval:
+def decide(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    actor: AuditActor,
+    staff_id: int,
+    *,
+    facility_id: int,
+    approval_id: int,
+    approve: bool,
+    reason: str = "",
+) -> Approval:
     now = clock.now()
     approval = access_approval(session, facility_id, approval_id, for_update=True)
     if approval.status != ApprovalStatus.PENDING:
-        raise Conflict(f"A colleague already decided this request ({approval.status.value}).",
-                       code="already_decided")
+        raise Conflict(
+            f"A colleague already decided this request ({approval.status.value}).",
+            code="already_decided",
+        )
     resident = session.get(Resident, approval.resident_id)
     assert resident is not None
     if approve:
@@ -192,21 +271,47 @@ def decide(session: Session, clock: Clock, settings: Settings, actor: AuditActor
     approval.decided_at = now
     approval.decided_by_staff_id = staff_id
     session.flush()
-    audit.service.record(session, tag=f"approval:{approval.status.value}", actor=actor, at=now,
-                         facility_id=facility_id, subject=("approval", approval.id),
-                         data={"reason": approval.reason})
+    audit.service.record(
+        session,
+        tag=f"approval:{approval.status.value}",
+        actor=actor,
+        at=now,
+        facility_id=facility_id,
+        subject=("approval", approval.id),
+        data={"reason": approval.reason},
+    )
     name = resident.full_name
     if approve:
-        _notify(session, clock, settings, approval, f"Approved: you can book visits with {name}",
-                f"You're approved to visit {name}. Sign in to book a visit.")
+        _notify(
+            session,
+            clock,
+            settings,
+            approval,
+            f"Approved: you can book visits with {name}",
+            f"You're approved to visit {name}. Sign in to book a visit.",
+        )
     else:
-        _notify(session, clock, settings, approval, f"Not approved: your request to visit {name}",
-                f"Your request to visit {name} was not approved.\n\nReason: {approval.reason}")
+        _notify(
+            session,
+            clock,
+            settings,
+            approval,
+            f"Not approved: your request to visit {name}",
+            f"Your request to visit {name} was not approved.\n\nReason: {approval.reason}",
+        )
     return approval
 
 
-def revoke(session: Session, clock: Clock, actor: AuditActor, staff_id: int, *, facility_id: int,
-           approval_id: int, reason: str) -> Approval:
+def revoke(
+    session: Session,
+    clock: Clock,
+    actor: AuditActor,
+    staff_id: int,
+    *,
+    facility_id: int,
+    approval_id: int,
+    reason: str,
+) -> Approval:
     now = clock.now()
     approval = access_approval(session, facility_id, approval_id, for_update=True)
     if approval.status != ApprovalStatus.APPROVED:
@@ -216,17 +321,27 @@ def revoke(session: Session, clock: Clock, actor: AuditActor, staff_id: int, *, 
     approval.decided_at = now
     approval.decided_by_staff_id = staff_id
     session.flush()
-    audit.service.record(session, tag="approval:revoked", actor=actor, at=now,
-                         facility_id=facility_id, subject=("approval", approval.id),
-                         data={"reason": approval.reason})
+    audit.service.record(
+        session,
+        tag="approval:revoked",
+        actor=actor,
+        at=now,
+        facility_id=facility_id,
+        subject=("approval", approval.id),
+        data={"reason": approval.reason},
+    )
     return approval
 
 
-def resident_decline(session: Session, clock: Clock, actor: AuditActor, *, resident_id: int,
-                     approval_id: int) -> Approval:
+def resident_decline(
+    session: Session, clock: Clock, actor: AuditActor, *, resident_id: int, approval_id: int
+) -> Approval:
     now = clock.now()
-    approval = session.scalar(select(Approval).where(
-        Approval.id == approval_id, Approval.resident_id == resident_id).with_for_update())
+    approval = session.scalar(
+        select(Approval)
+        .where(Approval.id == approval_id, Approval.resident_id == resident_id)
+        .with_for_update()
+    )
     if approval is None:
         raise NotFound("We couldn't find that request.")
     if approval.status != ApprovalStatus.PENDING:
@@ -235,48 +350,83 @@ def resident_decline(session: Session, clock: Clock, actor: AuditActor, *, resid
     approval.reason = "Declined by the resident"
     approval.decided_at = now
     session.flush()
-    audit.service.record(session, tag="approval:declined_by_resident", actor=actor, at=now,
-                         facility_id=approval.facility_id, subject=("approval", approval.id))
+    audit.service.record(
+        session,
+        tag="approval:declined_by_resident",
+        actor=actor,
+        at=now,
+        facility_id=approval.facility_id,
+        subject=("approval", approval.id),
+    )
     return approval
 
 
 def approval_for(session: Session, visitor_id: int, resident_id: int) -> Approval | None:
-    return session.scalar(select(Approval).where(
-        Approval.visitor_id == visitor_id, Approval.resident_id == resident_id,
-        Approval.status == ApprovalStatus.APPROVED))
+    return session.scalar(
+        select(Approval).where(
+            Approval.visitor_id == visitor_id,
+            Approval.resident_id == resident_id,
+            Approval.status == ApprovalStatus.APPROVED,
+        )
+    )
 
 
-def check_eligible(session: Session, *, visitor: Visitor, resident: Resident, facility: Facility,
-                   professional: bool, now: dt.datetime) -> Approval:
+def check_eligible(
+    session: Session,
+    *,
+    visitor: Visitor,
+    resident: Resident,
+    facility: Facility,
+    professional: bool,
+    now: dt.datetime,
+) -> Approval:
     """Every standing rule between this visitor and this resident; the approval if all hold."""
     if resident.custody_status != CustodyStatus.IN_CUSTODY:
-        raise NotEligible("This resident is no longer at the facility.",
-                          code="resident_not_in_custody")
+        raise NotEligible(
+            "This resident is no longer at the facility.", code="resident_not_in_custody"
+        )
     if visitor.identity_status != IdentityStatus.VERIFIED:
         raise NotEligible("Your identity hasn't been checked yet.", code="identity_not_verified")
     check_not_blocked(session, visitor.id, facility.id, resident.id, now, facility.timezone)
     approval = approval_for(session, visitor.id, resident.id)
     if approval is None:
-        raise NotEligible("You're not approved to visit this resident yet.",
-                          code="visitor_not_approved")
+        raise NotEligible(
+            "You're not approved to visit this resident yet.", code="visitor_not_approved"
+        )
     if professional:
         if approval.relationship not in PROFESSIONAL_RELATIONSHIPS:
-            raise NotEligible("Privileged visits are for attorneys and clergy with their "
-                              "clients.", code="not_a_professional")
-        credential = session.scalar(select(ProfessionalCredential).where(
-            ProfessionalCredential.visitor_id == visitor.id,
-            ProfessionalCredential.facility_id == facility.id,
-            ProfessionalCredential.kind == approval.relationship,
-            ProfessionalCredential.status == ReviewStatus.VERIFIED))
+            raise NotEligible(
+                "Privileged visits are for attorneys and clergy with their clients.",
+                code="not_a_professional",
+            )
+        credential = session.scalar(
+            select(ProfessionalCredential).where(
+                ProfessionalCredential.visitor_id == visitor.id,
+                ProfessionalCredential.facility_id == facility.id,
+                ProfessionalCredential.kind == approval.relationship,
+                ProfessionalCredential.status == ReviewStatus.VERIFIED,
+            )
+        )
         if credential is None:
-            raise NotEligible("Your professional credential hasn't been verified at this "
-                              "facility.", code="credential_not_verified")
+            raise NotEligible(
+                "Your professional credential hasn't been verified at this facility.",
+                code="credential_not_verified",
+            )
     return approval
 
 
-def block_visitor(session: Session, clock: Clock, actor: AuditActor, staff_id: int, *,
-                  facility_id: int, visitor_id: int, resident_id: int | None, reason: str,
-                  until: dt.datetime | None) -> Block:
+def block_visitor(
+    session: Session,
+    clock: Clock,
+    actor: AuditActor,
+    staff_id: int,
+    *,
+    facility_id: int,
+    visitor_id: int,
+    resident_id: int | None,
+    reason: str,
+    until: dt.datetime | None,
+) -> Block:
     now = clock.now()
     if session.get(Visitor, visitor_id) is None:
         raise NotFound("We couldn't find that visitor.")
@@ -285,50 +435,86 @@ def block_visitor(session: Session, clock: Clock, actor: AuditActor, staff_id: i
         if resident is None or resident.facility_id != facility_id:
             raise NotFound("We couldn't find that resident.")
     if until is not None and until <= now:
-        raise InvalidInput("The end of the block must be in the future.",
-                           fields={"until": "Enter a date in the future"})
-    block = Block(facility_id=facility_id, visitor_id=visitor_id, resident_id=resident_id,
-                  reason=_clean_text(reason, "reason", "a reason", 500), until=until,
-                  created_by_staff_id=staff_id, created_at=now)
+        raise InvalidInput(
+            "The end of the block must be in the future.",
+            fields={"until": "Enter a date in the future"},
+        )
+    block = Block(
+        facility_id=facility_id,
+        visitor_id=visitor_id,
+        resident_id=resident_id,
+        reason=_clean_text(reason, "reason", "a reason", 500),
+        until=until,
+        created_by_staff_id=staff_id,
+        created_at=now,
+    )
     session.add(block)
     session.flush()
-    audit.service.record(session, tag="visitor:blocked", actor=actor, at=now,
-                         facility_id=facility_id, subject=("visitor", visitor_id),
-                         data={"resident_id": resident_id, "reason": block.reason,
-                               "until": until.isoformat() if until else None})
+    audit.service.record(
+        session,
+        tag="visitor:blocked",
+        actor=actor,
+        at=now,
+        facility_id=facility_id,
+        subject=("visitor", visitor_id),
+        data={
+            "resident_id": resident_id,
+            "reason": block.reason,
+            "until": until.isoformat() if until else None,
+        },
+    )
     return block
 
 
-def lift_block(session: Session, clock: Clock, actor: AuditActor, *, facility_id: int,
-               block_id: int) -> Block:
+def lift_block(
+    session: Session, clock: Clock, actor: AuditActor, *, facility_id: int, block_id: int
+) -> Block:
     now = clock.now()
-    block = session.scalar(select(Block).where(Block.id == block_id,
-                                               Block.facility_id == facility_id))
+    block = session.scalar(
+        select(Block).where(Block.id == block_id, Block.facility_id == facility_id)
+    )
     if block is None:
         raise NotFound("We couldn't find that block.")
     if block.lifted_at is not None:
         raise Conflict("This block was already lifted.", code="already_lifted")
     block.lifted_at = now
     session.flush()
-    audit.service.record(session, tag="visitor:block_lifted", actor=actor, at=now,
-                         facility_id=facility_id, subject=("visitor", block.visitor_id))
+    audit.service.record(
+        session,
+        tag="visitor:block_lifted",
+        actor=actor,
+        at=now,
+        facility_id=facility_id,
+        subject=("visitor", block.visitor_id),
+    )
     return block
 
 
 def pending_for_facility(session: Session, facility_id: int) -> list[Approval]:
-    return list(session.scalars(select(Approval).where(
-        Approval.facility_id == facility_id, Approval.status == ApprovalStatus.PENDING
-    ).order_by(Approval.requested_at)))
+    return list(
+        session.scalars(
+            select(Approval)
+            .where(Approval.facility_id == facility_id, Approval.status == ApprovalStatus.PENDING)
+            .order_by(Approval.requested_at)
+        )
+    )
 
 
 def for_visitor(session: Session, visitor_id: int) -> list[Approval]:
-    return list(session.scalars(select(Approval).where(Approval.visitor_id == visitor_id)
-                                .order_by(Approval.requested_at.desc())))
+    return list(
+        session.scalars(
+            select(Approval)
+            .where(Approval.visitor_id == visitor_id)
+            .order_by(Approval.requested_at.desc())
+        )
+    )
 
 
 def pending_for_resident(session: Session, resident_id: int) -> list[Approval]:
-    return list(session.scalars(select(Approval).where(
-        Approval.resident_id == resident_id, Approval.status == ApprovalStatus.PENDING
-    ).order_by(Approval.requested_at)))
-
-
+    return list(
+        session.scalars(
+            select(Approval)
+            .where(Approval.resident_id == resident_id, Approval.status == ApprovalStatus.PENDING)
+            .order_by(Approval.requested_at)
+        )
+    )

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from openvisit.audit.models import AuditEvent  # noqa: F401  (re-exported)
+from openvisit.audit.models import AuditEvent
 
 GENESIS = "0" * 64
 # Any fixed number: the key of the PostgreSQL advisory lock that orders appends.

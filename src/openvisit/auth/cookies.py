@@ -9,14 +9,23 @@ from openvisit.auth.service import new_token
 from openvisit.config import Settings
 
 
-def set_session_cookie(response: Response, settings: Settings, name: str, token: str,
-                       max_age: int) -> str:
+def set_session_cookie(
+    response: Response, settings: Settings, name: str, token: str, max_age: int
+) -> str:
     """Set a session cookie and a fresh CSRF token beside it; return the CSRF token."""
-    response.set_cookie(name, token, max_age=max_age, httponly=True, samesite="lax",
-                        secure=settings.cookie_secure, path="/")
+    response.set_cookie(
+        name,
+        token,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path="/",
+    )
     csrf = new_token()
-    response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="lax",
-                        secure=settings.cookie_secure, path="/")
+    response.set_cookie(
+        CSRF_COOKIE, csrf, httponly=True, samesite="lax", secure=settings.cookie_secure, path="/"
+    )
     return csrf
 
 

@@ -26,8 +26,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OFFICER: frozenset(_ALL_STAFF | {Permission.MANAGE_CLOSURES}),
     Role.SCHEDULER: frozenset(
         _ALL_STAFF
-        | {Permission.MANAGE_CLOSURES, Permission.MANAGE_RESIDENTS, Permission.REVIEW_VISITORS,
-           Permission.MANAGE_VISITS}
+        | {
+            Permission.MANAGE_CLOSURES,
+            Permission.MANAGE_RESIDENTS,
+            Permission.REVIEW_VISITORS,
+            Permission.MANAGE_VISITS,
+        }
     ),
     Role.INVESTIGATOR: frozenset(_ALL_STAFF | {Permission.VIEW_AUDIT}),
     Role.FACILITY_ADMIN: frozenset(

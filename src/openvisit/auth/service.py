@@ -73,21 +73,28 @@ class PasswordTooWeak(DomainError):
 
 def check_new_password(password: str, *, email: str = "") -> None:
     if len(password) < 10:
-        raise PasswordTooWeak("Use a password of at least 10 characters.",
-                              fields={"password": "Use at least 10 characters"})
+        raise PasswordTooWeak(
+            "Use a password of at least 10 characters.",
+            fields={"password": "Use at least 10 characters"},
+        )
     if len(password) > 256:
-        raise PasswordTooWeak("Use a password of at most 256 characters.",
-                              fields={"password": "Use at most 256 characters"})
+        raise PasswordTooWeak(
+            "Use a password of at most 256 characters.",
+            fields={"password": "Use at most 256 characters"},
+        )
     if email and password.lower() == email.lower():
-        raise PasswordTooWeak("Your password can't be your e-mail address.",
-                              fields={"password": "Choose something other than your e-mail"})
+        raise PasswordTooWeak(
+            "Your password can't be your e-mail address.",
+            fields={"password": "Choose something other than your e-mail"},
+        )
 
 
 # --- throttling -----------------------------------------------------------------------
 
 
-def check_throttle(session: Session, settings: Settings, *, scope: str, identifier: str,
-                   ip: str, now: dt.datetime) -> None:
+def check_throttle(
+    session: Session, settings: Settings, *, scope: str, identifier: str, ip: str, now: dt.datetime
+) -> None:
     """Refuse before checking a credential when the account or the address is locked out.
 
     An account is locked after ``login_max_failures`` failures inside the window,
@@ -97,8 +104,10 @@ def check_throttle(session: Session, settings: Settings, *, scope: str, identifi
     window_start = now - dt.timedelta(minutes=settings.login_window_minutes)
     failures = session.execute(
         select(func.count(), func.max(LoginAttempt.at)).where(
-            LoginAttempt.scope == scope, LoginAttempt.identifier == identifier,
-            LoginAttempt.succeeded.is_(False), LoginAttempt.at >= window_start,
+            LoginAttempt.scope == scope,
+            LoginAttempt.identifier == identifier,
+            LoginAttempt.succeeded.is_(False),
+            LoginAttempt.at >= window_start,
         )
     ).one()
     if failures[0] >= settings.login_max_failures:
@@ -106,25 +115,37 @@ def check_throttle(session: Session, settings: Settings, *, scope: str, identifi
             f"Too many failed attempts. Try again in {settings.lockout_minutes} minutes.",
             retry_after_minutes=settings.lockout_minutes,
         )
-    ip_failures = session.scalar(
-        select(func.count()).where(
-            LoginAttempt.ip == ip, LoginAttempt.succeeded.is_(False),
-            LoginAttempt.at >= window_start,
+    ip_failures = (
+        session.scalar(
+            select(func.count()).where(
+                LoginAttempt.ip == ip,
+                LoginAttempt.succeeded.is_(False),
+                LoginAttempt.at >= window_start,
+            )
         )
-    ) or 0
+        or 0
+    )
     if ip_failures >= settings.ip_max_failures:
         raise TooManyAttempts()
 
 
-def note_attempt(session: Session, *, scope: str, identifier: str, ip: str, now: dt.datetime,
-                 succeeded: bool) -> None:
-    session.add(LoginAttempt(scope=scope, identifier=identifier[:254], ip=ip[:64], at=now,
-                             succeeded=succeeded))
+def note_attempt(
+    session: Session, *, scope: str, identifier: str, ip: str, now: dt.datetime, succeeded: bool
+) -> None:
+    session.add(
+        LoginAttempt(
+            scope=scope, identifier=identifier[:254], ip=ip[:64], at=now, succeeded=succeeded
+        )
+    )
     if succeeded:
         # A success clears the account's earlier failures.
-        session.execute(delete(LoginAttempt).where(
-            LoginAttempt.scope == scope, LoginAttempt.identifier == identifier,
-            LoginAttempt.succeeded.is_(False)))
+        session.execute(
+            delete(LoginAttempt).where(
+                LoginAttempt.scope == scope,
+                LoginAttempt.identifier == identifier,
+                LoginAttempt.succeeded.is_(False),
+            )
+        )
     session.flush()
 
 
@@ -137,14 +158,28 @@ class NewSession:
     token: str
 
 
-def start_session(session: Session, *, actor_type: str, actor_id: int, now: dt.datetime,
-                  lifetime: dt.timedelta, ip: str = "", user_agent: str = "",
-                  second_factor_pending: bool = False) -> NewSession:
+def start_session(
+    session: Session,
+    *,
+    actor_type: str,
+    actor_id: int,
+    now: dt.datetime,
+    lifetime: dt.timedelta,
+    ip: str = "",
+    user_agent: str = "",
+    second_factor_pending: bool = False,
+) -> NewSession:
     token = new_token()
     row = UserSession(
-        token_hash=token_digest(token), actor_type=actor_type, actor_id=actor_id,
-        second_factor_pending=second_factor_pending, created_at=now, last_seen_at=now,
-        expires_at=now + lifetime, ip=ip[:64], user_agent=user_agent[:300],
+        token_hash=token_digest(token),
+        actor_type=actor_type,
+        actor_id=actor_id,
+        second_factor_pending=second_factor_pending,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + lifetime,
+        ip=ip[:64],
+        user_agent=user_agent[:300],
     )
     session.add(row)
     session.flush()
@@ -166,5 +201,8 @@ def end_session(session: Session, row: UserSession) -> None:
 
 
 def end_all_sessions(session: Session, actor_type: str, actor_id: int) -> None:
-    session.execute(delete(UserSession).where(
-        UserSession.actor_type == actor_type, UserSession.actor_id == actor_id))
+    session.execute(
+        delete(UserSession).where(
+            UserSession.actor_type == actor_type, UserSession.actor_id == actor_id
+        )
+    )

@@ -94,7 +94,8 @@ class HousingUnit(Base):
     created_at: Mapped[dt.datetime]
 
     hours: Mapped[list[VisitingHours]] = relationship(
-        back_populates="unit", cascade="all, delete-orphan",
+        back_populates="unit",
+        cascade="all, delete-orphan",
         order_by="(VisitingHours.weekday, VisitingHours.start_time)",
     )
 

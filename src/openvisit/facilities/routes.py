@@ -34,6 +34,7 @@ from openvisit.facilities.schemas import (
     UnitBody,
     UnitOut,
 )
+from openvisit.scheduling import service as scheduling
 from openvisit.web.render import flash_redirect, form_error, render
 
 api = APIRouter(prefix="/api/v1", tags=["facilities"])
@@ -273,12 +274,20 @@ def api_list_closures(
     openapi_extra=_perm(Permission.MANAGE_CLOSURES),
 )
 def api_create_closure(
-    facility_id: int, body: ClosureCreate, staff: CurrentStaff, db: DbSession, clock: ClockDep
+    facility_id: int,
+    body: ClosureCreate,
+    staff: CurrentStaff,
+    db: DbSession,
+    clock: ClockDep,
+    settings: SettingsDep,
 ) -> Closure:
+    """Record a lockdown or blackout; the visits it covers are cancelled and the families
+    told (see GET .../closure-preview to count them first)."""
     facility = service.access_facility(db, staff, facility_id, Permission.MANAGE_CLOSURES)
-    return service.create_closure(
+    closure, _cancelled = scheduling.declare_closure(
         db,
         clock,
+        settings,
         staff.actor,
         facility,
         kind=body.kind.value,
@@ -288,6 +297,7 @@ def api_create_closure(
         unit_id=body.unit_id,
         staff_id=staff.member.id,
     )
+    return closure
 
 
 @api.post(
@@ -742,6 +752,7 @@ class ClosureForm(BaseModel):
     ends_date: str = Field(default="", max_length=20)
     ends_time: str = Field(default="", max_length=10)
     reason: str = Field(default="", max_length=2000)
+    confirm: str = Field(default="", max_length=10)
 
 
 @pages.post("/staff/facilities/{facility_id}/closures", response_class=HTMLResponse)
@@ -752,6 +763,7 @@ def closure_create_submit(
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
+    settings: SettingsDep,
 ) -> Response:
     facility = service.access_facility(db, staff, facility_id, Permission.MANAGE_CLOSURES)
     try:
@@ -764,9 +776,19 @@ def closure_create_submit(
                 form.ends_date, form.ends_time, facility.timezone, "ends"
             )
         unit_id = int(form.unit_id) if form.unit_id.strip().isdigit() else None
-        closure = service.create_closure(
+        if form.confirm != "yes":
+            affected = scheduling.visits_affected_by(
+                db, facility_id=facility.id, unit_id=unit_id, starts_at=starts_at, ends_at=ends_at
+            )
+            if affected:
+                # Show the effect before it happens: "12 visits will be cancelled".
+                ctx = _closures_context(db, clock, staff, facility)
+                ctx.update(form=form.model_dump(), confirm_count=len(affected))
+                return render(request, "facilities/closures.html", ctx)
+        closure, cancelled = scheduling.declare_closure(
             db,
             clock,
+            settings,
             staff.actor,
             facility,
             kind=form.kind,
@@ -786,7 +808,15 @@ def closure_create_submit(
             exc.fields["starts_date"] = exc.fields.pop("starts_at")
         return form_error(request, db, "facilities/closures.html", ctx, exc, field="reason")
     what = "Lockdown" if closure.kind.value == "lockdown" else "Blackout"
-    return flash_redirect(request, f"/staff/facilities/{facility.id}/closures", f"{what} recorded.")
+    told = (
+        f" {len(cancelled)} visit{'s' if len(cancelled) != 1 else ''} cancelled; "
+        "the families were told."
+        if cancelled
+        else ""
+    )
+    return flash_redirect(
+        request, f"/staff/facilities/{facility.id}/closures", f"{what} recorded.{told}"
+    )
 
 
 @pages.post(

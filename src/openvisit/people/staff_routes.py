@@ -45,20 +45,37 @@ def _max_age(settings: SettingsDep) -> int:
 
 
 @api.post("/staff-session", response_model=StaffSessionOut)
-def api_sign_in(body: StaffSignInBody, request: Request, response: Response, db: DbSession,
-                settings: SettingsDep, clock: ClockDep) -> StaffSessionOut:
+def api_sign_in(
+    body: StaffSignInBody,
+    request: Request,
+    response: Response,
+    db: DbSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> StaffSessionOut:
     """Sign in with e-mail, password and (unless relaxed) the current TOTP code."""
     result = staff_service.sign_in(
-        db, settings, clock, email=body.email, password=body.password,
+        db,
+        settings,
+        clock,
+        email=body.email,
+        password=body.password,
         totp_code=body.totp_code or ("" if settings.staff_totp_required else None),
-        ip=client_ip(request), user_agent=request.headers.get("user-agent", ""))
-    csrf = set_session_cookie(response, settings, SESSION_COOKIE, result.session.token,
-                              _max_age(settings))
-    roles = [{"facility_id": r.facility_id, "role": r.role.value}
-             for r in _roles(db, result.member.id)]
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent", ""),
+    )
+    csrf = set_session_cookie(
+        response, settings, SESSION_COOKIE, result.session.token, _max_age(settings)
+    )
+    roles = [
+        {"facility_id": r.facility_id, "role": r.role.value} for r in _roles(db, result.member.id)
+    ]
     return StaffSessionOut(
-        staff=StaffOut(id=result.member.id, email=result.member.email, name=result.member.name,
-                       roles=roles), csrf_token=csrf)
+        staff=StaffOut(
+            id=result.member.id, email=result.member.email, name=result.member.name, roles=roles
+        ),
+        csrf_token=csrf,
+    )
 
 
 def _roles(db: DbSession, staff_id: int):  # type: ignore[no-untyped-def]
@@ -77,9 +94,15 @@ def api_sign_out(staff: CurrentStaff, db: DbSession, clock: ClockDep, response: 
 
 @api.get("/staff/me", response_model=StaffOut)
 def api_me(staff: CurrentStaff, db: DbSession) -> StaffOut:
-    return StaffOut(id=staff.member.id, email=staff.member.email, name=staff.member.name,
-                    roles=[{"facility_id": r.facility_id, "role": r.role.value}
-                           for r in _roles(db, staff.member.id)])
+    return StaffOut(
+        id=staff.member.id,
+        email=staff.member.email,
+        name=staff.member.name,
+        roles=[
+            {"facility_id": r.facility_id, "role": r.role.value}
+            for r in _roles(db, staff.member.id)
+        ],
+    )
 
 
 # --- pages ---------------------------------------------------------------------------
@@ -97,23 +120,40 @@ def sign_in_page(request: Request, next: str = "") -> HTMLResponse:
 
 
 @pages.post("/staff/sign-in", response_class=HTMLResponse)
-def sign_in_submit(request: Request, db: DbSession, settings: SettingsDep, clock: ClockDep,
-                   email: Annotated[str, Form(max_length=254)] = "",
-                   password: Annotated[str, Form(max_length=256)] = "",
-                   next: Annotated[str, Form(max_length=500)] = "") -> Response:
+def sign_in_submit(
+    request: Request,
+    db: DbSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+    email: Annotated[str, Form(max_length=254)] = "",
+    password: Annotated[str, Form(max_length=256)] = "",
+    next: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
     try:
-        result = staff_service.sign_in(db, settings, clock, email=email, password=password,
-                                       totp_code=None, ip=client_ip(request),
-                                       user_agent=request.headers.get("user-agent", ""))
+        result = staff_service.sign_in(
+            db,
+            settings,
+            clock,
+            email=email,
+            password=password,
+            totp_code=None,
+            ip=client_ip(request),
+            user_agent=request.headers.get("user-agent", ""),
+        )
     except DomainError as exc:
-        return form_error(request, db, "staff/sign_in.html",
-                          {"next": next, "form": {"email": email}}, exc, field="email")
+        return form_error(
+            request,
+            db,
+            "staff/sign_in.html",
+            {"next": next, "form": {"email": email}},
+            exc,
+            field="email",
+        )
     target = "/staff/sign-in/code" if result.needs_code else _safe_next(next)
     if result.needs_code and next:
         target += f"?next={next}"
     response = redirect(target)
-    set_session_cookie(response, settings, SESSION_COOKIE, result.session.token,
-                       _max_age(settings))
+    set_session_cookie(response, settings, SESSION_COOKIE, result.session.token, _max_age(settings))
     return response
 
 
@@ -122,8 +162,13 @@ def _pending(request: Request, db: DbSession, clock: ClockDep):  # type: ignore[
     return row, staff_service.pending_sign_in(db, row)
 
 
-def _code_page(request: Request, member, next: str, errors: dict | None = None,  # type: ignore[no-untyped-def]
-               status: int = 200) -> HTMLResponse:
+def _code_page(
+    request: Request,
+    member,
+    next: str,
+    errors: dict | None = None,  # type: ignore[no-untyped-def]
+    status: int = 200,
+) -> HTMLResponse:
     enrol = member.totp_confirmed_at is None
     ctx = {"next": next, "enrol": enrol, "errors": errors or {}}
     if enrol:
@@ -143,21 +188,33 @@ def code_page(request: Request, db: DbSession, clock: ClockDep, next: str = "") 
 
 
 @pages.post("/staff/sign-in/code", response_class=HTMLResponse)
-def code_submit(request: Request, db: DbSession, settings: SettingsDep, clock: ClockDep,
-                totp_code: Annotated[str, Form(max_length=12)] = "",
-                next: Annotated[str, Form(max_length=500)] = "") -> Response:
+def code_submit(
+    request: Request,
+    db: DbSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+    totp_code: Annotated[str, Form(max_length=12)] = "",
+    next: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
     row, member = _pending(request, db, clock)
     if row is None or member is None:
         return redirect("/staff/sign-in")
     try:
-        new = staff_service.confirm_code(db, settings, clock, row=row, code=totp_code,
-                                         ip=client_ip(request),
-                                         user_agent=request.headers.get("user-agent", ""))
+        new = staff_service.confirm_code(
+            db,
+            settings,
+            clock,
+            row=row,
+            code=totp_code,
+            ip=client_ip(request),
+            user_agent=request.headers.get("user-agent", ""),
+        )
     except DomainError as exc:
         if not exc.keep_changes:
             db.rollback()
-        return _code_page(request, member, next, exc.fields or {"totp_code": exc.message},
-                          exc.http_status)
+        return _code_page(
+            request, member, next, exc.fields or {"totp_code": exc.message}, exc.http_status
+        )
     response = redirect(_safe_next(next))
     set_session_cookie(response, settings, SESSION_COOKIE, new.token, _max_age(settings))
     return response
@@ -180,8 +237,10 @@ def staff_home(request: Request, staff: CurrentStaff, db: DbSession) -> Response
 
 
 @pages.get("/staff/facilities/{facility_id}", response_class=HTMLResponse)
-def facility_home(request: Request, facility_id: int, staff: CurrentStaff, db: DbSession
-                  ) -> HTMLResponse:
+def facility_home(
+    request: Request, facility_id: int, staff: CurrentStaff, db: DbSession
+) -> HTMLResponse:
     facility = access_facility(db, staff, facility_id, Permission.VIEW_FACILITY)
-    return render(request, "staff/facility.html", {"staff": staff, "facility": facility,
-                                                   "P": Permission})
+    return render(
+        request, "staff/facility.html", {"staff": staff, "facility": facility, "P": Permission}
+    )

@@ -38,39 +38,74 @@ class StaffSignIn:
 def normalize_email(email: str) -> str:
     email = email.strip().lower()
     if "@" not in email or len(email) > 254 or " " in email:
-        raise InvalidInput("Enter an e-mail address in the right format, like name@example.com.",
-                           fields={"email": "Enter an e-mail address like name@example.com"})
+        raise InvalidInput(
+            "Enter an e-mail address in the right format, like name@example.com.",
+            fields={"email": "Enter an e-mail address like name@example.com"},
+        )
     return email
 
 
-def create_staff(session: Session, clock: Clock, actor: AuditActor, *, email: str, name: str,
-                 password: str, role: StaffRoleName, facility_id: int | None) -> CreatedStaff:
+def create_staff(
+    session: Session,
+    clock: Clock,
+    actor: AuditActor,
+    *,
+    email: str,
+    name: str,
+    password: str,
+    role: StaffRoleName,
+    facility_id: int | None,
+) -> CreatedStaff:
     email = normalize_email(email)
     name = name.strip()
     if not name or len(name) > 200:
         raise InvalidInput("Enter the staff member's name.", fields={"name": "Enter a name"})
     auth.check_new_password(password, email=email)
     if (role == StaffRoleName.PROVIDER_ADMIN) != (facility_id is None):
-        raise InvalidInput("Provider admins have no facility; every other role needs one.",
-                           fields={"facility_id": "Choose a facility for this role"})
+        raise InvalidInput(
+            "Provider admins have no facility; every other role needs one.",
+            fields={"facility_id": "Choose a facility for this role"},
+        )
     if session.scalar(select(func.count()).where(StaffMember.email == email)):
-        raise Conflict("A staff account with that e-mail already exists.",
-                       code="email_taken", fields={"email": "This e-mail is already in use"})
+        raise Conflict(
+            "A staff account with that e-mail already exists.",
+            code="email_taken",
+            fields={"email": "This e-mail is already in use"},
+        )
     now = clock.now()
-    member = StaffMember(email=email, name=name, password_hash=auth.hash_secret(password),
-                         totp_secret=auth.new_totp_secret(), created_at=now)
+    member = StaffMember(
+        email=email,
+        name=name,
+        password_hash=auth.hash_secret(password),
+        totp_secret=auth.new_totp_secret(),
+        created_at=now,
+    )
     session.add(member)
     session.flush()
     session.add(StaffRole(staff_id=member.id, facility_id=facility_id, role=role))
     session.flush()
-    audit.service.record(session, tag="staff:created", actor=actor, at=now,
-                         facility_id=facility_id, subject=("staff", member.id),
-                         data={"email": email, "role": role.value})
+    audit.service.record(
+        session,
+        tag="staff:created",
+        actor=actor,
+        at=now,
+        facility_id=facility_id,
+        subject=("staff", member.id),
+        data={"email": email, "role": role.value},
+    )
     return CreatedStaff(member, auth.totp_uri(member.totp_secret, email))
 
 
-def create_staff_from_cli(session: Session, clock: Clock, *, email: str, name: str, password: str,
-                          role: str, facility_name: str | None) -> CreatedStaff:
+def create_staff_from_cli(
+    session: Session,
+    clock: Clock,
+    *,
+    email: str,
+    name: str,
+    password: str,
+    role: str,
+    facility_name: str | None,
+) -> CreatedStaff:
     role_name = StaffRoleName(role)
     facility_id = None
     if role_name != StaffRoleName.PROVIDER_ADMIN:
@@ -78,12 +113,29 @@ def create_staff_from_cli(session: Session, clock: Clock, *, email: str, name: s
         if facility is None:
             raise NotFound(f"No facility is named {facility_name!r}.")
         facility_id = facility.id
-    return create_staff(session, clock, SYSTEM, email=email, name=name, password=password,
-                        role=role_name, facility_id=facility_id)
+    return create_staff(
+        session,
+        clock,
+        SYSTEM,
+        email=email,
+        name=name,
+        password=password,
+        role=role_name,
+        facility_id=facility_id,
+    )
 
 
-def sign_in(session: Session, settings: Settings, clock: Clock, *, email: str, password: str,
-            totp_code: str | None, ip: str, user_agent: str) -> StaffSignIn:
+def sign_in(
+    session: Session,
+    settings: Settings,
+    clock: Clock,
+    *,
+    email: str,
+    password: str,
+    totp_code: str | None,
+    ip: str,
+    user_agent: str,
+) -> StaffSignIn:
     """Check the password (and the code, if given). Throttled per account and address.
 
     With ``totp_code=None`` and TOTP required, the session returned is only good
@@ -100,20 +152,43 @@ def sign_in(session: Session, settings: Settings, clock: Clock, *, email: str, p
     need_code = settings.staff_totp_required
     if need_code and totp_code is not None:
         if not auth.totp_matches(member.totp_secret, totp_code, now):
-            _fail(session, email, ip, now, "Enter the 6-digit code from your authenticator app.",
-                  field="totp_code")
+            _fail(
+                session,
+                email,
+                ip,
+                now,
+                "Enter the 6-digit code from your authenticator app.",
+                field="totp_code",
+            )
         _code_confirmed(member, now)
         need_code = False
     if not need_code:
-        auth.note_attempt(session, scope=STAFF_SCOPE, identifier=email, ip=ip, now=now,
-                          succeeded=True)
-        audit.service.record(session, tag="staff:signed_in", actor=_actor(member, ip), at=now,
-                             subject=("staff", member.id))
-    new = auth.start_session(session, actor_type="staff", actor_id=member.id, now=now,
-                             lifetime=dt.timedelta(hours=settings.session_hours), ip=ip,
-                             user_agent=user_agent, second_factor_pending=need_code)
-    return StaffSignIn(member, new, needs_code=need_code,
-                       needs_enrollment=need_code and member.totp_confirmed_at is None)
+        auth.note_attempt(
+            session, scope=STAFF_SCOPE, identifier=email, ip=ip, now=now, succeeded=True
+        )
+        audit.service.record(
+            session,
+            tag="staff:signed_in",
+            actor=_actor(member, ip),
+            at=now,
+            subject=("staff", member.id),
+        )
+    new = auth.start_session(
+        session,
+        actor_type="staff",
+        actor_id=member.id,
+        now=now,
+        lifetime=dt.timedelta(hours=settings.session_hours),
+        ip=ip,
+        user_agent=user_agent,
+        second_factor_pending=need_code,
+    )
+    return StaffSignIn(
+        member,
+        new,
+        needs_code=need_code,
+        needs_enrollment=need_code and member.totp_confirmed_at is None,
+    )
 
 
 def pending_sign_in(session: Session, row: UserSession | None) -> StaffMember | None:
@@ -122,36 +197,69 @@ def pending_sign_in(session: Session, row: UserSession | None) -> StaffMember | 
     return session.get(StaffMember, row.actor_id)
 
 
-def confirm_code(session: Session, settings: Settings, clock: Clock, *, row: UserSession,
-                 code: str, ip: str, user_agent: str) -> auth.NewSession:
+def confirm_code(
+    session: Session,
+    settings: Settings,
+    clock: Clock,
+    *,
+    row: UserSession,
+    code: str,
+    ip: str,
+    user_agent: str,
+) -> auth.NewSession:
     """Second step: a correct code replaces the half-signed-in session with a full one."""
     now = clock.now()
     member = pending_sign_in(session, row)
     if member is None:
-        raise DomainError("Your sign-in expired. Please sign in again.", code="sign_in_expired",
-                          http_status=401)
-    auth.check_throttle(session, settings, scope=STAFF_SCOPE, identifier=member.email, ip=ip,
-                        now=now)
+        raise DomainError(
+            "Your sign-in expired. Please sign in again.", code="sign_in_expired", http_status=401
+        )
+    auth.check_throttle(
+        session, settings, scope=STAFF_SCOPE, identifier=member.email, ip=ip, now=now
+    )
     if not auth.totp_matches(member.totp_secret, code, now):
-        _fail(session, member.email, ip, now,
-              "Enter the 6-digit code from your authenticator app.", field="totp_code")
+        _fail(
+            session,
+            member.email,
+            ip,
+            now,
+            "Enter the 6-digit code from your authenticator app.",
+            field="totp_code",
+        )
     _code_confirmed(member, now)
-    auth.note_attempt(session, scope=STAFF_SCOPE, identifier=member.email, ip=ip, now=now,
-                      succeeded=True)
+    auth.note_attempt(
+        session, scope=STAFF_SCOPE, identifier=member.email, ip=ip, now=now, succeeded=True
+    )
     auth.end_session(session, row)
-    audit.service.record(session, tag="staff:signed_in", actor=_actor(member, ip), at=now,
-                         subject=("staff", member.id))
-    return auth.start_session(session, actor_type="staff", actor_id=member.id, now=now,
-                              lifetime=dt.timedelta(hours=settings.session_hours), ip=ip,
-                              user_agent=user_agent)
+    audit.service.record(
+        session,
+        tag="staff:signed_in",
+        actor=_actor(member, ip),
+        at=now,
+        subject=("staff", member.id),
+    )
+    return auth.start_session(
+        session,
+        actor_type="staff",
+        actor_id=member.id,
+        now=now,
+        lifetime=dt.timedelta(hours=settings.session_hours),
+        ip=ip,
+        user_agent=user_agent,
+    )
 
 
 def sign_out(session: Session, clock: Clock, row: UserSession, ip: str) -> None:
     member = session.get(StaffMember, row.actor_id)
     auth.end_session(session, row)
     if member is not None:
-        audit.service.record(session, tag="staff:signed_out", actor=_actor(member, ip),
-                             at=clock.now(), subject=("staff", member.id))
+        audit.service.record(
+            session,
+            tag="staff:signed_out",
+            actor=_actor(member, ip),
+            at=clock.now(),
+            subject=("staff", member.id),
+        )
 
 
 def _code_confirmed(member: StaffMember, now: dt.datetime) -> None:
@@ -163,13 +271,17 @@ def _actor(member: StaffMember, ip: str) -> AuditActor:
     return AuditActor("staff", member.id, member.email, ip)
 
 
-def _fail(session: Session, email: str, ip: str, now: dt.datetime, message: str,
-          field: str = "email") -> None:
-    auth.note_attempt(session, scope=STAFF_SCOPE, identifier=email, ip=ip, now=now,
-                      succeeded=False)
-    audit.service.record(session, tag="staff:sign_in_failed",
-                         actor=AuditActor("anonymous", None, email, ip), at=now,
-                         data={"email": email})
+def _fail(
+    session: Session, email: str, ip: str, now: dt.datetime, message: str, field: str = "email"
+) -> None:
+    auth.note_attempt(session, scope=STAFF_SCOPE, identifier=email, ip=ip, now=now, succeeded=False)
+    audit.service.record(
+        session,
+        tag="staff:sign_in_failed",
+        actor=AuditActor("anonymous", None, email, ip),
+        at=now,
+        data={"email": email},
+    )
     raise auth.SignInFailed(message, fields={field: message})
 
 

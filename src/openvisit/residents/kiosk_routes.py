@@ -6,9 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse
+from sqlalchemy import select
 
 from openvisit.deps import ClockDep, CurrentKiosk, DbSession, OptionalKiosk, SettingsDep
 from openvisit.errors import DomainError
+from openvisit.facilities.models import Facility
+from openvisit.people.models import Visitor
 from openvisit.residents import service
 from openvisit.residents.schemas import (
     KioskMeOut,
@@ -72,7 +75,9 @@ def api_sign_out(kiosk: CurrentKiosk, db: DbSession, clock: ClockDep) -> Respons
 
 
 @pages.get("/kiosk", response_class=HTMLResponse)
-def kiosk_home(request: Request, kiosk: OptionalKiosk, db: DbSession) -> HTMLResponse:
+def kiosk_home(
+    request: Request, kiosk: OptionalKiosk, db: DbSession, clock: ClockDep
+) -> HTMLResponse:
     if kiosk is None:
         return render(request, "kiosk/not_set_up.html")
     view = service.kiosk_view(db, kiosk)
@@ -80,7 +85,35 @@ def kiosk_home(request: Request, kiosk: OptionalKiosk, db: DbSession) -> HTMLRes
         return render(request, "kiosk/out_of_service.html", {"kiosk": view.kiosk})
     if view.resident is None:
         return render(request, "kiosk/sign_in.html", {"kiosk": view.kiosk})
-    return render(request, "kiosk/home.html", {"kiosk": view.kiosk, "resident": view.resident})
+    from openvisit.approvals import service as approvals
+    from openvisit.scheduling import presenters
+    from openvisit.scheduling import service as scheduling
+
+    visits = scheduling.upcoming_for_resident(db, view.resident.id, clock.now())
+    requests = approvals.pending_for_resident(db, view.resident.id)
+    names = {
+        v.id: v.legal_name
+        for v in db.scalars(
+            select(Visitor).where(
+                Visitor.id.in_({v.visitor_id for v in visits} | {a.visitor_id for a in requests})
+            )
+        )
+    }
+    facility = db.get(Facility, view.resident.facility_id)
+    return render(
+        request,
+        "kiosk/home.html",
+        {
+            "kiosk": view.kiosk,
+            "resident": view.resident,
+            "visits": visits,
+            "requests": requests,
+            "names": names,
+            "facility": facility,
+            "span": presenters.span_label,
+            "type_names": presenters.TYPE_NAMES,
+        },
+    )
 
 
 @pages.post("/kiosk/sign-in", response_class=HTMLResponse)

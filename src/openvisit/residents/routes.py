@@ -154,11 +154,14 @@ def api_custody(
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
+    settings: SettingsDep,
 ) -> ResidentOut:
     facility, resident = service.access_resident(
         db, staff, facility_id, resident_id, Permission.MANAGE_RESIDENTS
     )
-    service.change_custody_status(db, clock, staff.actor, resident, body.status, body.reason)
+    service.change_custody_status(
+        db, clock, settings, staff.actor, resident, body.status, body.reason
+    )
     return _out(resident, service.unit_names(db, facility.id))
 
 
@@ -516,6 +519,7 @@ def custody_submit(
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
+    settings: SettingsDep,
     status: FormStr = "",
     custody_reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
@@ -532,7 +536,7 @@ def custody_submit(
                 fields={"status": "Choose a custody status"},
             )
         service.change_custody_status(
-            db, clock, staff.actor, resident, CustodyStatus(status), custody_reason
+            db, clock, settings, staff.actor, resident, CustodyStatus(status), custody_reason
         )
     except DomainError as exc:
         if "reason" in exc.fields:

@@ -379,6 +379,7 @@ def _reason(value: str, field: str = "reason") -> str:
 def change_custody_status(
     session: Session,
     clock: Clock,
+    settings: Settings,
     actor: AuditActor,
     resident: Resident,
     status: CustodyStatus,
@@ -388,8 +389,8 @@ def change_custody_status(
 
     Every custody change goes through this one function, so whatever must follow
     a release or transfer happens here, in the same transaction: the resident is
-    signed out of every kiosk now, and whatever else must follow the change (such as
-    their future visits) belongs here too.
+    signed out of every kiosk and their visits that have not started are cancelled
+    (the families are told; billing releases the holds from the stored transitions).
     """
     reason = _reason(reason)
     if resident.custody_status == status:
@@ -404,7 +405,12 @@ def change_custody_status(
     resident.custody_status = status
     resident.updated_at = now
     if status != CustodyStatus.IN_CUSTODY:
+        from openvisit.scheduling import service as scheduling
+
         _sign_out_everywhere(session, resident.id)
+        scheduling.cancel_for_custody_change(
+            session, clock, settings, actor, resident, cause=status.value
+        )
     session.flush()
     audit.service.record(
         session,

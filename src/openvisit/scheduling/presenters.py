@@ -13,8 +13,11 @@ from openvisit.scheduling import rules
 from openvisit.scheduling.schemas import SlotOut
 from openvisit.visits.models import Visit, VisitType
 
-TYPE_NAMES = {VisitType.REMOTE: "Video visit from home", VisitType.ONSITE: "Video visit at the lobby",
-              VisitType.PRIVILEGED: "Privileged (legal) visit"}
+TYPE_NAMES = {
+    VisitType.REMOTE: "Video visit from home",
+    VisitType.ONSITE: "Video visit at the lobby",
+    VisitType.PRIVILEGED: "Privileged (legal) visit",
+}
 
 
 def span_label(start: dt.datetime, end: dt.datetime, tz: str) -> str:
@@ -26,9 +29,12 @@ def span_label(start: dt.datetime, end: dt.datetime, tz: str) -> str:
 
 
 def slot_out(slot: rules.Slot, tz: str) -> SlotOut:
-    return SlotOut(start=slot.start, end=slot.end,
-                   local_start=slot.start.astimezone(ZoneInfo(tz)).isoformat(),
-                   label=span_label(slot.start, slot.end, tz))
+    return SlotOut(
+        start=slot.start,
+        end=slot.end,
+        local_start=slot.start.astimezone(ZoneInfo(tz)).isoformat(),
+        label=span_label(slot.start, slot.end, tz),
+    )
 
 
 def days(slots: list[rules.Slot], tz: str) -> list[tuple[dt.date, list[rules.Slot]]]:
@@ -51,7 +57,10 @@ def ics(visit: Visit, facility: Facility, resident_name: str, base_url: str) -> 
     event.add("dtend", visit.ends_at)
     event.add("summary", f"{TYPE_NAMES[visit.visit_type]} with {resident_name}")
     event.add("location", facility.name)
-    event.add("description", f"Reference {visit.reference}. Join from {base_url}/visits/"
-                             f"{visit.id} up to a few minutes before the start.")
+    event.add(
+        "description",
+        f"Reference {visit.reference}. Join from {base_url}/visits/"
+        f"{visit.id} up to a few minutes before the start.",
+    )
     calendar.add_component(event)
     return calendar.to_ical()

@@ -62,8 +62,9 @@ def week_start(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
 
 
-def windows(hours: Iterable[HoursRule], tz: ZoneInfo, first_day: dt.date, last_day: dt.date
-            ) -> list[Interval]:
+def windows(
+    hours: Iterable[HoursRule], tz: ZoneInfo, first_day: dt.date, last_day: dt.date
+) -> list[Interval]:
     by_weekday: dict[int, list[HoursRule]] = {}
     for rule in hours:
         by_weekday.setdefault(rule.weekday, []).append(rule)
@@ -176,8 +177,9 @@ def available_slots(hours_windows: Sequence[Interval], c: Constraints) -> list[S
     return slots
 
 
-def fits_hours(hours_windows: Sequence[Interval], start: dt.datetime, length: dt.timedelta,
-               step: dt.timedelta) -> bool:
+def fits_hours(
+    hours_windows: Sequence[Interval], start: dt.datetime, length: dt.timedelta, step: dt.timedelta
+) -> bool:
     """Is ``start`` one of the offered start times (inside hours, on the step grid)?"""
     for window in hours_windows:
         if window.start <= start and start + length <= window.end:

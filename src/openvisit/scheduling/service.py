@@ -92,20 +92,34 @@ def _settings(session: Session, facility_id: int) -> FacilitySettings:
 def check_length(settings: FacilitySettings, length: int) -> dt.timedelta:
     if length not in settings.visit_lengths_minutes:
         offered = ", ".join(str(n) for n in sorted(settings.visit_lengths_minutes))
-        raise InvalidInput(f"Visits here last {offered} minutes.", code="length_not_offered",
-                           fields={"length": f"Choose one of: {offered} minutes"})
+        raise InvalidInput(
+            f"Visits here last {offered} minutes.",
+            code="length_not_offered",
+            fields={"length": f"Choose one of: {offered} minutes"},
+        )
     return dt.timedelta(minutes=length)
 
 
 def _quota(settings: FacilitySettings, visit_type: VisitType) -> int:
-    return {VisitType.REMOTE: settings.weekly_remote_visits,
-            VisitType.ONSITE: settings.weekly_onsite_visits,
-            VisitType.PRIVILEGED: settings.weekly_privileged_visits}[visit_type]
+    return {
+        VisitType.REMOTE: settings.weekly_remote_visits,
+        VisitType.ONSITE: settings.weekly_onsite_visits,
+        VisitType.PRIVILEGED: settings.weekly_privileged_visits,
+    }[visit_type]
 
 
-def _plan(session: Session, now: dt.datetime, *, resident: Resident, visitor: Visitor,
-          visit_type: VisitType, length_minutes: int, first: dt.datetime | None = None,
-          last: dt.datetime | None = None, ignore_visit_id: int | None = None) -> _Plan:
+def _plan(
+    session: Session,
+    now: dt.datetime,
+    *,
+    resident: Resident,
+    visitor: Visitor,
+    visit_type: VisitType,
+    length_minutes: int,
+    first: dt.datetime | None = None,
+    last: dt.datetime | None = None,
+    ignore_visit_id: int | None = None,
+) -> _Plan:
     """Load everything the rules need, in a handful of queries.
 
     ``first``/``last`` narrow the search (booking checks one start time).
@@ -114,8 +128,14 @@ def _plan(session: Session, now: dt.datetime, *, resident: Resident, visitor: Vi
     assert facility is not None
     settings = _settings(session, facility.id)
     length = check_length(settings, length_minutes)
-    approvals.check_eligible(session, visitor=visitor, resident=resident, facility=facility,
-                             professional=visit_type == VisitType.PRIVILEGED, now=now)
+    approvals.check_eligible(
+        session,
+        visitor=visitor,
+        resident=resident,
+        facility=facility,
+        professional=visit_type == VisitType.PRIVILEGED,
+        now=now,
+    )
     tz = ZoneInfo(facility.timezone)
     not_before = now + dt.timedelta(minutes=settings.min_notice_minutes)
     if resident.restricted_until and resident.restricted_until > not_before:
@@ -126,34 +146,60 @@ def _plan(session: Session, now: dt.datetime, *, resident: Resident, visitor: Vi
     max_len = dt.timedelta(minutes=max(settings.visit_lengths_minutes))
     span_lo, span_hi = lo - max_len, hi + max_len
 
-    hours = [rules.HoursRule(h.weekday, h.start_time, h.end_time) for h in session.scalars(
-        select(VisitingHours).where(VisitingHours.unit_id == resident.unit_id))]
-    windows = rules.windows(hours, tz, rules.local_day(lo, tz) - dt.timedelta(days=1),
-                            rules.local_day(hi, tz))
+    hours = [
+        rules.HoursRule(h.weekday, h.start_time, h.end_time)
+        for h in session.scalars(
+            select(VisitingHours).where(VisitingHours.unit_id == resident.unit_id)
+        )
+    ]
+    windows = rules.windows(
+        hours, tz, rules.local_day(lo, tz) - dt.timedelta(days=1), rules.local_day(hi, tz)
+    )
 
     closures = rules.Busy(
         rules.Interval(c.starts_at, c.ends_at or rules.FOREVER)
-        for c in session.scalars(select(Closure).where(
-            Closure.facility_id == facility.id,
-            or_(Closure.unit_id.is_(None), Closure.unit_id == resident.unit_id),
-            Closure.starts_at < span_hi,
-            or_(Closure.ends_at.is_(None), Closure.ends_at > span_lo))))
+        for c in session.scalars(
+            select(Closure).where(
+                Closure.facility_id == facility.id,
+                or_(Closure.unit_id.is_(None), Closure.unit_id == resident.unit_id),
+                Closure.starts_at < span_hi,
+                or_(Closure.ends_at.is_(None), Closure.ends_at > span_lo),
+            )
+        )
+    )
 
-    kiosk_rows = session.execute(select(Kiosk.id, Kiosk.location).where(
-        Kiosk.facility_id == facility.id, Kiosk.in_service.is_(True),
-        or_(Kiosk.unit_id == resident.unit_id, Kiosk.location == KioskLocation.LOBBY))).all()
+    kiosk_rows = session.execute(
+        select(Kiosk.id, Kiosk.location).where(
+            Kiosk.facility_id == facility.id,
+            Kiosk.in_service.is_(True),
+            or_(Kiosk.unit_id == resident.unit_id, Kiosk.location == KioskLocation.LOBBY),
+        )
+    ).all()
     unit_kiosks = {k.id: rules.Busy() for k in kiosk_rows if k.location == KioskLocation.HOUSING}
-    lobby = ({k.id: rules.Busy() for k in kiosk_rows if k.location == KioskLocation.LOBBY}
-             if visit_type == VisitType.ONSITE else None)
+    lobby = (
+        {k.id: rules.Busy() for k in kiosk_rows if k.location == KioskLocation.LOBBY}
+        if visit_type == VisitType.ONSITE
+        else None
+    )
 
     resident_busy, visitor_busy = rules.Busy(), rules.Busy()
     kiosk_filter = [Visit.resident_kiosk_id.in_(list(unit_kiosks))] if unit_kiosks else []
     if lobby:
         kiosk_filter.append(Visit.lobby_kiosk_id.in_(list(lobby)))
-    busy_query = select(Visit.id, Visit.resident_id, Visit.visitor_id, Visit.resident_kiosk_id,
-                        Visit.lobby_kiosk_id, Visit.starts_at, Visit.ends_at).where(
-        Visit.state.in_(ACTIVE_STATES), Visit.starts_at < span_hi, Visit.ends_at > span_lo,
-        or_(Visit.resident_id == resident.id, Visit.visitor_id == visitor.id, *kiosk_filter))
+    busy_query = select(
+        Visit.id,
+        Visit.resident_id,
+        Visit.visitor_id,
+        Visit.resident_kiosk_id,
+        Visit.lobby_kiosk_id,
+        Visit.starts_at,
+        Visit.ends_at,
+    ).where(
+        Visit.state.in_(ACTIVE_STATES),
+        Visit.starts_at < span_hi,
+        Visit.ends_at > span_lo,
+        or_(Visit.resident_id == resident.id, Visit.visitor_id == visitor.id, *kiosk_filter),
+    )
     for v in session.execute(busy_query):
         if v.id == ignore_visit_id:
             continue
@@ -170,24 +216,39 @@ def _plan(session: Session, now: dt.datetime, *, resident: Resident, visitor: Vi
     week_lo = rules.week_start(rules.local_day(lo, tz))
     week_hi = rules.week_start(rules.local_day(hi, tz)) + dt.timedelta(days=8)
     quota_used: dict[dt.date, int] = {}
-    for (starts_at,) in session.execute(select(Visit.starts_at).where(
-            Visit.resident_id == resident.id, Visit.visit_type == visit_type,
-            Visit.state.in_(QUOTA_STATES), Visit.id != (ignore_visit_id or 0),
+    for (starts_at,) in session.execute(
+        select(Visit.starts_at).where(
+            Visit.resident_id == resident.id,
+            Visit.visit_type == visit_type,
+            Visit.state.in_(QUOTA_STATES),
+            Visit.id != (ignore_visit_id or 0),
             Visit.starts_at >= rules.local_instant(week_lo, dt.time(0), tz) - dt.timedelta(days=1),
-            Visit.starts_at < rules.local_instant(week_hi, dt.time(0), tz))):
+            Visit.starts_at < rules.local_instant(week_hi, dt.time(0), tz),
+        )
+    ):
         week = rules.week_start(rules.local_day(starts_at, tz))
         quota_used[week] = quota_used.get(week, 0) + 1
 
     constraints = rules.Constraints(
-        length=length, step=dt.timedelta(minutes=settings.slot_step_minutes),
-        not_before=not_before, not_after=not_after, tz=tz, closures=closures,
-        resident=resident_busy, visitor=visitor_busy, kiosks=unit_kiosks, lobby_kiosks=lobby,
-        quota_used=quota_used, quota=_quota(settings, visit_type))
+        length=length,
+        step=dt.timedelta(minutes=settings.slot_step_minutes),
+        not_before=not_before,
+        not_after=not_after,
+        tz=tz,
+        closures=closures,
+        resident=resident_busy,
+        visitor=visitor_busy,
+        kiosks=unit_kiosks,
+        lobby_kiosks=lobby,
+        quota_used=quota_used,
+        quota=_quota(settings, visit_type),
+    )
     return _Plan(facility, settings, resident, visitor, tz, windows, constraints)
 
 
-def _resident(session: Session, resident_id: int, facility_id: int | None = None,
-              lock: bool = False) -> Resident:
+def _resident(
+    session: Session, resident_id: int, facility_id: int | None = None, lock: bool = False
+) -> Resident:
     query = select(Resident).where(Resident.id == resident_id)
     if facility_id is not None:
         query = query.where(Resident.facility_id == facility_id)
@@ -206,14 +267,27 @@ def _visitor(session: Session, visitor_id: int) -> Visitor:
     return visitor
 
 
-def availability(session: Session, clock: Clock, *, resident_id: int, visitor_id: int,
-                 visit_type: VisitType, length_minutes: int,
-                 facility_id: int | None = None) -> SearchResult:
+def availability(
+    session: Session,
+    clock: Clock,
+    *,
+    resident_id: int,
+    visitor_id: int,
+    visit_type: VisitType,
+    length_minutes: int,
+    facility_id: int | None = None,
+) -> SearchResult:
     """Every bookable start over the booking horizon, in time order."""
     resident = _resident(session, resident_id, facility_id)
     visitor = _visitor(session, visitor_id)
-    plan = _plan(session, clock.now(), resident=resident, visitor=visitor,
-                 visit_type=visit_type, length_minutes=length_minutes)
+    plan = _plan(
+        session,
+        clock.now(),
+        resident=resident,
+        visitor=visitor,
+        visit_type=visit_type,
+        length_minutes=length_minutes,
+    )
     slots = rules.available_slots(plan.windows, plan.constraints)
     return SearchResult(plan.facility, resident, visitor, visit_type, length_minutes, slots)
 
@@ -234,9 +308,19 @@ def _reference() -> str:
     return f"{code[:4]}-{code[4:]}"
 
 
-def book(session: Session, clock: Clock, actor: AuditActor, *, resident_id: int,
-         visitor_id: int, visit_type: VisitType, start: dt.datetime, length_minutes: int,
-         facility_id: int | None = None, ignore_visit_id: int | None = None) -> Visit:
+def book(
+    session: Session,
+    clock: Clock,
+    actor: AuditActor,
+    *,
+    resident_id: int,
+    visitor_id: int,
+    visit_type: VisitType,
+    start: dt.datetime,
+    length_minutes: int,
+    facility_id: int | None = None,
+    ignore_visit_id: int | None = None,
+) -> Visit:
     """Book one visit at ``start``; every rule is checked again here.
 
     Expects to run in the caller's write transaction. A lost race answers
@@ -244,20 +328,31 @@ def book(session: Session, clock: Clock, actor: AuditActor, *, resident_id: int,
     """
     now = clock.now()
     if start.tzinfo is None:
-        raise InvalidInput("Give the start time with its time zone offset.",
-                           code="invalid_time", fields={"start": "Include the time zone offset"})
+        raise InvalidInput(
+            "Give the start time with its time zone offset.",
+            code="invalid_time",
+            fields={"start": "Include the time zone offset"},
+        )
     start = start.astimezone(dt.UTC)
     # Serializes bookings of one resident (the weekly quota is not a constraint
     # the database can hold by itself); the exclusion constraints do the rest.
     resident = _resident(session, resident_id, facility_id, lock=True)
     visitor = _visitor(session, visitor_id)
-    plan = _plan(session, now, resident=resident, visitor=visitor, visit_type=visit_type,
-                 length_minutes=length_minutes, first=start, last=start,
-                 ignore_visit_id=ignore_visit_id)
+    plan = _plan(
+        session,
+        now,
+        resident=resident,
+        visitor=visitor,
+        visit_type=visit_type,
+        length_minutes=length_minutes,
+        first=start,
+        last=start,
+        ignore_visit_id=ignore_visit_id,
+    )
     c = plan.constraints
     if start < c.not_before or start > c.not_after:
-        problem = "too_soon" if start < c.not_before else "beyond_horizon"
-        raise DomainError(MESSAGES[problem], code=problem, http_status=422)
+        early = "too_soon" if start < c.not_before else "beyond_horizon"
+        raise DomainError(MESSAGES[early], code=early, http_status=422)
     if not rules.fits_hours(plan.windows, start, c.length, c.step):
         raise DomainError(MESSAGES["slot_not_offered"], code="slot_not_offered", http_status=422)
     problem = rules.slot_problem(c, start)
@@ -266,29 +361,52 @@ def book(session: Session, clock: Clock, actor: AuditActor, *, resident_id: int,
         raise DomainError(MESSAGES[problem], code=problem, http_status=status)
     approval = approvals.approval_for(session, visitor.id, resident.id)
     end = start + c.length
-    state = (VisitState.REQUESTED if plan.settings.bookings_need_approval
-             else VisitState.SCHEDULED)
-    lobby_ids = ([k for k in sorted(c.lobby_kiosks) if not c.lobby_kiosks[k].overlaps(start, end)]
-                 if c.lobby_kiosks is not None else [None])
+    state = VisitState.REQUESTED if plan.settings.bookings_need_approval else VisitState.SCHEDULED
+    lobby_ids = (
+        [k for k in sorted(c.lobby_kiosks) if not c.lobby_kiosks[k].overlaps(start, end)]
+        if c.lobby_kiosks is not None
+        else [None]
+    )
     kiosk_ids = [k for k in sorted(c.kiosks) if not c.kiosks[k].overlaps(start, end)]
     for kiosk_id, lobby_id in itertools.product(kiosk_ids, lobby_ids):
         visit = Visit(
-            facility_id=plan.facility.id, resident_id=resident.id, visitor_id=visitor.id,
-            visit_type=visit_type, resident_kiosk_id=kiosk_id, lobby_kiosk_id=lobby_id,
-            starts_at=start, ends_at=end, state=state,
+            facility_id=plan.facility.id,
+            resident_id=resident.id,
+            visitor_id=visitor.id,
+            visit_type=visit_type,
+            resident_kiosk_id=kiosk_id,
+            lobby_kiosk_id=lobby_id,
+            starts_at=start,
+            ends_at=end,
+            state=state,
             participants=list(approval.minors) if approval else [],
             rate_cents_per_minute=_rate(plan.settings, visit_type),
-            recorded=visit_type != VisitType.PRIVILEGED, reference=_reference(),
-            booked_by_type=actor.type, booked_by_id=actor.id or 0, created_at=now)
+            recorded=visit_type != VisitType.PRIVILEGED,
+            reference=_reference(),
+            booked_by_type=actor.type,
+            booked_by_id=actor.id or 0,
+            created_at=now,
+        )
         if _insert(session, visit):
-            states.record_creation(session, visit, actor=actor, at=now,
-                                   cause=actor.type, reason="booked")
-            audit.service.record(session, tag="visit:booked", actor=actor, at=now,
-                                 facility_id=plan.facility.id, subject=("visit", visit.id),
-                                 data={"resident_id": resident.id, "visitor_id": visitor.id,
-                                       "type": visit_type.value,
-                                       "starts_at": start.isoformat(),
-                                       "kiosk_id": kiosk_id, "state": state.value})
+            states.record_creation(
+                session, visit, actor=actor, at=now, cause=actor.type, reason="booked"
+            )
+            audit.service.record(
+                session,
+                tag="visit:booked",
+                actor=actor,
+                at=now,
+                facility_id=plan.facility.id,
+                subject=("visit", visit.id),
+                data={
+                    "resident_id": resident.id,
+                    "visitor_id": visitor.id,
+                    "type": visit_type.value,
+                    "starts_at": start.isoformat(),
+                    "kiosk_id": kiosk_id,
+                    "state": state.value,
+                },
+            )
             return visit
     raise SlotUnavailable(MESSAGES["slot_taken"])
 
@@ -312,9 +430,15 @@ def _insert(session: Session, visit: Visit) -> bool:
 # --- reading -------------------------------------------------------------------------
 
 
-def access_visit(session: Session, visit_id: int, *, facility_id: int | None = None,
-                 visitor_id: int | None = None, resident_id: int | None = None,
-                 for_update: bool = False) -> Visit:
+def access_visit(
+    session: Session,
+    visit_id: int,
+    *,
+    facility_id: int | None = None,
+    visitor_id: int | None = None,
+    resident_id: int | None = None,
+    for_update: bool = False,
+) -> Visit:
     """A visit seen by whoever asks; anyone else's answers "not found"."""
     query = select(Visit).where(Visit.id == visit_id)
     if facility_id is not None:
@@ -332,47 +456,87 @@ def access_visit(session: Session, visit_id: int, *, facility_id: int | None = N
 
 
 def visits_for_visitor(session: Session, visitor_id: int) -> list[Visit]:
-    return list(session.scalars(select(Visit).where(Visit.visitor_id == visitor_id)
-                                .order_by(Visit.starts_at)))
+    return list(
+        session.scalars(
+            select(Visit).where(Visit.visitor_id == visitor_id).order_by(Visit.starts_at)
+        )
+    )
 
 
 def upcoming_for_resident(session: Session, resident_id: int, now: dt.datetime) -> list[Visit]:
-    return list(session.scalars(select(Visit).where(
-        Visit.resident_id == resident_id, Visit.state.in_(ACTIVE_STATES),
-        Visit.ends_at > now).order_by(Visit.starts_at)))
+    return list(
+        session.scalars(
+            select(Visit)
+            .where(
+                Visit.resident_id == resident_id,
+                Visit.state.in_(ACTIVE_STATES),
+                Visit.ends_at > now,
+            )
+            .order_by(Visit.starts_at)
+        )
+    )
 
 
 def day_schedule(session: Session, facility: Facility, day: dt.date) -> list[Visit]:
     tz = ZoneInfo(facility.timezone)
     lo = rules.local_instant(day, dt.time(0), tz)
     hi = rules.local_instant(day + dt.timedelta(days=1), dt.time(0), tz)
-    return list(session.scalars(select(Visit).where(
-        Visit.facility_id == facility.id, Visit.starts_at < hi, Visit.ends_at > lo,
-        Visit.state.notin_((VisitState.CANCELLED, VisitState.DENIED))
-    ).order_by(Visit.resident_kiosk_id, Visit.starts_at)))
+    return list(
+        session.scalars(
+            select(Visit)
+            .where(
+                Visit.facility_id == facility.id,
+                Visit.starts_at < hi,
+                Visit.ends_at > lo,
+                Visit.state.notin_((VisitState.CANCELLED, VisitState.DENIED)),
+            )
+            .order_by(Visit.resident_kiosk_id, Visit.starts_at)
+        )
+    )
 
 
 # --- changing ------------------------------------------------------------------------
 
 
-def cancel(session: Session, clock: Clock, actor: AuditActor, visit: Visit, *, cause: str,
-           reason: str) -> Visit:
+def cancel(
+    session: Session, clock: Clock, actor: AuditActor, visit: Visit, *, cause: str, reason: str
+) -> Visit:
     """Cancel a requested or scheduled visit. ``cause`` tells billing who cancelled."""
     now = clock.now()
     if visit.state not in (VisitState.REQUESTED, VisitState.SCHEDULED, VisitState.OPEN):
         raise Conflict("This visit can no longer be cancelled.", code="not_cancellable")
     if cause == "visitor" and visit.state == VisitState.OPEN:
         raise Conflict("This visit has started; leave the visit instead.", code="not_cancellable")
-    states.transition(session, visit, VisitState.CANCELLED, actor=actor, at=now, cause=cause,
-                      reason=reason.strip()[:500] or "Cancelled")
-    audit.service.record(session, tag="visit:cancelled", actor=actor, at=now,
-                         facility_id=visit.facility_id, subject=("visit", visit.id),
-                         data={"cause": cause, "reason": reason})
+    states.transition(
+        session,
+        visit,
+        VisitState.CANCELLED,
+        actor=actor,
+        at=now,
+        cause=cause,
+        reason=reason.strip()[:500] or "Cancelled",
+    )
+    audit.service.record(
+        session,
+        tag="visit:cancelled",
+        actor=actor,
+        at=now,
+        facility_id=visit.facility_id,
+        subject=("visit", visit.id),
+        data={"cause": cause, "reason": reason},
+    )
     return visit
 
 
-def reschedule(session: Session, clock: Clock, actor: AuditActor, visit: Visit, *,
-               start: dt.datetime, length_minutes: int | None = None) -> Visit:
+def reschedule(
+    session: Session,
+    clock: Clock,
+    actor: AuditActor,
+    visit: Visit,
+    *,
+    start: dt.datetime,
+    length_minutes: int | None = None,
+) -> Visit:
     """Move a visit to a new start, atomically: if the new time fails, the old one stays
     (the caller's transaction rolls back both steps)."""
     if visit.state not in (VisitState.REQUESTED, VisitState.SCHEDULED):
@@ -380,49 +544,109 @@ def reschedule(session: Session, clock: Clock, actor: AuditActor, visit: Visit, 
     length = length_minutes or int((visit.ends_at - visit.starts_at).total_seconds() // 60)
     # The old visit gives way first (the new time may overlap it); if the new
     # booking fails, the caller's transaction rolls this back too.
-    states.transition(session, visit, VisitState.CANCELLED, actor=actor, at=clock.now(),
-                      cause="rescheduled", reason="Rescheduled")
-    new = book(session, clock, actor, resident_id=visit.resident_id,
-               visitor_id=visit.visitor_id, visit_type=visit.visit_type, start=start,
-               length_minutes=length, ignore_visit_id=visit.id)
-    audit.service.record(session, tag="visit:rescheduled", actor=actor, at=clock.now(),
-                         facility_id=visit.facility_id, subject=("visit", visit.id),
-                         data={"new_visit_id": new.id, "starts_at": new.starts_at.isoformat()})
+    states.transition(
+        session,
+        visit,
+        VisitState.CANCELLED,
+        actor=actor,
+        at=clock.now(),
+        cause="rescheduled",
+        reason="Rescheduled",
+    )
+    new = book(
+        session,
+        clock,
+        actor,
+        resident_id=visit.resident_id,
+        visitor_id=visit.visitor_id,
+        visit_type=visit.visit_type,
+        start=start,
+        length_minutes=length,
+        ignore_visit_id=visit.id,
+    )
+    audit.service.record(
+        session,
+        tag="visit:rescheduled",
+        actor=actor,
+        at=clock.now(),
+        facility_id=visit.facility_id,
+        subject=("visit", visit.id),
+        data={"new_visit_id": new.id, "starts_at": new.starts_at.isoformat()},
+    )
     return new
 
 
-def decide_booking(session: Session, clock: Clock, actor: AuditActor, *, facility_id: int,
-                   visit_id: int, approve: bool, reason: str = "") -> Visit:
+def decide_booking(
+    session: Session,
+    clock: Clock,
+    actor: AuditActor,
+    *,
+    facility_id: int,
+    visit_id: int,
+    approve: bool,
+    reason: str = "",
+) -> Visit:
     visit = access_visit(session, visit_id, facility_id=facility_id, for_update=True)
     if visit.state != VisitState.REQUESTED:
         raise Conflict("A colleague already decided this booking.", code="already_decided")
     if not approve and not reason.strip():
         raise InvalidInput("Enter a reason.", fields={"reason": "Enter a reason"})
     target = VisitState.SCHEDULED if approve else VisitState.DENIED
-    states.transition(session, visit, target, actor=actor, at=clock.now(), cause="staff",
-                      reason=reason.strip()[:500])
-    audit.service.record(session, tag=f"visit:{target.value}", actor=actor, at=clock.now(),
-                         facility_id=facility_id, subject=("visit", visit.id),
-                         data={"reason": reason})
+    states.transition(
+        session,
+        visit,
+        target,
+        actor=actor,
+        at=clock.now(),
+        cause="staff",
+        reason=reason.strip()[:500],
+    )
+    audit.service.record(
+        session,
+        tag=f"visit:{target.value}",
+        actor=actor,
+        at=clock.now(),
+        facility_id=facility_id,
+        subject=("visit", visit.id),
+        data={"reason": reason},
+    )
     return visit
 
 
-def visits_affected_by(session: Session, *, facility_id: int, unit_id: int | None,
-                       starts_at: dt.datetime, ends_at: dt.datetime | None) -> list[Visit]:
+def visits_affected_by(
+    session: Session,
+    *,
+    facility_id: int,
+    unit_id: int | None,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime | None,
+) -> list[Visit]:
     """Active visits that a closure of this span would hit (for the preview and the effect)."""
     query = select(Visit).where(
-        Visit.facility_id == facility_id, Visit.state.in_(ACTIVE_STATES),
-        Visit.state != VisitState.LIVE, Visit.ends_at > starts_at)
+        Visit.facility_id == facility_id,
+        Visit.state.in_(ACTIVE_STATES),
+        Visit.state != VisitState.LIVE,
+        Visit.ends_at > starts_at,
+    )
     if ends_at is not None:
         query = query.where(Visit.starts_at < ends_at)
     if unit_id is not None:
         query = query.join(Resident, Resident.id == Visit.resident_id).where(
-            Resident.unit_id == unit_id)
+            Resident.unit_id == unit_id
+        )
     return list(session.scalars(query.order_by(Visit.starts_at)))
 
 
-def cancel_visits(session: Session, clock: Clock, settings: Settings, actor: AuditActor,
-                  visits: list[Visit], *, cause: str, reason: str) -> list[Visit]:
+def cancel_visits(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    actor: AuditActor,
+    visits: list[Visit],
+    *,
+    cause: str,
+    reason: str,
+) -> list[Visit]:
     """Cancel visits for a cause of the facility's (staff, lockdown, release, transfer) and
     tell each visitor. The stored transitions carry the cause: billing releases the holds."""
     done = []
@@ -432,12 +656,85 @@ def cancel_visits(session: Session, clock: Clock, settings: Settings, actor: Aud
         facility = session.get(Facility, visit.facility_id)
         if visitor is not None and facility is not None:
             when = visit.starts_at.astimezone(ZoneInfo(facility.timezone)).strftime(
-                "%A %d %B at %I:%M %p %Z")
+                "%A %d %B at %I:%M %p %Z"
+            )
             notifications.queue_email(
-                session, clock, settings, to=visitor.email,
+                session,
+                clock,
+                settings,
+                to=visitor.email,
                 subject=f"Cancelled: your visit on {when} (ref {visit.reference})",
-                body=(f"Your visit on {when} at {facility.name} was cancelled by the facility.\n"
-                      f"Reason: {reason}\n\nYou will not be charged for it. Sign in to book "
-                      "another time."))
+                body=(
+                    f"Your visit on {when} at {facility.name} was cancelled by the facility.\n"
+                    f"Reason: {reason}\n\nYou will not be charged for it. Sign in to book "
+                    "another time."
+                ),
+            )
         done.append(visit)
     return done
+
+
+def declare_closure(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    actor: AuditActor,
+    facility: Facility,
+    **closure: object,
+) -> tuple[Closure, list[Visit]]:
+    """Record a lockdown or blackout and cancel the visits it covers, telling each family.
+
+    The families see a plain reason; the staff's own reason stays in the closure.
+    """
+    from openvisit.facilities import service as facilities
+
+    created = facilities.create_closure(session, clock, actor, facility, **closure)  # type: ignore[arg-type]
+    affected = visits_affected_by(
+        session,
+        facility_id=facility.id,
+        unit_id=created.unit_id,
+        starts_at=created.starts_at,
+        ends_at=created.ends_at,
+    )
+    kind = created.kind.value
+    cancelled = cancel_visits(
+        session,
+        clock,
+        settings,
+        actor,
+        affected,
+        cause=kind,
+        reason=f"The facility is closed for visits ({kind}).",
+    )
+    return created, cancelled
+
+
+def cancel_for_custody_change(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    actor: AuditActor,
+    resident: Resident,
+    cause: str,
+) -> list[Visit]:
+    """A release or transfer cancels the resident's visits that have not started."""
+    visits = list(
+        session.scalars(
+            select(Visit).where(
+                Visit.resident_id == resident.id,
+                Visit.state.in_(ACTIVE_STATES),
+                Visit.state != VisitState.LIVE,
+                Visit.ends_at > clock.now(),
+            )
+        )
+    )
+    words = {"released": "was released", "transferred": "moved to another facility"}
+    return cancel_visits(
+        session,
+        clock,
+        settings,
+        actor,
+        visits,
+        cause=cause,
+        reason=f"The person you were visiting {words.get(cause, cause)}.",
+    )

@@ -36,18 +36,42 @@ class InvalidTransition(Conflict):
     code = "invalid_transition"
 
 
-def record_creation(session: Session, visit: Visit, *, actor: AuditActor, at: dt.datetime,
-                    cause: str, reason: str = "") -> None:
+def record_creation(
+    session: Session,
+    visit: Visit,
+    *,
+    actor: AuditActor,
+    at: dt.datetime,
+    cause: str,
+    reason: str = "",
+) -> None:
     """Store the first transition (from nothing) of a visit just inserted."""
     if visit.state not in TRANSITIONS[None]:
         raise InvalidTransition(f"A visit can't start as {visit.state.value}.")
-    session.add(VisitTransition(visit_id=visit.id, from_state=None, to_state=visit.state.value,
-                                at=at, actor_type=actor.type, actor_id=actor.id, reason=reason,
-                                cause=cause))
+    session.add(
+        VisitTransition(
+            visit_id=visit.id,
+            from_state=None,
+            to_state=visit.state.value,
+            at=at,
+            actor_type=actor.type,
+            actor_id=actor.id,
+            reason=reason,
+            cause=cause,
+        )
+    )
 
 
-def transition(session: Session, visit: Visit, to: VisitState, *, actor: AuditActor,
-               at: dt.datetime, cause: str, reason: str = "") -> None:
+def transition(
+    session: Session,
+    visit: Visit,
+    to: VisitState,
+    *,
+    actor: AuditActor,
+    at: dt.datetime,
+    cause: str,
+    reason: str = "",
+) -> None:
     """Move ``visit`` to ``to`` if the table allows it, with a compare-and-set update.
 
     If another transaction moved the visit first, nothing is written and
@@ -57,22 +81,35 @@ def transition(session: Session, visit: Visit, to: VisitState, *, actor: AuditAc
     if to not in TRANSITIONS[current]:
         raise InvalidTransition(
             f"This visit is {current.value.replace('_', ' ')} and can't become {to.value}.",
-            state=current.value)
+            state=current.value,
+        )
     changes: dict[str, object] = {"state": to}
     if to in TERMINAL and reason:
         changes["ended_reason"] = reason[:500]
     result = session.execute(
-        update(Visit).where(Visit.id == visit.id, Visit.state == current).values(**changes)
+        update(Visit)
+        .where(Visit.id == visit.id, Visit.state == current)
+        .values(**changes)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         session.refresh(visit)
-        raise InvalidTransition("This visit was changed by someone else a moment ago.",
-                                state=visit.state.value)
+        raise InvalidTransition(
+            "This visit was changed by someone else a moment ago.", state=visit.state.value
+        )
     # The row already holds these values: tell the ORM without writing again.
     for key, value in changes.items():
         set_committed_value(visit, key, value)
-    session.add(VisitTransition(visit_id=visit.id, from_state=current.value, to_state=to.value,
-                                at=at, actor_type=actor.type, actor_id=actor.id,
-                                reason=reason[:500], cause=cause))
+    session.add(
+        VisitTransition(
+            visit_id=visit.id,
+            from_state=current.value,
+            to_state=to.value,
+            at=at,
+            actor_type=actor.type,
+            actor_id=actor.id,
+            reason=reason[:500],
+            cause=cause,
+        )
+    )
     session.flush()

@@ -67,9 +67,17 @@ class SecurityMiddleware:
             await self._too_large(scope, send)
 
     async def _too_large(self, scope: Scope, send: Any) -> None:
-        body = json.dumps({"error": {"code": "request_too_large",
-                                     "message": "The upload is too large."}}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+        body = json.dumps(
+            {"error": {"code": "request_too_large", "message": "The upload is too large."}}
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -23,8 +23,9 @@ FLASH_COOKIE = "ov_flash"
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 
 
-def local_datetime(value: dt.datetime | None, tz: str, fmt: str = "EEE d MMM yyyy, h:mm a zzz"
-                   ) -> str:
+def local_datetime(
+    value: dt.datetime | None, tz: str, fmt: str = "EEE d MMM yyyy, h:mm a zzz"
+) -> str:
     """A UTC datetime as the facility's wall-clock time, its zone named."""
     if value is None:
         return ""
@@ -42,8 +43,15 @@ def long_date(value: dt.date | None) -> str:
 templates.env.filters["local"] = local_datetime
 templates.env.filters["clock"] = local_time
 templates.env.filters["long_date"] = long_date
-templates.env.globals["WEEKDAYS"] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
-                                     "Saturday", "Sunday"]
+templates.env.globals["WEEKDAYS"] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+]
 
 
 def csrf_token(request: Request) -> str:
@@ -59,13 +67,19 @@ def _serializer(request: Request) -> URLSafeSerializer:
     return URLSafeSerializer(request.app.state.settings.secret_key, salt="flash")
 
 
-def flash_redirect(request: Request, url: str, message: str, kind: str = "success"
-                   ) -> RedirectResponse:
+def flash_redirect(
+    request: Request, url: str, message: str, kind: str = "success"
+) -> RedirectResponse:
     """Post/redirect/get with a message shown once on the next page."""
     response = RedirectResponse(url, status_code=303)
-    response.set_cookie(FLASH_COOKIE, _serializer(request).dumps([kind, message]),
-                        httponly=True, samesite="lax",
-                        secure=request.app.state.settings.cookie_secure, path="/")
+    response.set_cookie(
+        FLASH_COOKIE,
+        _serializer(request).dumps([kind, message]),
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.settings.cookie_secure,
+        path="/",
+    )
     return response
 
 
@@ -73,8 +87,9 @@ def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def render(request: Request, template: str, context: dict[str, Any] | None = None,
-           status_code: int = 200) -> HTMLResponse:
+def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200
+) -> HTMLResponse:
     """Render a page. ``errors`` (field -> message) in the context makes it an error page."""
     ctx = dict(context or {})
     ctx.setdefault("errors", {})
@@ -93,8 +108,9 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
     return response
 
 
-def form_error(request: Request, db: Any, template: str, context: dict[str, Any],
-               exc: Any, field: str = "form") -> HTMLResponse:
+def form_error(
+    request: Request, db: Any, template: str, context: dict[str, Any], exc: Any, field: str = "form"
+) -> HTMLResponse:
     """Re-render a form with a DomainError's messages.
 
     The request's changes are undone first (nothing half-written), unless the
