@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from openvisit import audit
@@ -119,17 +119,7 @@ def check_not_blocked(
 ) -> None:
     blocks = _active_blocks(session, visitor_id, facility_id, now, resident_id)
     if blocks:
-        block = blocks[0]
-        until = ""
-        if block.until:
-            from openvisit.web.render import long_date
-
-            until = f" until {long_date(block.until.astimezone(_zone(tz)).date())}"
-        raise NotEligible(
-            f"You can't visit at this facility{until}. Contact the facility if "
-            "you think this is wrong.",
-            code="visitor_blocked",
-        )
+        raise NotEligible(_blocked_message(blocks[0], tz), code="visitor_blocked")
 
 
 def _zone(tz: str):  # type: ignore[no-untyped-def]
@@ -371,24 +361,71 @@ def approval_for(session: Session, visitor_id: int, resident_id: int) -> Approva
     )
 
 
+def standing(
+    session: Session, *, visitor_id: int, resident_id: int, facility_id: int, now: dt.datetime
+) -> tuple[Visitor, Approval | None, Block | None]:
+    """The visitor, their approval for this resident and an active block, in one query."""
+    row = session.execute(
+        select(Visitor, Approval, Block)
+        .outerjoin(
+            Approval,
+            and_(
+                Approval.visitor_id == Visitor.id,
+                Approval.resident_id == resident_id,
+                Approval.status == ApprovalStatus.APPROVED,
+            ),
+        )
+        .outerjoin(
+            Block,
+            and_(
+                Block.visitor_id == Visitor.id,
+                Block.facility_id == facility_id,
+                Block.lifted_at.is_(None),
+                or_(Block.until.is_(None), Block.until > now),
+                or_(Block.resident_id.is_(None), Block.resident_id == resident_id),
+            ),
+        )
+        .where(Visitor.id == visitor_id)
+        .limit(1)
+    ).first()
+    if row is None:
+        raise NotFound("We couldn't find that visitor.", code="visitor_not_found")
+    return row[0], row[1], row[2]
+
+
+def _blocked_message(block: Block, tz: str) -> str:
+    until = ""
+    if block.until:
+        from openvisit.web.render import long_date
+
+        until = f" until {long_date(block.until.astimezone(_zone(tz)).date())}"
+    return (
+        f"You can't visit at this facility{until}. Contact the facility if you think this is wrong."
+    )
+
+
 def check_eligible(
     session: Session,
     *,
     visitor: Visitor,
     resident: Resident,
     facility: Facility,
+    approval: Approval | None,
+    block: Block | None,
     professional: bool,
-    now: dt.datetime,
 ) -> Approval:
-    """Every standing rule between this visitor and this resident; the approval if all hold."""
+    """Every standing rule between this visitor and this resident; the approval if all hold.
+
+    ``approval`` and ``block`` come from ``standing``.
+    """
     if resident.custody_status != CustodyStatus.IN_CUSTODY:
         raise NotEligible(
             "This resident is no longer at the facility.", code="resident_not_in_custody"
         )
     if visitor.identity_status != IdentityStatus.VERIFIED:
         raise NotEligible("Your identity hasn't been checked yet.", code="identity_not_verified")
-    check_not_blocked(session, visitor.id, facility.id, resident.id, now, facility.timezone)
-    approval = approval_for(session, visitor.id, resident.id)
+    if block is not None:
+        raise NotEligible(_blocked_message(block, facility.timezone), code="visitor_blocked")
     if approval is None:
         raise NotEligible(
             "You're not approved to visit this resident yet.", code="visitor_not_approved"

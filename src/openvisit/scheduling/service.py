@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from openvisit import audit
 from openvisit.approvals import service as approvals
+from openvisit.approvals.models import Approval
 from openvisit.audit.service import AuditActor
 from openvisit.clock import Clock
 from openvisit.config import Settings
@@ -75,18 +77,10 @@ class _Plan:
     settings: FacilitySettings
     resident: Resident
     visitor: Visitor
+    approval: Approval
     tz: ZoneInfo
     windows: list[rules.Interval]
     constraints: rules.Constraints
-
-
-def _settings(session: Session, facility_id: int) -> FacilitySettings:
-    settings = session.get(FacilitySettings, facility_id)
-    if settings is None:
-        settings = FacilitySettings(facility_id=facility_id)
-        session.add(settings)
-        session.flush()
-    return settings
 
 
 def check_length(settings: FacilitySettings, length: int) -> dt.timedelta:
@@ -112,29 +106,51 @@ def _plan(
     session: Session,
     now: dt.datetime,
     *,
-    resident: Resident,
-    visitor: Visitor,
+    resident_id: int,
+    visitor_id: int,
     visit_type: VisitType,
     length_minutes: int,
+    facility_id: int | None = None,
+    lock: bool = False,
     first: dt.datetime | None = None,
     last: dt.datetime | None = None,
     ignore_visit_id: int | None = None,
 ) -> _Plan:
-    """Load everything the rules need, in a handful of queries.
+    """Load everything the rules need in six queries, and check the standing rules.
 
-    ``first``/``last`` narrow the search (booking checks one start time).
+    ``first``/``last`` narrow the search (booking checks one start time);
+    ``lock`` takes the resident's row lock first (see ``book``).
     """
-    facility = session.get(Facility, resident.facility_id)
-    assert facility is not None
-    settings = _settings(session, facility.id)
+    query = (
+        select(Resident, Facility, FacilitySettings)
+        .join(Facility, Facility.id == Resident.facility_id)
+        .join(FacilitySettings, FacilitySettings.facility_id == Facility.id)
+        .where(Resident.id == resident_id)
+    )
+    if facility_id is not None:
+        query = query.where(Resident.facility_id == facility_id)
+    if lock:
+        query = query.with_for_update(of=Resident)
+    row = session.execute(query).first()
+    if row is None:
+        raise NotFound("We couldn't find that resident.", code="resident_not_found")
+    resident, facility, settings = row
     length = check_length(settings, length_minutes)
-    approvals.check_eligible(
+    visitor, approval, block = approvals.standing(
+        session,
+        visitor_id=visitor_id,
+        resident_id=resident.id,
+        facility_id=facility.id,
+        now=now,
+    )
+    approval = approvals.check_eligible(
         session,
         visitor=visitor,
         resident=resident,
         facility=facility,
+        approval=approval,
+        block=block,
         professional=visit_type == VisitType.PRIVILEGED,
-        now=now,
     )
     tz = ZoneInfo(facility.timezone)
     not_before = now + dt.timedelta(minutes=settings.min_notice_minutes)
@@ -147,9 +163,11 @@ def _plan(
     span_lo, span_hi = lo - max_len, hi + max_len
 
     hours = [
-        rules.HoursRule(h.weekday, h.start_time, h.end_time)
-        for h in session.scalars(
-            select(VisitingHours).where(VisitingHours.unit_id == resident.unit_id)
+        rules.HoursRule(*h)
+        for h in session.execute(
+            select(VisitingHours.weekday, VisitingHours.start_time, VisitingHours.end_time).where(
+                VisitingHours.unit_id == resident.unit_id
+            )
         )
     ]
     windows = rules.windows(
@@ -157,9 +175,9 @@ def _plan(
     )
 
     closures = rules.Busy(
-        rules.Interval(c.starts_at, c.ends_at or rules.FOREVER)
-        for c in session.scalars(
-            select(Closure).where(
+        rules.Interval(starts_at, ends_at or rules.FOREVER)
+        for starts_at, ends_at in session.execute(
+            select(Closure.starts_at, Closure.ends_at).where(
                 Closure.facility_id == facility.id,
                 or_(Closure.unit_id.is_(None), Closure.unit_id == resident.unit_id),
                 Closure.starts_at < span_hi,
@@ -182,26 +200,55 @@ def _plan(
         else None
     )
 
-    resident_busy, visitor_busy = rules.Busy(), rules.Busy()
+    # One pass over visits serves both the overlaps (active visits of this resident,
+    # visitor and kiosks near the span) and the weekly quota (this resident's visits of
+    # this type in the weeks the span touches).
+    week_lo = rules.local_instant(rules.week_start(rules.local_day(lo, tz)), dt.time(0), tz)
+    week_hi = rules.local_instant(
+        rules.week_start(rules.local_day(hi, tz)) + dt.timedelta(days=7), dt.time(0), tz
+    )
     kiosk_filter = [Visit.resident_kiosk_id.in_(list(unit_kiosks))] if unit_kiosks else []
     if lobby:
         kiosk_filter.append(Visit.lobby_kiosk_id.in_(list(lobby)))
-    busy_query = select(
-        Visit.id,
-        Visit.resident_id,
-        Visit.visitor_id,
-        Visit.resident_kiosk_id,
-        Visit.lobby_kiosk_id,
-        Visit.starts_at,
-        Visit.ends_at,
-    ).where(
+    near = and_(
         Visit.state.in_(ACTIVE_STATES),
         Visit.starts_at < span_hi,
         Visit.ends_at > span_lo,
         or_(Visit.resident_id == resident.id, Visit.visitor_id == visitor.id, *kiosk_filter),
     )
-    for v in session.execute(busy_query):
+    same_weeks = and_(
+        Visit.resident_id == resident.id,
+        Visit.visit_type == visit_type,
+        Visit.state.in_(QUOTA_STATES),
+        Visit.starts_at >= week_lo,
+        Visit.starts_at < week_hi,
+    )
+    resident_busy, visitor_busy = rules.Busy(), rules.Busy()
+    quota_used: dict[dt.date, int] = {}
+    for v in session.execute(
+        select(
+            Visit.id,
+            Visit.resident_id,
+            Visit.visitor_id,
+            Visit.resident_kiosk_id,
+            Visit.lobby_kiosk_id,
+            Visit.starts_at,
+            Visit.ends_at,
+            Visit.state,
+            Visit.visit_type,
+        ).where(or_(near, same_weeks))
+    ):
         if v.id == ignore_visit_id:
+            continue
+        if (
+            v.resident_id == resident.id
+            and v.visit_type == visit_type
+            and v.state in QUOTA_STATES
+            and week_lo <= v.starts_at < week_hi
+        ):
+            week = rules.week_start(rules.local_day(v.starts_at, tz))
+            quota_used[week] = quota_used.get(week, 0) + 1
+        if v.state not in ACTIVE_STATES or not (v.starts_at < span_hi and v.ends_at > span_lo):
             continue
         span = rules.Interval(v.starts_at, v.ends_at)
         if v.resident_id == resident.id:
@@ -212,22 +259,6 @@ def _plan(
             unit_kiosks[v.resident_kiosk_id].add(span)
         if lobby is not None and v.lobby_kiosk_id in lobby:
             lobby[v.lobby_kiosk_id].add(span)
-
-    week_lo = rules.week_start(rules.local_day(lo, tz))
-    week_hi = rules.week_start(rules.local_day(hi, tz)) + dt.timedelta(days=8)
-    quota_used: dict[dt.date, int] = {}
-    for (starts_at,) in session.execute(
-        select(Visit.starts_at).where(
-            Visit.resident_id == resident.id,
-            Visit.visit_type == visit_type,
-            Visit.state.in_(QUOTA_STATES),
-            Visit.id != (ignore_visit_id or 0),
-            Visit.starts_at >= rules.local_instant(week_lo, dt.time(0), tz) - dt.timedelta(days=1),
-            Visit.starts_at < rules.local_instant(week_hi, dt.time(0), tz),
-        )
-    ):
-        week = rules.week_start(rules.local_day(starts_at, tz))
-        quota_used[week] = quota_used.get(week, 0) + 1
 
     constraints = rules.Constraints(
         length=length,
@@ -243,28 +274,7 @@ def _plan(
         quota_used=quota_used,
         quota=_quota(settings, visit_type),
     )
-    return _Plan(facility, settings, resident, visitor, tz, windows, constraints)
-
-
-def _resident(
-    session: Session, resident_id: int, facility_id: int | None = None, lock: bool = False
-) -> Resident:
-    query = select(Resident).where(Resident.id == resident_id)
-    if facility_id is not None:
-        query = query.where(Resident.facility_id == facility_id)
-    if lock:
-        query = query.with_for_update()
-    resident = session.scalar(query)
-    if resident is None:
-        raise NotFound("We couldn't find that resident.", code="resident_not_found")
-    return resident
-
-
-def _visitor(session: Session, visitor_id: int) -> Visitor:
-    visitor = session.get(Visitor, visitor_id)
-    if visitor is None:
-        raise NotFound("We couldn't find that visitor.", code="visitor_not_found")
-    return visitor
+    return _Plan(facility, settings, resident, visitor, approval, tz, windows, constraints)
 
 
 def availability(
@@ -278,18 +288,19 @@ def availability(
     facility_id: int | None = None,
 ) -> SearchResult:
     """Every bookable start over the booking horizon, in time order."""
-    resident = _resident(session, resident_id, facility_id)
-    visitor = _visitor(session, visitor_id)
     plan = _plan(
         session,
         clock.now(),
-        resident=resident,
-        visitor=visitor,
+        resident_id=resident_id,
+        visitor_id=visitor_id,
         visit_type=visit_type,
         length_minutes=length_minutes,
+        facility_id=facility_id,
     )
     slots = rules.available_slots(plan.windows, plan.constraints)
-    return SearchResult(plan.facility, resident, visitor, visit_type, length_minutes, slots)
+    return SearchResult(
+        plan.facility, plan.resident, plan.visitor, visit_type, length_minutes, slots
+    )
 
 
 def _rate(settings: FacilitySettings, visit_type: VisitType) -> Decimal:
@@ -334,21 +345,22 @@ def book(
             fields={"start": "Include the time zone offset"},
         )
     start = start.astimezone(dt.UTC)
-    # Serializes bookings of one resident (the weekly quota is not a constraint
+    # lock=True serializes bookings of one resident (the weekly quota is not a constraint
     # the database can hold by itself); the exclusion constraints do the rest.
-    resident = _resident(session, resident_id, facility_id, lock=True)
-    visitor = _visitor(session, visitor_id)
     plan = _plan(
         session,
         now,
-        resident=resident,
-        visitor=visitor,
+        resident_id=resident_id,
+        visitor_id=visitor_id,
         visit_type=visit_type,
         length_minutes=length_minutes,
+        facility_id=facility_id,
+        lock=True,
         first=start,
         last=start,
         ignore_visit_id=ignore_visit_id,
     )
+    resident, visitor = plan.resident, plan.visitor
     c = plan.constraints
     if start < c.not_before or start > c.not_after:
         early = "too_soon" if start < c.not_before else "beyond_horizon"
@@ -359,7 +371,7 @@ def book(
     if problem is not None:
         status = 409 if problem in ("slot_taken", "no_kiosk") else 422
         raise DomainError(MESSAGES[problem], code=problem, http_status=status)
-    approval = approvals.approval_for(session, visitor.id, resident.id)
+    approval = plan.approval
     end = start + c.length
     state = VisitState.REQUESTED if plan.settings.bookings_need_approval else VisitState.SCHEDULED
     lobby_ids = (
@@ -379,7 +391,7 @@ def book(
             starts_at=start,
             ends_at=end,
             state=state,
-            participants=list(approval.minors) if approval else [],
+            participants=list(approval.minors),
             rate_cents_per_minute=_rate(plan.settings, visit_type),
             recorded=visit_type != VisitType.PRIVILEGED,
             reference=_reference(),
@@ -412,7 +424,30 @@ def book(
 
 
 def _insert(session: Session, visit: Visit) -> bool:
-    """Insert inside a savepoint; False if an exclusion constraint says the time is taken."""
+    """Insert the visit; False if the database says the time is taken.
+
+    On PostgreSQL one ``INSERT ... ON CONFLICT DO NOTHING`` (which covers the
+    exclusion constraints, waiting for a concurrent booking to commit or roll
+    back) answers in a single round trip, so the next kiosk can be tried
+    without a savepoint. On SQLite the checks made under the write lock are
+    authoritative and a plain insert follows.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        # Columns left unset take their defaults from the table, as a flush would.
+        values = {
+            c.key: getattr(visit, c.key)
+            for c in Visit.__table__.columns
+            if c.key != "id" and getattr(visit, c.key) is not None
+        }
+        new_id = session.execute(
+            pg_insert(Visit).values(**values).on_conflict_do_nothing().returning(Visit.id)
+        ).scalar()
+        if new_id is None:
+            return False
+        visit.id = new_id
+        make_transient_to_detached(visit)
+        session.add(visit)
+        return True
     savepoint = session.begin_nested()
     session.add(visit)
     try:

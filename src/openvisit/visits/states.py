@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -48,8 +48,9 @@ def record_creation(
     """Store the first transition (from nothing) of a visit just inserted."""
     if visit.state not in TRANSITIONS[None]:
         raise InvalidTransition(f"A visit can't start as {visit.state.value}.")
-    session.add(
-        VisitTransition(
+    # A plain INSERT: transitions are never changed, the unit of work need not track them.
+    session.execute(
+        insert(VisitTransition).values(
             visit_id=visit.id,
             from_state=None,
             to_state=visit.state.value,
