@@ -237,20 +237,35 @@ def searches(url: str, world: dict, rng: random.Random) -> tuple[float, float, f
     return statistics.median(timings), p95, statistics.mean(slots)
 
 
-def _postgres_cpu_seconds() -> float:
-    """CPU used so far by this machine's PostgreSQL processes (from /proc)."""
-    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+def _postgres_cpu() -> dict[int, float]:
+    """CPU seconds used so far by each PostgreSQL process of this machine (from /proc)."""
+    tick, found = os.sysconf("SC_CLK_TCK"), {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
+            with open(f"/proc/{pid}/comm") as f:
+                if not f.read().startswith("postgres"):
+                    continue
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{pid}/comm") as f:
-                name = f.read().strip()
         except OSError:
             continue
-        if name.startswith("postgres"):
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+        found[int(pid)] = (int(fields[11]) + int(fields[12])) / tick
+    return found
+
+
+def _postgres_cpu_since(before: dict[int, float]) -> float:
+    """CPU used since ``before`` by the PostgreSQL processes alive at both moments."""
+    now = _postgres_cpu()
+    return sum(now[pid] - before.get(pid, 0.0) for pid in now if pid in before)
+
+
+def _machine_busy_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]
+    return (sum(fields) - idle) / tick, sum(fields) / tick
 
 
 def _client(args: tuple) -> tuple[int, int, int, float]:
@@ -316,9 +331,11 @@ def bookings(
         with mp.Pool(CLIENTS) as pool:
             pending = pool.map_async(_client, [(url, c, start_line, finish_line) for c in chunks])
             start_line.wait()
-            t0, db0 = time.perf_counter(), _postgres_cpu_seconds()
+            t0, db0, m0 = time.perf_counter(), _postgres_cpu(), _machine_busy_seconds()
             finish_line.wait()
-            elapsed, db_cpu = time.perf_counter() - t0, _postgres_cpu_seconds() - db0
+            elapsed, db_cpu = time.perf_counter() - t0, _postgres_cpu_since(db0)
+            m1 = _machine_busy_seconds()
+            busy = (m1[0] - m0[0]) / (m1[1] - m0[1]) if m1[1] > m0[1] else 0.0
             results = pending.get()
     booked = sum(r[0] for r in results)
     attempts = len(intents)
@@ -330,6 +347,7 @@ def bookings(
         sum(r[2] for r in results),
         app_ms,
         db_cpu / attempts * 1000,
+        busy,
     )
 
 
@@ -375,7 +393,7 @@ def main() -> None:
             f"p50 {p50:.1f} ms, p95 {p95:.1f} ms over {SEARCHES} searches "
             f"({mean_slots:.0f} bookable starts on average)"
         )
-        rate, booked, taken, other, app_ms, db_ms = bookings(url, world, rng)
+        rate, booked, taken, other, app_ms, db_ms, busy = bookings(url, world, rng)
         print(
             f"bookings with {CLIENTS} concurrent clients: {rate:.0f} bookings/s "
             f"({booked} booked, {taken} lost a race or found the time taken, {other} refused "
@@ -383,7 +401,7 @@ def main() -> None:
         )
         print(
             f"CPU per booking attempt: {app_ms:.1f} ms in the app's Python, "
-            f"{db_ms:.1f} ms in PostgreSQL"
+            f"{db_ms:.1f} ms in PostgreSQL; the machine's cores were {busy:.0%} busy"
         )
         found = overlaps(url)
         print(f"overlapping active visits afterwards: {found}")

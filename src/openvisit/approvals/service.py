@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from openvisit import audit
@@ -361,32 +361,45 @@ def approval_for(session: Session, visitor_id: int, resident_id: int) -> Approva
     )
 
 
+# The visitor, their approval for this resident and an active block, in one query.
+_STANDING = (
+    select(Visitor, Approval, Block)
+    .outerjoin(
+        Approval,
+        and_(
+            Approval.visitor_id == Visitor.id,
+            Approval.resident_id == bindparam("resident_id"),
+            Approval.status == ApprovalStatus.APPROVED,
+        ),
+    )
+    .outerjoin(
+        Block,
+        and_(
+            Block.visitor_id == Visitor.id,
+            Block.facility_id == bindparam("facility_id"),
+            Block.lifted_at.is_(None),
+            or_(Block.until.is_(None), Block.until > bindparam("now")),
+            or_(Block.resident_id.is_(None), Block.resident_id == bindparam("resident_id")),
+        ),
+    )
+    .where(Visitor.id == bindparam("visitor_id"))
+    .limit(1)
+)
+
+
 def standing(
     session: Session, *, visitor_id: int, resident_id: int, facility_id: int, now: dt.datetime
 ) -> tuple[Visitor, Approval | None, Block | None]:
-    """The visitor, their approval for this resident and an active block, in one query."""
+    """The visitor, their approval for this resident and an active block (built once: this
+    runs for every search and booking)."""
     row = session.execute(
-        select(Visitor, Approval, Block)
-        .outerjoin(
-            Approval,
-            and_(
-                Approval.visitor_id == Visitor.id,
-                Approval.resident_id == resident_id,
-                Approval.status == ApprovalStatus.APPROVED,
-            ),
-        )
-        .outerjoin(
-            Block,
-            and_(
-                Block.visitor_id == Visitor.id,
-                Block.facility_id == facility_id,
-                Block.lifted_at.is_(None),
-                or_(Block.until.is_(None), Block.until > now),
-                or_(Block.resident_id.is_(None), Block.resident_id == resident_id),
-            ),
-        )
-        .where(Visitor.id == visitor_id)
-        .limit(1)
+        _STANDING,
+        {
+            "visitor_id": visitor_id,
+            "resident_id": resident_id,
+            "facility_id": facility_id,
+            "now": now,
+        },
     ).first()
     if row is None:
         raise NotFound("We couldn't find that visitor.", code="visitor_not_found")

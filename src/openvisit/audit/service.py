@@ -49,6 +49,11 @@ def _digest(prev_hash: str, event: AuditEvent) -> str:
     return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
 
 
+_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+_LAST = select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+_INSERT = insert(AuditEvent)
+
+
 def record(
     session: Session,
     *,
@@ -60,11 +65,11 @@ def record(
     data: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one event. Expects to run inside the caller's transaction."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK_KEY})
-    last = session.execute(
-        select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
-    ).first()
+    session.flush()  # the subject's own changes go first, as the ORM would order them
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCK, {"k": _CHAIN_LOCK_KEY})
+    last = conn.execute(_LAST).first()
     prev_hash = last.hash if last else GENESIS
     event = AuditEvent(
         id=(last.id + 1) if last else 1,
@@ -84,11 +89,7 @@ def record(
     event.hash = _digest(prev_hash, event)
     # A plain INSERT: the row is never changed afterwards, so the unit of work
     # (a measurable cost on the booking path) has nothing to track.
-    session.execute(
-        insert(AuditEvent).values(
-            {c.key: getattr(event, c.key) for c in AuditEvent.__table__.columns}
-        )
-    )
+    conn.execute(_INSERT, {c.key: getattr(event, c.key) for c in AuditEvent.__table__.columns})
     return event
 
 

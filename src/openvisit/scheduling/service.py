@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Integer, and_, bindparam, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -102,6 +102,74 @@ def _quota(settings: FacilitySettings, visit_type: VisitType) -> int:
     }[visit_type]
 
 
+# The booking path runs these for every search and booking: built once, run on the
+# session's connection (Core), which costs a fraction of an ORM-level execute.
+_HOURS = select(VisitingHours.weekday, VisitingHours.start_time, VisitingHours.end_time).where(
+    VisitingHours.unit_id == bindparam("unit_id")
+)
+_CLOSURES = select(Closure.starts_at, Closure.ends_at).where(
+    Closure.facility_id == bindparam("facility_id"),
+    or_(Closure.unit_id.is_(None), Closure.unit_id == bindparam("unit_id")),
+    Closure.starts_at < bindparam("hi"),
+    or_(Closure.ends_at.is_(None), Closure.ends_at > bindparam("lo")),
+)
+_KIOSKS = select(Kiosk.id, Kiosk.location).where(
+    Kiosk.facility_id == bindparam("facility_id"),
+    Kiosk.in_service.is_(True),
+    or_(Kiosk.unit_id == bindparam("unit_id"), Kiosk.location == KioskLocation.LOBBY),
+)
+# One pass over visits serves both the overlaps (active visits of this resident, visitor
+# and kiosks near the span) and the weekly quota (this resident's visits of this type in
+# the weeks the span touches).
+_VISITS = select(
+    Visit.id,
+    Visit.resident_id,
+    Visit.visitor_id,
+    Visit.resident_kiosk_id,
+    Visit.lobby_kiosk_id,
+    Visit.starts_at,
+    Visit.ends_at,
+    Visit.state,
+    Visit.visit_type,
+).where(
+    or_(
+        and_(
+            Visit.state.in_(ACTIVE_STATES),
+            Visit.starts_at < bindparam("hi"),
+            Visit.ends_at > bindparam("lo"),
+            or_(
+                Visit.resident_id == bindparam("resident_id"),
+                Visit.visitor_id == bindparam("visitor_id"),
+                Visit.resident_kiosk_id.in_(bindparam("kiosks", expanding=True)),
+                Visit.lobby_kiosk_id.in_(bindparam("lobbies", expanding=True)),
+            ),
+        ),
+        and_(
+            Visit.resident_id == bindparam("resident_id"),
+            Visit.visit_type == bindparam("visit_type"),
+            Visit.state.in_(QUOTA_STATES),
+            Visit.starts_at >= bindparam("week_lo"),
+            Visit.starts_at < bindparam("week_hi"),
+        ),
+    )
+)
+# The resident with their facility and its settings; facility_id NULL means "any".
+_RESIDENT = (
+    select(Resident, Facility, FacilitySettings)
+    .join(Facility, Facility.id == Resident.facility_id)
+    .join(FacilitySettings, FacilitySettings.facility_id == Facility.id)
+    .where(
+        Resident.id == bindparam("resident_id"),
+        or_(
+            bindparam("facility_id", type_=Integer).is_(None),
+            Resident.facility_id == bindparam("facility_id", type_=Integer),
+        ),
+    )
+)
+_RESIDENT_LOCKED = _RESIDENT.with_for_update(of=Resident)
+_INSERT_VISIT = pg_insert(Visit).on_conflict_do_nothing().returning(Visit.id)
+
+
 def _plan(
     session: Session,
     now: dt.datetime,
@@ -121,17 +189,10 @@ def _plan(
     ``first``/``last`` narrow the search (booking checks one start time);
     ``lock`` takes the resident's row lock first (see ``book``).
     """
-    query = (
-        select(Resident, Facility, FacilitySettings)
-        .join(Facility, Facility.id == Resident.facility_id)
-        .join(FacilitySettings, FacilitySettings.facility_id == Facility.id)
-        .where(Resident.id == resident_id)
-    )
-    if facility_id is not None:
-        query = query.where(Resident.facility_id == facility_id)
-    if lock:
-        query = query.with_for_update(of=Resident)
-    row = session.execute(query).first()
+    row = session.execute(
+        _RESIDENT_LOCKED if lock else _RESIDENT,
+        {"resident_id": resident_id, "facility_id": facility_id},
+    ).first()
     if row is None:
         raise NotFound("We couldn't find that resident.", code="resident_not_found")
     resident, facility, settings = row
@@ -162,36 +223,20 @@ def _plan(
     max_len = dt.timedelta(minutes=max(settings.visit_lengths_minutes))
     span_lo, span_hi = lo - max_len, hi + max_len
 
-    hours = [
-        rules.HoursRule(*h)
-        for h in session.execute(
-            select(VisitingHours.weekday, VisitingHours.start_time, VisitingHours.end_time).where(
-                VisitingHours.unit_id == resident.unit_id
-            )
-        )
-    ]
+    conn = session.connection()
+    hours = [rules.HoursRule(*h) for h in conn.execute(_HOURS, {"unit_id": resident.unit_id})]
     windows = rules.windows(
         hours, tz, rules.local_day(lo, tz) - dt.timedelta(days=1), rules.local_day(hi, tz)
     )
-
     closures = rules.Busy(
         rules.Interval(starts_at, ends_at or rules.FOREVER)
-        for starts_at, ends_at in session.execute(
-            select(Closure.starts_at, Closure.ends_at).where(
-                Closure.facility_id == facility.id,
-                or_(Closure.unit_id.is_(None), Closure.unit_id == resident.unit_id),
-                Closure.starts_at < span_hi,
-                or_(Closure.ends_at.is_(None), Closure.ends_at > span_lo),
-            )
+        for starts_at, ends_at in conn.execute(
+            _CLOSURES,
+            {"facility_id": facility.id, "unit_id": resident.unit_id, "lo": span_lo, "hi": span_hi},
         )
     )
-
-    kiosk_rows = session.execute(
-        select(Kiosk.id, Kiosk.location).where(
-            Kiosk.facility_id == facility.id,
-            Kiosk.in_service.is_(True),
-            or_(Kiosk.unit_id == resident.unit_id, Kiosk.location == KioskLocation.LOBBY),
-        )
+    kiosk_rows = conn.execute(
+        _KIOSKS, {"facility_id": facility.id, "unit_id": resident.unit_id}
     ).all()
     unit_kiosks = {k.id: rules.Busy() for k in kiosk_rows if k.location == KioskLocation.HOUSING}
     lobby = (
@@ -200,43 +245,25 @@ def _plan(
         else None
     )
 
-    # One pass over visits serves both the overlaps (active visits of this resident,
-    # visitor and kiosks near the span) and the weekly quota (this resident's visits of
-    # this type in the weeks the span touches).
     week_lo = rules.local_instant(rules.week_start(rules.local_day(lo, tz)), dt.time(0), tz)
     week_hi = rules.local_instant(
         rules.week_start(rules.local_day(hi, tz)) + dt.timedelta(days=7), dt.time(0), tz
     )
-    kiosk_filter = [Visit.resident_kiosk_id.in_(list(unit_kiosks))] if unit_kiosks else []
-    if lobby:
-        kiosk_filter.append(Visit.lobby_kiosk_id.in_(list(lobby)))
-    near = and_(
-        Visit.state.in_(ACTIVE_STATES),
-        Visit.starts_at < span_hi,
-        Visit.ends_at > span_lo,
-        or_(Visit.resident_id == resident.id, Visit.visitor_id == visitor.id, *kiosk_filter),
-    )
-    same_weeks = and_(
-        Visit.resident_id == resident.id,
-        Visit.visit_type == visit_type,
-        Visit.state.in_(QUOTA_STATES),
-        Visit.starts_at >= week_lo,
-        Visit.starts_at < week_hi,
-    )
     resident_busy, visitor_busy = rules.Busy(), rules.Busy()
     quota_used: dict[dt.date, int] = {}
-    for v in session.execute(
-        select(
-            Visit.id,
-            Visit.resident_id,
-            Visit.visitor_id,
-            Visit.resident_kiosk_id,
-            Visit.lobby_kiosk_id,
-            Visit.starts_at,
-            Visit.ends_at,
-            Visit.state,
-            Visit.visit_type,
-        ).where(or_(near, same_weeks))
+    for v in conn.execute(
+        _VISITS,
+        {
+            "resident_id": resident.id,
+            "visitor_id": visitor.id,
+            "kiosks": list(unit_kiosks),
+            "lobbies": list(lobby or ()),
+            "lo": span_lo,
+            "hi": span_hi,
+            "visit_type": visit_type,
+            "week_lo": week_lo,
+            "week_hi": week_hi,
+        },
     ):
         if v.id == ignore_visit_id:
             continue
@@ -398,6 +425,7 @@ def book(
             booked_by_type=actor.type,
             booked_by_id=actor.id or 0,
             created_at=now,
+            ended_reason="",
         )
         if _insert(session, visit):
             states.record_creation(
@@ -433,15 +461,8 @@ def _insert(session: Session, visit: Visit) -> bool:
     authoritative and a plain insert follows.
     """
     if session.get_bind().dialect.name == "postgresql":
-        # Columns left unset take their defaults from the table, as a flush would.
-        values = {
-            c.key: getattr(visit, c.key)
-            for c in Visit.__table__.columns
-            if c.key != "id" and getattr(visit, c.key) is not None
-        }
-        new_id = session.execute(
-            pg_insert(Visit).values(**values).on_conflict_do_nothing().returning(Visit.id)
-        ).scalar()
+        values = {c.key: getattr(visit, c.key) for c in Visit.__table__.columns if c.key != "id"}
+        new_id = session.connection().execute(_INSERT_VISIT, values).scalar()
         if new_id is None:
             return False
         visit.id = new_id

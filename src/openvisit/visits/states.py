@@ -49,7 +49,7 @@ def record_creation(
     if visit.state not in TRANSITIONS[None]:
         raise InvalidTransition(f"A visit can't start as {visit.state.value}.")
     # A plain INSERT: transitions are never changed, the unit of work need not track them.
-    session.execute(
+    session.connection().execute(
         insert(VisitTransition).values(
             visit_id=visit.id,
             from_state=None,
