@@ -22,6 +22,7 @@ run: install
 
 # Every suite. PostgreSQL and Chromium suites are skipped, with the reason,
 # where they can't run; with CI=true nothing may be skipped.
+PYTEST_ARGS ?= -n 2
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
