@@ -135,7 +135,10 @@ def create_app(
     clock: Clock | None = None,
     engine: Engine | None = None,
     sessionmaker: Any = None,
+    start_worker: bool = False,
 ) -> FastAPI:
+    """The app. ``start_worker`` runs the worker loop (mail, deadlines) beside it, as
+    `openvisit serve` does; tests drive the jobs themselves."""
     settings.ensure_secret_key()
     if sessionmaker is None:
         engine = engine or make_engine(settings.database_url)
@@ -143,7 +146,18 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        task = None
+        if start_worker:
+            import asyncio
+
+            from openvisit import worker
+
+            task = asyncio.create_task(
+                worker.run_forever(app.state.sessionmaker, app.state.clock, settings)
+            )
         yield
+        if task is not None:
+            task.cancel()
         if engine is not None:
             engine.dispose()
 

@@ -31,7 +31,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings()
     upgrade(settings.database_url)
-    app = create_app(settings)
+    app = create_app(settings, start_worker=True)
     uvicorn.run(
         app,
         host=args.host or settings.host,

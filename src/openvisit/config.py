@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     mail_from: str = "OpenVisit <no-reply@openvisit.local>"
     smtp_host: str = ""
     smtp_port: int = 25
+    worker_interval_seconds: float = 5.0
     log_mail: bool = Field(default=True, description="print outgoing mail to the log (development)")
 
     @model_validator(mode="after")

@@ -1,0 +1,48 @@
+"""The worker loop that `openvisit serve` runs beside the web app.
+
+Each job runs in its own transaction in a thread, so the event loop that
+serves pages and WebSockets is never blocked by it. Jobs must be safe to run
+on several nodes at once and after a restart (they act on stored state with
+compare-and-set updates), so a missed or repeated tick changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from openvisit.clock import Clock
+from openvisit.config import Settings
+from openvisit.db import session_scope
+
+log = logging.getLogger(__name__)
+
+Job = Callable[[Session, Clock, Settings], Any]
+
+
+def _deliver_mail(session: Session, clock: Clock, settings: Settings) -> Any:
+    from openvisit.notifications import service as notifications
+
+    return notifications.deliver_pending(session, clock, settings)
+
+
+JOBS: list[tuple[str, Job]] = [("deliver mail", _deliver_mail)]
+
+
+def run_jobs_once(sessionmaker: Any, clock: Clock, settings: Settings) -> None:
+    for name, job in JOBS:
+        try:
+            for session in session_scope(sessionmaker):
+                job(session, clock, settings)
+        except Exception:
+            log.exception("worker job %r failed; it will run again at the next tick", name)
+
+
+async def run_forever(sessionmaker: Any, clock: Clock, settings: Settings) -> None:
+    while True:
+        await asyncio.to_thread(run_jobs_once, sessionmaker, clock, settings)
+        await asyncio.sleep(settings.worker_interval_seconds)
