@@ -11,7 +11,8 @@ from tests.people.test_mail_delivery import smtp_server  # noqa: F401 - fixture
 
 
 def test_a_worker_tick_delivers_queued_mail_and_a_second_tick_sends_nothing_again(
-        db, clock, settings, smtp_server):  # noqa: F811
+    db, clock, settings, smtp_server
+):  # noqa: F811
     controller, inbox = smtp_server
     settings.smtp_host, settings.smtp_port = "127.0.0.1", controller.port
     queue_email(db, clock, settings, to="ana@example.com", subject="Visit booked", body="Hi")
@@ -29,8 +30,9 @@ def test_a_failing_job_is_logged_and_the_loop_goes_on(db, clock, settings, caplo
         raise RuntimeError("boom")
 
     ran = []
-    monkeypatch.setattr(worker, "JOBS", [("broken", broken),
-                                         ("next", lambda s, c, st: ran.append(True))])
+    monkeypatch.setattr(
+        worker, "JOBS", [("broken", broken), ("next", lambda s, c, st: ran.append(True))]
+    )
     worker.run_jobs_once(db.info["factory"], clock, settings)
     assert "worker job 'broken' failed" in caplog.text
     assert ran == [True]

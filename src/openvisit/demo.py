@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openvisit import audit
+from openvisit.approvals.models import Approval, ApprovalStatus
 from openvisit.audit.service import SYSTEM
 from openvisit.auth.service import hash_secret, new_token, token_digest, totp_uri
 from openvisit.clock import SystemClock
@@ -131,16 +132,33 @@ def _build(session: Session) -> Facility:
         )
     for email, name, role in STAFF:
         _staff(session, now, email, name, role, facility.id)
+    visitor = Visitor(
+        email=VISITOR,
+        password_hash=hash_secret(PASSWORD),
+        legal_name="Maria Lopez",
+        date_of_birth=dt.date(1984, 7, 2),
+        phone="555-0199",
+        email_verified_at=now,
+        identity_status=IdentityStatus.VERIFIED,
+        created_at=now,
+    )
+    session.add(visitor)
+    session.flush()
+    # Maria is approved to visit James (D-1001), so she can book straight away.
+    james = session.scalars(
+        select(Resident).where(
+            Resident.facility_id == facility.id, Resident.booking_number == "D-1001"
+        )
+    ).one()
     session.add(
-        Visitor(
-            email=VISITOR,
-            password_hash=hash_secret(PASSWORD),
-            legal_name="Maria Lopez",
-            date_of_birth=dt.date(1984, 7, 2),
-            phone="555-0199",
-            email_verified_at=now,
-            identity_status=IdentityStatus.VERIFIED,
-            created_at=now,
+        Approval(
+            facility_id=facility.id,
+            visitor_id=visitor.id,
+            resident_id=james.id,
+            relationship="sibling",
+            status=ApprovalStatus.APPROVED,
+            requested_at=now,
+            decided_at=now,
         )
     )
     session.flush()
@@ -195,7 +213,7 @@ def _logins(
         f"  facility: {facility.name} ({facility.timezone})",
         f"  open {base}/",
         "",
-        "  Visitor (identity verified)",
+        "  Visitor (identity verified, approved to visit James Lopez, D-1001)",
         f"    {base}/sign-in   e-mail {VISITOR}   password {PASSWORD}",
         "  Resident at the Unit A kiosk",
         f"    1. set up the kiosk: {base}/kiosk/activate?code={kiosk_code}",
