@@ -12,7 +12,7 @@ from tests.people.test_mail_delivery import smtp_server  # noqa: F401 - fixture
 
 def test_a_worker_tick_delivers_queued_mail_and_a_second_tick_sends_nothing_again(
     db, clock, settings, smtp_server
-):  # noqa: F811
+):
     controller, inbox = smtp_server
     settings.smtp_host, settings.smtp_port = "127.0.0.1", controller.port
     queue_email(db, clock, settings, to="ana@example.com", subject="Visit booked", body="Hi")
