@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import socket
 import uuid
 from collections.abc import Iterator
+from email import message_from_bytes
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -153,3 +156,30 @@ def other_client(app):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def personas(db: Session, clock: FrozenClock, settings: Settings) -> Personas:
     return Personas(db, clock, settings)
+
+
+# --- a real SMTP server on loopback -----------------------------------------------------
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
+        return "250 Message accepted for delivery"
+
+
+def _free_smtp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server():  # type: ignore[no-untyped-def]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=_free_smtp_port())
+    controller.start()
+    yield controller, inbox
+    controller.stop()

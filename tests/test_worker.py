@@ -7,7 +7,6 @@ from sqlalchemy import select
 from openvisit import worker
 from openvisit.notifications.models import Notification
 from openvisit.notifications.service import queue_email
-from tests.people.test_mail_delivery import smtp_server  # noqa: F401 - fixture
 
 
 def test_a_worker_tick_delivers_queued_mail_and_a_second_tick_sends_nothing_again(

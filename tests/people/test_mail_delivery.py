@@ -1,38 +1,10 @@
 from __future__ import annotations
 
-import socket
-from email import message_from_bytes
-
-import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from openvisit.notifications.models import Notification
 from openvisit.notifications.service import deliver_pending, queue_email
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
-        return "250 Message accepted for delivery"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_server():  # type: ignore[no-untyped-def]
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    yield controller, inbox
-    controller.stop()
+from tests.conftest import _free_smtp_port
 
 
 def test_queued_mail_is_logged_and_delivered_once_over_smtp(
@@ -65,7 +37,7 @@ def test_queued_mail_is_logged_and_delivered_once_over_smtp(
 
 
 def test_an_unreachable_mail_server_is_recorded_and_retried_later(db, clock, settings):
-    settings.smtp_host, settings.smtp_port = "127.0.0.1", _free_port()  # nothing listens
+    settings.smtp_host, settings.smtp_port = "127.0.0.1", _free_smtp_port()  # nothing listens
     row = queue_email(db, clock, settings, to="ana@example.com", subject="Hi", body="Body")
     assert deliver_pending(db, clock, settings) == 0
     db.refresh(row)
