@@ -86,3 +86,56 @@ def test_a_form_post_without_the_csrf_token_is_refused(client, personas):
     )
     assert r.status_code == 403
     assert "This page has expired" in r.text
+
+
+def test_a_facility_admin_adds_a_colleague_who_can_then_sign_in(
+    client, other_client, personas, clock, db
+):
+    import pyotp
+
+    admin = personas.admin
+    personas.commit()
+    sign_in_staff(client, admin, clock)
+    base = f"/api/v1/facilities/{personas.facility.id}/staff"
+    weak = client.post(
+        base,
+        json={
+            "email": "new@riverside.example",
+            "name": "New Officer",
+            "password": "short",
+            "role": "officer",
+        },
+    )
+    assert weak.status_code == 422 and weak.json()["error"]["code"] == "password_too_weak"
+    boss = client.post(
+        base,
+        json={
+            "email": "boss@riverside.example",
+            "name": "Boss",
+            "password": "a long enough password",
+            "role": "provider_admin",
+        },
+    )
+    assert boss.status_code == 403
+    r = client.post(
+        base,
+        json={
+            "email": "New@Riverside.example",
+            "name": "New Officer",
+            "password": "a long enough password",
+            "role": "officer",
+        },
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["otpauth_uri"].startswith("otpauth://totp/")
+    listed = {m["email"] for m in client.get(base).json()}
+    assert {"new@riverside.example", admin.member.email} <= listed
+    colleague = other_client.post(
+        "/api/v1/staff-session",
+        json={
+            "email": "new@riverside.example",
+            "password": "a long enough password",
+            "totp_code": pyotp.TOTP(r.json()["totp_secret"]).at(clock.now()),
+        },
+    )
+    assert colleague.status_code == 200

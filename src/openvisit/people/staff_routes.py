@@ -13,9 +13,10 @@ from openvisit.auth.context import SESSION_COOKIE
 from openvisit.auth.cookies import clear_session_cookie, set_session_cookie
 from openvisit.auth.permissions import Permission
 from openvisit.deps import ClockDep, CurrentStaff, DbSession, SettingsDep, client_ip
-from openvisit.errors import DomainError
+from openvisit.errors import DomainError, Forbidden
 from openvisit.facilities.service import access_facility
 from openvisit.people import staff_service
+from openvisit.people.models import StaffRoleName
 from openvisit.web.render import form_error, redirect, render
 
 api = APIRouter(prefix="/api/v1", tags=["staff"])
@@ -102,6 +103,68 @@ def api_me(staff: CurrentStaff, db: DbSession) -> StaffOut:
             {"facility_id": r.facility_id, "role": r.role.value}
             for r in _roles(db, staff.member.id)
         ],
+    )
+
+
+class StaffCreate(BaseModel):
+    email: str = Field(max_length=254)
+    name: str = Field(max_length=200)
+    password: str = Field(max_length=256)
+    role: StaffRoleName
+
+
+class StaffCreated(BaseModel):
+    staff: StaffOut
+    totp_secret: str
+    otpauth_uri: str
+
+
+@api.get(
+    "/facilities/{facility_id}/staff",
+    response_model=list[StaffOut],
+    openapi_extra={"x-permission": Permission.MANAGE_STAFF.value},
+)
+def api_list_staff(facility_id: int, staff: CurrentStaff, db: DbSession) -> list[StaffOut]:
+    access_facility(db, staff, facility_id, Permission.MANAGE_STAFF)
+    return [
+        StaffOut(id=m.id, email=m.email, name=m.name, roles=roles)
+        for m, roles in staff_service.staff_of_facility(db, facility_id)
+    ]
+
+
+@api.post(
+    "/facilities/{facility_id}/staff",
+    response_model=StaffCreated,
+    status_code=201,
+    openapi_extra={"x-permission": Permission.MANAGE_STAFF.value},
+)
+def api_create_staff(
+    facility_id: int, body: StaffCreate, staff: CurrentStaff, db: DbSession, clock: ClockDep
+) -> StaffCreated:
+    """A facility admin adds a colleague; the TOTP secret is shown once, to hand over."""
+    access_facility(db, staff, facility_id, Permission.MANAGE_STAFF)
+    if body.role == StaffRoleName.PROVIDER_ADMIN:
+        raise Forbidden("Only the provider can create provider admins.")
+    created = staff_service.create_staff(
+        db,
+        clock,
+        staff.actor,
+        email=body.email,
+        name=body.name,
+        password=body.password,
+        role=body.role,
+        facility_id=facility_id,
+    )
+    member = created.member
+    return StaffCreated(
+        staff=StaffOut(
+            id=member.id,
+            email=member.email,
+            name=member.name,
+            roles=[{"facility_id": facility_id, "role": body.role.value}],
+        ),
+        totp_secret=member.totp_secret,
+        otpauth_uri=created.otpauth_uri,
     )
 
 

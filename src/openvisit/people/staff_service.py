@@ -290,3 +290,20 @@ def list_facilities_for(session: Session, facility_ids: list[int] | None) -> lis
     if facility_ids is not None:
         query = query.where(Facility.id.in_(facility_ids))
     return list(session.scalars(query))
+
+
+def staff_of_facility(
+    session: Session, facility_id: int
+) -> list[tuple[StaffMember, list[dict[str, object]]]]:
+    rows = session.execute(
+        select(StaffMember, StaffRole)
+        .join(StaffRole, StaffRole.staff_id == StaffMember.id)
+        .where(StaffRole.facility_id == facility_id)
+        .order_by(StaffMember.name)
+    ).all()
+    grouped: dict[int, tuple[StaffMember, list[dict[str, object]]]] = {}
+    for member, role in rows:
+        grouped.setdefault(member.id, (member, []))[1].append(
+            {"facility_id": facility_id, "role": role.role.value}
+        )
+    return list(grouped.values())
