@@ -333,11 +333,11 @@ def availability(
 def _rate(settings: FacilitySettings, visit_type: VisitType) -> Decimal:
     # Privileged (legal and clergy) visits are never charged; on-site visits are
     # free unless the facility says otherwise.
-    if visit_type == VisitType.PRIVILEGED:
-        return Decimal(0)
-    if visit_type == VisitType.ONSITE and settings.onsite_visits_free:
-        return Decimal(0)
-    return Decimal(settings.remote_rate_cents_per_minute)
+    free = visit_type == VisitType.PRIVILEGED or (
+        visit_type == VisitType.ONSITE and settings.onsite_visits_free
+    )
+    rate = Decimal(0) if free else Decimal(settings.remote_rate_cents_per_minute)
+    return rate.quantize(Decimal("0.01"))  # as the column stores it
 
 
 def _reference() -> str:
