@@ -64,16 +64,18 @@ def pending(visit: Visit, state: VisitState | None = None) -> list[tuple[dt.date
     return sorted(found, key=lambda item: (item[0], priority.get(item[1], 4)))
 
 
-def next_deadline(visit: Visit, state: VisitState | None = None) -> dt.datetime | None:
-    """The earliest pending deadline, or None: a requested visit waits for its
-    approval, a visit that ended has nothing left to do."""
-    found = pending(visit, state)
-    return found[0][0] if found else None
+def next_deadline(
+    visit: Visit, state: VisitState | None = None, *, done: Action | None = None
+) -> dt.datetime | None:
+    """The earliest pending deadline (leaving out ``done``, just acted on), or None:
+    a requested visit waits for its approval, a visit that ended has nothing left to do."""
+    found = [at for at, action in pending(visit, state) if action is not done]
+    return found[0] if found else None
 
 
 def due(visit: Visit, now: dt.datetime) -> tuple[dt.datetime, Action] | None:
-    """The earliest deadline that has passed at ``now``, if any."""
-    found = pending(visit)
-    if found and found[0][0] <= now:
-        return found[0]
-    return None
+    """The deadline to act on at ``now``, if any has passed: the earliest, except
+    that a passed end or reconnect deadline goes before warnings it made moot."""
+    passed = [item for item in pending(visit) if item[0] <= now]
+    decisive = [item for item in passed if item[1] not in (Action.WARN_5, Action.WARN_1)]
+    return (decisive or passed or [None])[0]

@@ -233,8 +233,7 @@ def _warn(session: Session, visit: Visit, action: Action, now: dt.datetime) -> b
     """
     minutes, flag = (5, "warned_5") if action is Action.WARN_5 else (1, "warned_1")
     column = getattr(Visit, flag)
-    setattr(visit, flag, True)
-    upcoming = next_deadline(visit)
+    upcoming = next_deadline(visit, done=action)
     result = session.execute(
         update(Visit)
         .where(Visit.id == visit.id, Visit.state == visit.state, column.is_(False))
