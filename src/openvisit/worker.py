@@ -30,7 +30,16 @@ def _deliver_mail(session: Session, clock: Clock, settings: Settings) -> Any:
     return notifications.deliver_pending(session, clock, settings)
 
 
-JOBS: list[tuple[str, Job]] = [("deliver mail", _deliver_mail)]
+def _advance_visits(session: Session, clock: Clock, settings: Settings) -> Any:
+    from openvisit.visits import service as visits
+
+    return visits.advance_visits(session, clock, settings)
+
+
+JOBS: list[tuple[str, Job]] = [
+    ("advance visits", _advance_visits),
+    ("deliver mail", _deliver_mail),
+]
 
 
 def run_jobs_once(sessionmaker: Any, clock: Clock, settings: Settings) -> None:

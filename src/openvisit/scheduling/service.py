@@ -41,6 +41,7 @@ from openvisit.people.models import Visitor
 from openvisit.residents.models import Resident
 from openvisit.scheduling import rules
 from openvisit.visits import states
+from openvisit.visits.deadlines import schedule_deadlines
 from openvisit.visits.models import ACTIVE_STATES, Visit, VisitState, VisitType
 
 # Visits in these states use up the resident's weekly quota.
@@ -427,6 +428,7 @@ def book(
             created_at=now,
             ended_reason="",
         )
+        schedule_deadlines(visit, plan.settings)
         if _insert(session, visit):
             states.record_creation(
                 session, visit, actor=actor, at=now, cause=actor.type, reason="booked"

@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -10,8 +11,10 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
+    Integer,
     Numeric,
     String,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -53,6 +56,7 @@ class Visit(Base):
         Index("ix_visits_resident_time", "resident_id", "starts_at"),
         Index("ix_visits_visitor_time", "visitor_id", "starts_at"),
         Index("ix_visits_facility_time", "facility_id", "starts_at"),
+        Index("ix_visits_next_deadline_at", "next_deadline_at"),
     )
 
     id: Mapped[intpk]
@@ -74,6 +78,47 @@ class Visit(Base):
     booked_by_id: Mapped[int] = mapped_column(BigId)
     created_at: Mapped[dt.datetime]
     ended_reason: Mapped[str] = mapped_column(String(500), default="")
+    # Durable deadlines (DESIGN §4), set at booking by visits.deadlines.schedule_deadlines.
+    # Nullable only for visits booked before they existed; the migration fills those.
+    opens_at: Mapped[dt.datetime | None]
+    warn_5_at: Mapped[dt.datetime | None]
+    warn_1_at: Mapped[dt.datetime | None]
+    warned_5: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    warned_1: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Set when a party drops from a live visit, cleared when both are back.
+    reconnect_deadline_at: Mapped[dt.datetime | None]
+    # The earliest deadline the worker still has to act on; None once nothing is pending.
+    next_deadline_at: Mapped[dt.datetime | None]
+
+
+class VisitEvent(Base):
+    """What happened during a visit, as reported by the media plane, the clients
+    and the worker: the source of metering and of the visit's timeline."""
+
+    __tablename__ = "visit_events"
+    __table_args__ = (Index("ix_visit_events_visit_at", "visit_id", "at"),)
+
+    id: Mapped[intpk]
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"))
+    at: Mapped[dt.datetime]
+    # joined | left | media_up | media_down | stats | warning | ...
+    kind: Mapped[str] = mapped_column(String(24))
+    # visitor | resident | monitor | system
+    party: Mapped[str] = mapped_column(String(16))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class VisitMeter(Base):
+    """The metered result of a visit that ended: seconds with both parties' media
+    flowing, and those intervals, ready for billing."""
+
+    __tablename__ = "visit_meters"
+
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), primary_key=True)
+    billable_seconds: Mapped[int] = mapped_column(Integer)
+    # [[start ISO, end ISO], ...] in UTC
+    intervals: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    metered_at: Mapped[dt.datetime]
 
 
 class VisitTransition(Base):

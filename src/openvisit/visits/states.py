@@ -10,6 +10,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from openvisit.audit.service import AuditActor
 from openvisit.errors import Conflict
+from openvisit.visits.deadlines import next_deadline
+from openvisit.visits.metering import meter_visit
 from openvisit.visits.models import Visit, VisitState, VisitTransition
 
 S = VisitState
@@ -30,6 +32,8 @@ TRANSITIONS: dict[VisitState | None, frozenset[VisitState]] = {
 }
 
 TERMINAL = frozenset(state for state, after in TRANSITIONS.items() if state and not after)
+# The ends of a visit that went live: its media time is metered (visits.metering).
+METERED = frozenset({S.COMPLETED, S.TERMINATED, S.FAILED})
 
 
 class InvalidTransition(Conflict):
@@ -76,7 +80,9 @@ def transition(
     """Move ``visit`` to ``to`` if the table allows it, with a compare-and-set update.
 
     If another transaction moved the visit first, nothing is written and
-    ``InvalidTransition`` is raised: a visit is never moved twice.
+    ``InvalidTransition`` is raised: a visit is never moved twice. The visit's
+    next deadline follows its new state (none once it has ended), and a visit
+    that ends after going live is metered.
     """
     current = visit.state
     if to not in TRANSITIONS[current]:
@@ -84,9 +90,11 @@ def transition(
             f"This visit is {current.value.replace('_', ' ')} and can't become {to.value}.",
             state=current.value,
         )
-    changes: dict[str, object] = {"state": to}
-    if to in TERMINAL and reason:
-        changes["ended_reason"] = reason[:500]
+    changes: dict[str, object] = {"state": to, "next_deadline_at": next_deadline(visit, to)}
+    if to in TERMINAL:
+        changes["reconnect_deadline_at"] = None
+        if reason:
+            changes["ended_reason"] = reason[:500]
     result = session.execute(
         update(Visit)
         .where(Visit.id == visit.id, Visit.state == current)
@@ -114,3 +122,5 @@ def transition(
         )
     )
     session.flush()
+    if to in METERED:
+        meter_visit(session, visit, at)
