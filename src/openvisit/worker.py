@@ -30,7 +30,16 @@ def _deliver_mail(session: Session, clock: Clock, settings: Settings) -> Any:
     return notifications.deliver_pending(session, clock, settings)
 
 
-JOBS: list[tuple[str, Job]] = [("deliver mail", _deliver_mail)]
+def _settle_visit_money(session: Session, clock: Clock, settings: Settings) -> Any:
+    from openvisit.billing import service as billing
+
+    return billing.settle_pending(session, clock, settings)
+
+
+JOBS: list[tuple[str, Job]] = [
+    ("deliver mail", _deliver_mail),
+    ("settle visit money", _settle_visit_money),
+]
 
 
 def run_jobs_once(sessionmaker: Any, clock: Clock, settings: Settings) -> None:
