@@ -162,6 +162,20 @@ def _build(session: Session) -> Facility:
         )
     )
     session.flush()
+    # ... and has $20 in her wallet, paid in cash at the lobby, for paid remote visits.
+    from openvisit.billing import service as billing
+
+    billing.record_lobby_deposit(
+        session,
+        SystemClock(),
+        SYSTEM,
+        facility,
+        visitor_id=visitor.id,
+        amount_cents=2000,
+        method="cash",
+        reference="demo",
+        idempotency_key="demo-seed-wallet",
+    )
     audit.service.record(
         session,
         tag="demo:seeded",

@@ -3,6 +3,12 @@
 from openvisit.approvals.models import Approval, Block
 from openvisit.audit.models import AuditEvent
 from openvisit.auth.models import AccountToken, LoginAttempt, UserSession
+from openvisit.billing.models import (
+    BillingSettlement,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+)
 from openvisit.facilities.models import (
     Closure,
     Facility,
@@ -26,6 +32,7 @@ __all__ = [
     "AccountToken",
     "Approval",
     "AuditEvent",
+    "BillingSettlement",
     "Block",
     "Closure",
     "Facility",
@@ -33,6 +40,9 @@ __all__ = [
     "HousingUnit",
     "IdentitySubmission",
     "Kiosk",
+    "LedgerAccount",
+    "LedgerEntry",
+    "LedgerTransaction",
     "LoginAttempt",
     "Notification",
     "ProfessionalCredential",

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 def include_routers(app: FastAPI) -> None:
     from openvisit.approvals import routes as approvals
     from openvisit.audit import routes as audit
+    from openvisit.billing import routes as billing
     from openvisit.facilities import kiosk_routes as kiosk_devices
     from openvisit.facilities import routes as facilities
     from openvisit.people import routes as people
@@ -28,6 +29,7 @@ def include_routers(app: FastAPI) -> None:
         audit,
         approvals,
         scheduling,
+        billing,
     ):
         app.include_router(module.api)
         app.include_router(module.pages)

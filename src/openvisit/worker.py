@@ -36,8 +36,16 @@ def _advance_visits(session: Session, clock: Clock, settings: Settings) -> Any:
     return visits.advance_visits(session, clock, settings)
 
 
+def _settle_visit_money(session: Session, clock: Clock, settings: Settings) -> Any:
+    from openvisit.billing import service as billing
+
+    return billing.settle_pending(session, clock, settings)
+
+
+# Visits move first, so that money settles for what just ended in the same tick.
 JOBS: list[tuple[str, Job]] = [
     ("advance visits", _advance_visits),
+    ("settle visit money", _settle_visit_money),
     ("deliver mail", _deliver_mail),
 ]
 

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from openvisit.approvals.models import Approval, ApprovalStatus
 from openvisit.visits.models import Visit
+from tests.billing.helpers import fund
 
 # The clock of these tests: Thursday 26 November 2026, 12:00 in New York.
 # Default settings: 12 h notice, 14-day horizon, 20/30-minute visits every 10 minutes,
@@ -15,6 +16,7 @@ FRIDAY_9AM = dt.datetime(2026, 11, 27, 14, 0, tzinfo=dt.UTC)
 
 
 def approve(db, visitor, resident, relationship: str = "brother") -> Approval:
+    """Approve the visitor, and put $100 in their wallet so that paid visits can be booked."""
     approval = Approval(
         facility_id=resident.facility_id,
         visitor_id=visitor.id,
@@ -25,6 +27,7 @@ def approve(db, visitor, resident, relationship: str = "brother") -> Approval:
     )
     db.add(approval)
     db.flush()
+    fund(db, visitor.id)
     return approval
 
 

@@ -34,6 +34,7 @@ from openvisit.people.models import IdentityStatus, Visitor
 from openvisit.residents.models import Resident
 from openvisit.scheduling import service
 from openvisit.visits.models import ACTIVE_STATES, Visit, VisitType
+from tests.billing.helpers import fund
 
 CLIENTS = 32
 NOW = dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC)
@@ -142,6 +143,7 @@ def _world(
         )
         session.add(visitor)
         session.flush()
+        fund(session, visitor.id)
         visitor_ids.append(visitor.id)
     for r, v in pairs:
         session.add(

@@ -331,6 +331,10 @@ def update_settings(
 ) -> FacilitySettings:
     """Replace every setting at once; audited with the values before and after."""
     clean = check_settings(values)
+    from openvisit.billing import caps  # billing imports facilities: import here
+
+    today = clock.now().astimezone(ZoneInfo(facility.timezone)).date()
+    caps.check_rate(facility, clean["remote_rate_cents_per_minute"], today)
     row = facility_settings(session, facility)
     before = settings_data(row)
     for name, value in clean.items():

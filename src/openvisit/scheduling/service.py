@@ -25,6 +25,7 @@ from openvisit import audit
 from openvisit.approvals import service as approvals
 from openvisit.approvals.models import Approval
 from openvisit.audit.service import AuditActor
+from openvisit.billing import service as billing
 from openvisit.clock import Clock
 from openvisit.config import Settings
 from openvisit.errors import Conflict, DomainError, InvalidInput, NotFound
@@ -430,6 +431,8 @@ def book(
         )
         schedule_deadlines(visit, plan.settings)
         if _insert(session, visit):
+            # A paid visit sets its money aside now, in this transaction (DESIGN §4).
+            billing.hold_for_visit(session, clock, visit, replaces=ignore_visit_id)
             states.record_creation(
                 session, visit, actor=actor, at=now, cause=actor.type, reason="booked"
             )

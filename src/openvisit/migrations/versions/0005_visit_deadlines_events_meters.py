@@ -1,7 +1,7 @@
 """visit deadlines, visit events and visit meters
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-26 07:17:00.270453
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import openvisit.db
 
 revision: str = "0005"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

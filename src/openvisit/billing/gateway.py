@@ -1,0 +1,83 @@
+"""Card payments: the interface, and a sandbox for development and tests.
+
+A gateway must be idempotent by key: asking twice with the same key charges
+once and answers the same. That is what makes a timed-out deposit safe to
+retry: the app retries with the same key, and either the first attempt went
+through (the same answer comes back) or it didn't (it goes through now).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Protocol
+
+from openvisit.errors import DomainError
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    reference: str
+    card_last4: str
+
+
+class CardDeclined(DomainError):
+    code = "card_declined"
+    http_status = 402
+    message = "The card was declined. No money was taken. Try another card."
+
+
+class GatewayTimeout(DomainError):
+    code = "gateway_timeout"
+    http_status = 504
+    message = (
+        "The card payment service did not answer in time. No money was added. "
+        "Please try again in a moment (your card will not be charged twice)."
+    )
+
+
+class GatewayConflict(DomainError):
+    code = "idempotency_conflict"
+    http_status = 409
+    message = "This payment's key was already used for a different amount or card."
+
+
+class PaymentGateway(Protocol):
+    def charge(self, *, idempotency_key: str, amount_cents: int, card_number: str) -> ChargeResult:
+        """Take ``amount_cents`` from the card, once per key; raise CardDeclined or
+        GatewayTimeout."""
+        ...
+
+
+class SandboxGateway:
+    """Approves every card, except: numbers ending 0002 are declined; numbers ending
+    0003 time out on the first attempt of each key and go through on a retry."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._charges: dict[str, tuple[int, str, ChargeResult]] = {}
+        self._timed_out: set[str] = set()
+        self.calls = 0
+
+    def charge(self, *, idempotency_key: str, amount_cents: int, card_number: str) -> ChargeResult:
+        with self._lock:
+            self.calls += 1
+            done = self._charges.get(idempotency_key)
+            if done is not None:
+                if done[:2] != (amount_cents, card_number):
+                    raise GatewayConflict()
+                return done[2]
+            if card_number.endswith("0002"):
+                raise CardDeclined()
+            if card_number.endswith("0003") and idempotency_key not in self._timed_out:
+                self._timed_out.add(idempotency_key)
+                raise GatewayTimeout()
+            result = ChargeResult(
+                reference=f"sandbox-{len(self._charges) + 1:06d}", card_last4=card_number[-4:]
+            )
+            self._charges[idempotency_key] = (amount_cents, card_number, result)
+            return result
+
+    @property
+    def charged_cents(self) -> int:
+        return sum(amount for amount, _card, _r in self._charges.values())

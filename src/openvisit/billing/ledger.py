@@ -1,0 +1,235 @@
+"""The one way money moves: ``post`` a balanced, idempotent transaction.
+
+Rules, enforced here and tested by property tests:
+* every posting is a whole number of cents, none is zero, and they sum to zero;
+* an account that holds a family's money (wallet, hold) never goes below zero:
+  on PostgreSQL its row is locked FOR UPDATE before the balance is read (in id
+  order, so two posts can't deadlock); SQLite has one writer at a time;
+* the idempotency key is unique in the database: a replay with the same content
+  returns the transaction already posted, a replay with other content is refused.
+Balances are never stored: they are SUMs over entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from decimal import ROUND_HALF_DOWN, Decimal
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from openvisit.audit.service import SYSTEM, AuditActor
+from openvisit.billing.models import (
+    NEVER_NEGATIVE,
+    AccountKind,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+)
+from openvisit.clock import Clock
+from openvisit.errors import Conflict, DomainError, InvalidInput
+
+# Far beyond any real amount, far below BigInteger's limit: a bug, not a payment.
+MAX_POSTING_CENTS = 10**12
+Posting = tuple[LedgerAccount, int]
+
+
+class IdempotencyConflict(Conflict):
+    code = "idempotency_conflict"
+    message = (
+        "This request's key was already used for a different operation. "
+        "Use a new key for a new operation."
+    )
+
+
+class InsufficientFunds(DomainError):
+    code = "insufficient_funds"
+    http_status = 402
+    message = "There is not enough money available in the wallet."
+
+
+def cents_half_down(value: Decimal) -> int:
+    """Round a Decimal amount of cents to a whole cent, halves going down (DESIGN §4)."""
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_DOWN))
+
+
+def dollars(cents: int) -> str:
+    """Cents in plain words: 1250 -> "$12.50", -5 -> "-$0.05"."""
+    sign = "-" if cents < 0 else ""
+    return f"{sign}${abs(cents) // 100:,}.{abs(cents) % 100:02d}"
+
+
+def _insert(session: Session, table: Any) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
+
+
+def owner_key(kind: AccountKind, owner_id: int | None) -> str:
+    return f"{kind.value}:{owner_id}" if owner_id is not None else kind.value
+
+
+def account(
+    session: Session,
+    clock: Clock,
+    kind: AccountKind,
+    *,
+    visitor_id: int | None = None,
+    facility_id: int | None = None,
+) -> LedgerAccount:
+    """The account of this kind and owner, opened on first use (safely under races)."""
+    key = owner_key(kind, visitor_id if visitor_id is not None else facility_id)
+    row = session.scalar(select(LedgerAccount).where(LedgerAccount.owner_key == key))
+    if row is not None:
+        return row
+    session.execute(
+        _insert(session, LedgerAccount)
+        .values(
+            kind=kind,
+            owner_key=key,
+            visitor_id=visitor_id,
+            facility_id=facility_id,
+            created_at=clock.now(),
+        )
+        .on_conflict_do_nothing(index_elements=["owner_key"])
+    )
+    row = session.scalar(select(LedgerAccount).where(LedgerAccount.owner_key == key))
+    if row is None:  # pragma: no cover - the insert or a concurrent one made it
+        raise RuntimeError(f"ledger account {key} could not be opened")
+    return row
+
+
+def find_account(session: Session, kind: AccountKind, owner_id: int | None) -> LedgerAccount | None:
+    return session.scalar(
+        select(LedgerAccount).where(LedgerAccount.owner_key == owner_key(kind, owner_id))
+    )
+
+
+def balance(session: Session, account_id: int | None) -> int:
+    if account_id is None:
+        return 0
+    return int(
+        session.scalar(
+            select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
+                LedgerEntry.account_id == account_id
+            )
+        )
+    )
+
+
+def digest(kind: str, postings: Sequence[Posting], visit_id: int | None, extra: Any) -> str:
+    body = {
+        "kind": kind,
+        "visit_id": visit_id,
+        "postings": sorted([a.owner_key, amount] for a, amount in postings),
+        "extra": extra,
+    }
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def find_transaction(session: Session, key: str) -> LedgerTransaction | None:
+    return session.scalar(select(LedgerTransaction).where(LedgerTransaction.idempotency_key == key))
+
+
+def _same_or_refuse(existing: LedgerTransaction, wanted: str) -> LedgerTransaction:
+    if existing.digest != wanted:
+        raise IdempotencyConflict(key=existing.idempotency_key)
+    return existing
+
+
+def check_postings(postings: Sequence[Posting]) -> None:
+    if not postings:
+        raise InvalidInput("A transaction needs at least two entries.", code="unbalanced")
+    for _account, amount in postings:
+        if type(amount) is not int or amount == 0 or abs(amount) > MAX_POSTING_CENTS:
+            raise InvalidInput(
+                "Amounts are whole, non-zero numbers of cents.", code="invalid_amount"
+            )
+    if sum(amount for _a, amount in postings) != 0:
+        raise InvalidInput("The entries of a transaction must sum to zero.", code="unbalanced")
+
+
+def post(
+    session: Session,
+    clock: Clock,
+    key: str,
+    kind: str,
+    postings: Sequence[Posting],
+    memo: str = "",
+    *,
+    visit_id: int | None = None,
+    facility_id: int | None = None,
+    actor: AuditActor = SYSTEM,
+    extra: Any = None,
+) -> LedgerTransaction:
+    """Post one balanced transaction under ``key``, exactly once.
+
+    ``extra`` is whatever else identifies the operation (e.g. the card's last
+    digits): it goes into the digest, so a replay must match it too.
+    """
+    if not key or len(key) > 160:
+        raise InvalidInput("An idempotency key of 1 to 160 characters is needed.")
+    check_postings(postings)
+    wanted = digest(kind, postings, visit_id, extra)
+    existing = find_transaction(session, key)
+    if existing is not None:
+        return _same_or_refuse(existing, wanted)
+
+    net: dict[int, int] = {}
+    for acct, amount in postings:
+        net[acct.id] = net.get(acct.id, 0) + amount
+    guarded = sorted(
+        {acct.id: acct for acct, _ in postings if acct.kind in NEVER_NEGATIVE and net[acct.id] < 0}
+    )
+    if guarded and session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            select(LedgerAccount.id)
+            .where(LedgerAccount.id.in_(guarded))
+            .order_by(LedgerAccount.id)
+            .with_for_update()
+        )
+        # A concurrent post of this very key may have committed while we waited.
+        existing = find_transaction(session, key)
+        if existing is not None:
+            return _same_or_refuse(existing, wanted)
+    for account_id in guarded:
+        have = balance(session, account_id)
+        if have + net[account_id] < 0:
+            raise InsufficientFunds(available_cents=have, needed_cents=-net[account_id])
+
+    new_id = session.execute(
+        _insert(session, LedgerTransaction)
+        .values(
+            idempotency_key=key,
+            kind=kind,
+            digest=wanted,
+            created_at=clock.now(),
+            memo=memo[:500],
+            visit_id=visit_id,
+            facility_id=facility_id,
+            actor_type=actor.type,
+            actor_id=actor.id,
+        )
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(LedgerTransaction.id)
+    ).scalar()
+    if new_id is None:  # posted meanwhile by someone else, with this key
+        existing = find_transaction(session, key)
+        if existing is None:  # pragma: no cover
+            raise RuntimeError(f"ledger transaction {key} vanished")
+        return _same_or_refuse(existing, wanted)
+    session.execute(
+        insert(LedgerEntry),
+        [
+            {"transaction_id": new_id, "account_id": acct.id, "amount_cents": amount}
+            for acct, amount in postings
+        ],
+    )
+    txn = session.get(LedgerTransaction, new_id)
+    if txn is None:  # pragma: no cover
+        raise RuntimeError("ledger transaction not found after insert")
+    return txn

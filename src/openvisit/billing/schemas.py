@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class CardDepositIn(BaseModel):
+    # Any JSON value: the service answers `invalid_amount` for anything but a whole
+    # number of cents in range (a float, a string, zero, negative or huge).
+    amount_cents: Any = Field(description="whole cents, 1 to 50000")
+    card_number: str = Field(max_length=40)
+    idempotency_key: str = Field(max_length=100, description="the same key on every retry")
+
+
+class LobbyDepositIn(BaseModel):
+    visitor_id: int
+    amount_cents: Any = Field(description="whole cents, 1 to 50000")
+    method: Literal["cash", "money_order"]
+    reference: str = Field(default="", max_length=100)
+    idempotency_key: str | None = Field(default=None, max_length=100)
+
+
+class TransactionOut(BaseModel):
+    id: int
+    kind: str
+    amount_cents: int
+    description: str
+    created_at: dt.datetime
+
+
+class WalletOut(BaseModel):
+    balance_cents: int
+    held_cents: int
+    available_cents: int
+    balance: str  # "$12.50"
+    held: str
+    available: str
+
+
+class DepositOut(BaseModel):
+    transaction: TransactionOut
+    wallet: WalletOut
+
+
+class EntryOut(BaseModel):
+    at: dt.datetime
+    kind: str
+    description: str
+    amount_cents: int
+    balance_after_cents: int
+    visit_id: int | None

@@ -1,0 +1,403 @@
+"""Wallets, deposits, visit holds and their release (DESIGN §4, Metering and billing).
+
+Capture of a completed visit's charge comes with metering (live visits); until
+then every hold is released in full when its visit is cancelled, denied or fails.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from openvisit import audit
+from openvisit.audit.service import AuditActor
+from openvisit.billing import ledger
+from openvisit.billing.gateway import PaymentGateway
+from openvisit.billing.ledger import InsufficientFunds, dollars
+from openvisit.billing.models import (
+    AccountKind,
+    BillingSettlement,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+)
+from openvisit.clock import Clock
+from openvisit.config import Settings
+from openvisit.errors import InvalidInput, NotFound
+from openvisit.facilities.models import Facility
+from openvisit.people.models import Visitor
+from openvisit.visits.models import Visit, VisitTransition
+
+log = logging.getLogger(__name__)
+
+MAX_DEPOSIT_CENTS = 50_000
+DEPOSIT_METHODS = {"cash": "Cash", "money_order": "Money order"}
+# A visit that ends in one of these states gets its whole hold back.
+RELEASE_STATES = ("cancelled", "denied", "failed")
+_KEY = re.compile(r"^[A-Za-z0-9._:-]{8,100}$")
+
+
+# --- checking input ------------------------------------------------------------------
+
+
+def check_amount(value: object) -> int:
+    """A deposit amount: a whole number of cents from 1 to 50,000 (a JSON int, nothing else)."""
+    if type(value) is not int or not 1 <= value <= MAX_DEPOSIT_CENTS:
+        raise InvalidInput(
+            f"Enter a whole number of cents from 1 to {MAX_DEPOSIT_CENTS:,} "
+            f"({dollars(MAX_DEPOSIT_CENTS)} at most per deposit).",
+            code="invalid_amount",
+            fields={"amount_cents": f"Enter from 1 to {MAX_DEPOSIT_CENTS} cents"},
+        )
+    return value
+
+
+def check_key(value: str) -> str:
+    if not _KEY.match(value or ""):
+        raise InvalidInput(
+            "The idempotency key must be 8 to 100 letters, digits or . _ : -",
+            code="invalid_idempotency_key",
+            fields={"idempotency_key": "Use 8 to 100 letters, digits or . _ : -"},
+        )
+    return value
+
+
+def check_card(value: str) -> str:
+    digits = re.sub(r"[ -]", "", value or "")
+    if not digits.isdigit() or not 12 <= len(digits) <= 19:
+        raise InvalidInput(
+            "Enter the card number: 12 to 19 digits.",
+            code="invalid_card",
+            fields={"card_number": "Enter 12 to 19 digits"},
+        )
+    return digits
+
+
+def hold_cents(length_minutes: int, rate_cents_per_minute: Decimal) -> int:
+    """What a booking sets aside: length x rate, rounded half down to the cent."""
+    return ledger.cents_half_down(Decimal(length_minutes) * Decimal(rate_cents_per_minute))
+
+
+# --- wallets ---------------------------------------------------------------------------
+
+
+def wallet(session: Session, clock: Clock, visitor_id: int) -> LedgerAccount:
+    return ledger.account(session, clock, AccountKind.VISITOR_WALLET, visitor_id=visitor_id)
+
+
+def hold_account(session: Session, clock: Clock, visitor_id: int) -> LedgerAccount:
+    return ledger.account(session, clock, AccountKind.VISITOR_HOLD, visitor_id=visitor_id)
+
+
+@dataclass(frozen=True)
+class WalletSummary:
+    available_cents: int
+    held_cents: int
+
+    @property
+    def balance_cents(self) -> int:
+        return self.available_cents + self.held_cents
+
+
+def wallet_summary(session: Session, visitor_id: int) -> WalletSummary:
+    """Balances are sums of entries; a visitor without accounts yet has zero."""
+    w = ledger.find_account(session, AccountKind.VISITOR_WALLET, visitor_id)
+    h = ledger.find_account(session, AccountKind.VISITOR_HOLD, visitor_id)
+    return WalletSummary(
+        available_cents=ledger.balance(session, w.id if w else None),
+        held_cents=ledger.balance(session, h.id if h else None),
+    )
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    at: dt.datetime
+    kind: str
+    description: str
+    amount_cents: int  # + into the wallet, - out of it
+    balance_after_cents: int
+    visit_id: int | None
+
+
+def history(session: Session, visitor_id: int) -> list[HistoryLine]:
+    """Every movement of the wallet, newest first, each in plain words."""
+    w = ledger.find_account(session, AccountKind.VISITOR_WALLET, visitor_id)
+    if w is None:
+        return []
+    rows = session.execute(
+        select(LedgerTransaction, LedgerEntry.amount_cents)
+        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .where(LedgerEntry.account_id == w.id)
+        .order_by(LedgerEntry.id)
+    ).all()
+    lines, running = [], 0
+    for txn, amount in rows:
+        running += amount
+        lines.append(HistoryLine(txn.created_at, txn.kind, txn.memo, amount, running, txn.visit_id))
+    return lines[::-1]
+
+
+def wallet_change(session: Session, transaction_id: int, visitor_id: int) -> int:
+    """How much one transaction moved this visitor's wallet (+ in, - out)."""
+    w = ledger.find_account(session, AccountKind.VISITOR_WALLET, visitor_id)
+    if w is None:
+        return 0
+    return int(
+        session.scalar(
+            select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
+                LedgerEntry.transaction_id == transaction_id, LedgerEntry.account_id == w.id
+            )
+        )
+    )
+
+
+# --- deposits --------------------------------------------------------------------------
+
+
+def deposit_by_card(
+    session: Session,
+    clock: Clock,
+    gateway: PaymentGateway,
+    actor: AuditActor,
+    visitor: Visitor,
+    *,
+    amount_cents: object,
+    card_number: str,
+    idempotency_key: str,
+) -> LedgerTransaction:
+    """Add money from a card. Retrying with the same key never charges twice; a timeout
+    leaves nothing posted and the retry goes through once."""
+    amount = check_amount(amount_cents)
+    key = f"deposit:{visitor.id}:{check_key(idempotency_key)}"
+    card = check_card(card_number)
+    received = ledger.account(session, clock, AccountKind.PAYMENTS_RECEIVED)
+    postings = [(received, -amount), (wallet(session, clock, visitor.id), amount)]
+    extra = {"method": "card", "card_last4": card[-4:]}
+    existing = ledger.find_transaction(session, key)
+    if existing is not None:  # a replay: answer it without going to the card again
+        return ledger.post(session, clock, key, "deposit", postings, extra=extra, actor=actor)
+    result = gateway.charge(idempotency_key=key, amount_cents=amount, card_number=card)
+    return ledger.post(
+        session,
+        clock,
+        key,
+        "deposit",
+        postings,
+        f"Added {dollars(amount)} by card ending {card[-4:]} (payment {result.reference})",
+        actor=actor,
+        extra=extra,
+    )
+
+
+def record_lobby_deposit(
+    session: Session,
+    clock: Clock,
+    actor: AuditActor,
+    facility: Facility,
+    *,
+    visitor_id: int,
+    amount_cents: object,
+    method: str,
+    reference: str = "",
+    idempotency_key: str | None = None,
+) -> LedgerTransaction:
+    """Staff record cash or a money order taken at the lobby; audited."""
+    amount = check_amount(amount_cents)
+    if method not in DEPOSIT_METHODS:
+        raise InvalidInput(
+            "Choose cash or money order.",
+            code="invalid_method",
+            fields={"method": "Choose cash or money order"},
+        )
+    reference = " ".join((reference or "").split())
+    if len(reference) > 100 or (method == "money_order" and not reference):
+        raise InvalidInput(
+            "Enter the money order's number (at most 100 characters).",
+            code="invalid_reference",
+            fields={"reference": "Enter the money order number"},
+        )
+    visitor = session.get(Visitor, visitor_id)
+    if visitor is None:
+        raise NotFound("We couldn't find that visitor.", code="visitor_not_found")
+    key = (
+        f"lobby:{facility.id}:{check_key(idempotency_key)}"
+        if idempotency_key
+        else f"lobby:{facility.id}:{secrets.token_hex(12)}"
+    )
+    received = ledger.account(session, clock, AccountKind.PAYMENTS_RECEIVED)
+    label = DEPOSIT_METHODS[method]
+    memo = f"Added {dollars(amount)}: {label.lower()} at {facility.name}" + (
+        f" (ref {reference})" if reference else ""
+    )
+    txn = ledger.post(
+        session,
+        clock,
+        key,
+        "deposit",
+        [(received, -amount), (wallet(session, clock, visitor.id), amount)],
+        memo,
+        facility_id=facility.id,
+        actor=actor,
+        extra={"method": method, "reference": reference},
+    )
+    audit.service.record(
+        session,
+        tag="wallet:deposit_recorded",
+        actor=actor,
+        at=clock.now(),
+        facility_id=facility.id,
+        subject=("visitor", visitor.id),
+        data={
+            "amount_cents": amount,
+            "method": method,
+            "reference": reference,
+            "transaction_id": txn.id,
+        },
+    )
+    return txn
+
+
+# --- visit holds -----------------------------------------------------------------------
+
+
+def visit_hold_cents(session: Session, visit_id: int) -> int:
+    """What is still set aside for this visit (zero once it is settled)."""
+    return int(
+        session.scalar(
+            select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0))
+            .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+            .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+            .where(
+                LedgerTransaction.visit_id == visit_id,
+                LedgerAccount.kind == AccountKind.VISITOR_HOLD,
+            )
+        )
+    )
+
+
+def _when(session: Session, visit: Visit) -> str:
+    facility = session.get(Facility, visit.facility_id)
+    tz = ZoneInfo(facility.timezone) if facility else dt.UTC
+    return visit.starts_at.astimezone(tz).strftime("%a %d %b %Y at %I:%M %p")
+
+
+def hold_for_visit(
+    session: Session, clock: Clock, visit: Visit, *, replaces: int | None = None
+) -> LedgerTransaction | None:
+    """Set aside length x rate from the visitor's wallet for a paid visit just booked,
+    in the booking's own transaction. Not enough money: ``insufficient_funds``, and the
+    caller's rollback takes the booking away too.
+
+    ``replaces``: the visit this one reschedules; its hold comes back first.
+    """
+    if replaces is not None:
+        old = session.get(Visit, replaces)
+        if old is not None:
+            release_hold(session, clock, old)
+    minutes = int((visit.ends_at - visit.starts_at).total_seconds() // 60)
+    amount = hold_cents(minutes, visit.rate_cents_per_minute)
+    if amount <= 0:
+        return None
+    w = wallet(session, clock, visit.visitor_id)
+    h = hold_account(session, clock, visit.visitor_id)
+    try:
+        return ledger.post(
+            session,
+            clock,
+            f"visit:{visit.id}:hold",
+            "hold",
+            [(w, -amount), (h, amount)],
+            f"Set aside {dollars(amount)} for your visit on {_when(session, visit)} "
+            f"(ref {visit.reference})",
+            visit_id=visit.id,
+            facility_id=visit.facility_id,
+        )
+    except InsufficientFunds as exc:
+        have = exc.details.get("available_cents", 0)
+        raise InsufficientFunds(
+            f"This {minutes}-minute visit costs up to {dollars(amount)}, which is set aside "
+            f"when you book; your wallet has {dollars(have)} available. Add money to your "
+            "wallet, or choose a shorter visit.",
+            available_cents=have,
+            needed_cents=amount,
+        ) from None
+
+
+_RELEASE_WORDS = {"cancelled": "was cancelled", "denied": "was not approved", "failed": "failed"}
+
+
+def release_hold(session: Session, clock: Clock, visit: Visit) -> LedgerTransaction | None:
+    """Give back everything still set aside for ``visit``, exactly once."""
+    key = f"visit:{visit.id}:release"
+    existing = ledger.find_transaction(session, key)
+    if existing is not None:
+        return existing
+    amount = visit_hold_cents(session, visit.id)
+    if amount <= 0:
+        return None
+    words = _RELEASE_WORDS.get(visit.state.value, "ended")
+    return ledger.post(
+        session,
+        clock,
+        key,
+        "release",
+        [
+            (hold_account(session, clock, visit.visitor_id), -amount),
+            (wallet(session, clock, visit.visitor_id), amount),
+        ],
+        f"{dollars(amount)} back in your wallet: your visit on {_when(session, visit)} "
+        f"(ref {visit.reference}) {words}",
+        visit_id=visit.id,
+        facility_id=visit.facility_id,
+    )
+
+
+def _mark_settled(
+    session: Session, clock: Clock, visit_id: int, txn: LedgerTransaction | None
+) -> None:
+    session.execute(
+        ledger._insert(session, BillingSettlement)
+        .values(
+            visit_id=visit_id,
+            outcome="released" if txn is not None else "nothing_held",
+            transaction_id=txn.id if txn is not None else None,
+            settled_at=clock.now(),
+        )
+        .on_conflict_do_nothing(index_elements=["visit_id"])
+    )
+
+
+def settle_pending(session: Session, clock: Clock, settings: Settings, *, limit: int = 200) -> int:
+    """The worker job: release the holds of visits that were cancelled, denied or failed,
+    read from the stored transitions (the outbox). Safe to run twice or on two nodes at
+    once: the release's idempotency key and the settlement's primary key see to it."""
+    visit_ids = session.scalars(
+        select(VisitTransition.visit_id)
+        .outerjoin(BillingSettlement, BillingSettlement.visit_id == VisitTransition.visit_id)
+        .where(VisitTransition.to_state.in_(RELEASE_STATES), BillingSettlement.visit_id.is_(None))
+        .order_by(VisitTransition.id)
+        .limit(limit)
+    ).all()
+    done = 0
+    for visit_id in dict.fromkeys(visit_ids):
+        visit = session.get(Visit, visit_id)
+        if visit is None:  # pragma: no cover - visits are never deleted
+            continue
+        # One visit's problem must not hold up everyone else's money.
+        try:
+            with session.begin_nested():
+                txn = release_hold(session, clock, visit)
+                _mark_settled(session, clock, visit_id, txn)
+        except Exception:
+            log.exception("could not settle visit %s; will retry at the next tick", visit_id)
+            continue
+        done += 1
+    return done
