@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from openvisit.clock import FrozenClock, SystemClock
 from openvisit.notifications.models import Notification
+from tests.billing.helpers import fund
 from tests.factories import PASSWORD, Personas
 
 pytestmark = pytest.mark.browser
@@ -104,6 +105,7 @@ def test_a_family_asks_to_visit_is_approved_and_books_a_time(
     session, personas = _seed(live_server)
     visitor, resident, scheduler = personas.visitor, personas.resident, personas.scheduler
     personas.kiosk  # noqa: B018 - the unit needs a kiosk
+    fund(session, visitor.id)  # remote visits are paid: the booking holds its price
     session.commit()
 
     family = browser_context.new_page()

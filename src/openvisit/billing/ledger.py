@@ -112,7 +112,7 @@ def balance(session: Session, account_id: int | None) -> int:
     if account_id is None:
         return 0
     return int(
-        session.scalar(
+        session.scalar(  # type: ignore[arg-type]  # COALESCE never gives NULL
             select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
                 LedgerEntry.account_id == account_id
             )

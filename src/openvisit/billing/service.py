@@ -151,7 +151,7 @@ def wallet_change(session: Session, transaction_id: int, visitor_id: int) -> int
     if w is None:
         return 0
     return int(
-        session.scalar(
+        session.scalar(  # type: ignore[arg-type]  # COALESCE never gives NULL
             select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
                 LedgerEntry.transaction_id == transaction_id, LedgerEntry.account_id == w.id
             )
@@ -271,7 +271,7 @@ def record_lobby_deposit(
 def visit_hold_cents(session: Session, visit_id: int) -> int:
     """What is still set aside for this visit (zero once it is settled)."""
     return int(
-        session.scalar(
+        session.scalar(  # type: ignore[arg-type]  # COALESCE never gives NULL
             select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0))
             .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
             .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)

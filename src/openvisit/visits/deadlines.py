@@ -78,4 +78,5 @@ def due(visit: Visit, now: dt.datetime) -> tuple[dt.datetime, Action] | None:
     that a passed end or reconnect deadline goes before warnings it made moot."""
     passed = [item for item in pending(visit) if item[0] <= now]
     decisive = [item for item in passed if item[1] not in (Action.WARN_5, Action.WARN_1)]
-    return (decisive or passed or [None])[0]
+    chosen = decisive or passed
+    return chosen[0] if chosen else None
