@@ -5,7 +5,9 @@ booked to about 70% of kiosk capacity. Prints:
   * availability search for one resident over the whole horizon (service call,
     p50 and p95 over 200 searches of random residents);
   * bookings per second with 16 concurrent clients (16 processes, each its own
-    connection and transactions), and the overlaps found afterwards (must be 0).
+    connection and transactions), first for paid visits (each booking also holds
+    length x rate in the ledger), then for free visits (scheduling alone), and the
+    overlaps found afterwards (must be 0); with the CPU each booking cost.
 
 Usage: python benchmarks/scheduling.py [--pg URL-of-an-admin-database] [--keep]
 The last line is `RESULT key=value ...`.
@@ -28,6 +30,7 @@ from sqlalchemy import create_engine, insert, select, text
 
 from openvisit.approvals.models import Approval, ApprovalStatus
 from openvisit.audit.service import AuditActor
+from openvisit.billing.models import AccountKind, LedgerAccount, LedgerEntry, LedgerTransaction
 from openvisit.clock import FrozenClock
 from openvisit.db import make_engine, make_sessionmaker
 from openvisit.dbadmin import upgrade
@@ -135,6 +138,7 @@ def seed(url: str, rng: random.Random) -> dict:
             ],
         )
         visitors = s.scalars(select(Visitor.id).order_by(Visitor.id)).all()
+        _fund_wallets(s, visitors)
         s.execute(
             insert(Approval),
             [
@@ -207,6 +211,53 @@ def seed(url: str, rng: random.Random) -> dict:
         }
     engine.dispose()
     return world
+
+
+def _fund_wallets(s, visitors: list[int], cents: int = 200_00) -> None:
+    """Every family has paid $200 in, so bookings (which hold length x rate) can go through."""
+    received = LedgerAccount(
+        kind=AccountKind.PAYMENTS_RECEIVED, owner_key="payments_received", created_at=NOW
+    )
+    s.add(received)
+    s.flush()
+    s.execute(
+        insert(LedgerAccount),
+        [
+            dict(kind=kind.value, owner_key=f"{kind.value}:{v}", visitor_id=v, created_at=NOW)
+            for v in visitors
+            for kind in (AccountKind.VISITOR_WALLET, AccountKind.VISITOR_HOLD)
+        ],
+    )
+    wallets = dict(
+        s.execute(
+            select(LedgerAccount.visitor_id, LedgerAccount.id).where(
+                LedgerAccount.kind == AccountKind.VISITOR_WALLET
+            )
+        ).all()
+    )
+    s.execute(
+        insert(LedgerTransaction),
+        [
+            dict(
+                idempotency_key=f"bench-fund:{v}",
+                kind="deposit",
+                digest="bench",
+                created_at=NOW,
+                memo="Added $200.00 (benchmark)",
+                actor_type="system",
+            )
+            for v in visitors
+        ],
+    )
+    txns = dict(s.execute(select(LedgerTransaction.idempotency_key, LedgerTransaction.id)).all())
+    entries = []
+    for v in visitors:
+        t = txns[f"bench-fund:{v}"]
+        entries += [
+            dict(transaction_id=t, account_id=received.id, amount_cents=-cents),
+            dict(transaction_id=t, account_id=wallets[v], amount_cents=cents),
+        ]
+    s.execute(insert(LedgerEntry), entries)
 
 
 def searches(url: str, world: dict, rng: random.Random) -> tuple[float, float, float]:
@@ -315,16 +366,20 @@ def _client(args: tuple) -> tuple[int, int, int, float]:
     return booked, taken, other, cpu
 
 
-def bookings(
-    url: str, world: dict, rng: random.Random
-) -> tuple[float, int, int, int, float, float]:
-    # Each intent is a free kiosk slot of a unit, asked for by a resident of that unit
-    # who may or may not be free then: a realistic mix of wins and lost races.
-    free = rng.sample(world["free"], CLIENTS * BOOKINGS_PER_CLIENT)
+def intents_for(world: dict, rng: random.Random, rounds: int) -> list[list[tuple]]:
+    """Disjoint lists of booking intents, one per round. Each intent is a free kiosk slot
+    of a unit, asked for by a resident of that unit who may or may not be free then: a
+    realistic mix of wins and lost races."""
+    free = rng.sample(world["free"], rounds * CLIENTS * BOOKINGS_PER_CLIENT)
     intents = []
     for uid, start in free:
         rid = rng.choice(world["by_unit"][uid])
         intents.append((rid, world["pair"][rid], start))
+    size = CLIENTS * BOOKINGS_PER_CLIENT
+    return [intents[i * size : (i + 1) * size] for i in range(rounds)]
+
+
+def bookings(url: str, intents: list[tuple]) -> tuple[float, int, int, int, float, float, float]:
     chunks = [intents[i::CLIENTS] for i in range(CLIENTS)]
     with mp.Manager() as manager:
         start_line, finish_line = manager.Barrier(CLIENTS + 1), manager.Barrier(CLIENTS + 1)
@@ -393,23 +448,34 @@ def main() -> None:
             f"p50 {p50:.1f} ms, p95 {p95:.1f} ms over {SEARCHES} searches "
             f"({mean_slots:.0f} bookable starts on average)"
         )
-        rate, booked, taken, other, app_ms, db_ms, busy = bookings(url, world, rng)
+        paid_round, free_round = intents_for(world, rng, 2)
+        rate, booked, taken, other, app_ms, db_ms, busy = bookings(url, paid_round)
         print(
-            f"bookings with {CLIENTS} concurrent clients: {rate:.0f} bookings/s "
-            f"({booked} booked, {taken} lost a race or found the time taken, {other} refused "
-            "by another rule)"
+            f"paid visits (each booking also holds length x rate in the ledger), "
+            f"{CLIENTS} concurrent clients: {rate:.0f} bookings/s ({booked} booked, {taken} "
+            f"lost a race or found the time taken, {other} refused by another rule)"
         )
         print(
-            f"CPU per booking attempt: {app_ms:.1f} ms in the app's Python, "
+            f"  CPU per booking attempt: {app_ms:.1f} ms in the app's Python, "
             f"{db_ms:.1f} ms in PostgreSQL; the machine's cores were {busy:.0%} busy"
+        )
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE facility_settings SET remote_rate_cents_per_minute = 0"))
+        engine.dispose()
+        free_rate, free_booked, *_rest, free_app_ms, free_db_ms, _busy = bookings(url, free_round)
+        print(
+            f"free visits (no money moves), {CLIENTS} concurrent clients: {free_rate:.0f} "
+            f"bookings/s ({free_booked} booked); CPU per attempt {free_app_ms:.1f} ms app, "
+            f"{free_db_ms:.1f} ms PostgreSQL"
         )
         found = overlaps(url)
         print(f"overlapping active visits afterwards: {found}")
         print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
         print(
             f"RESULT search_p50_ms={p50:.1f} search_p95_ms={p95:.1f} bookings_per_s={rate:.0f} "
-            f"overlaps={found} booked={booked} clients={CLIENTS} app_cpu_ms={app_ms:.1f} "
-            f"db_cpu_ms={db_ms:.1f}"
+            f"free_bookings_per_s={free_rate:.0f} overlaps={found} booked={booked + free_booked} "
+            f"clients={CLIENTS} app_cpu_ms={app_ms:.1f} db_cpu_ms={db_ms:.1f}"
         )
     finally:
         if not args.keep:

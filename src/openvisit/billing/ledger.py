@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from decimal import ROUND_HALF_DOWN, Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from openvisit.audit.service import SYSTEM, AuditActor
 from openvisit.billing.models import (
@@ -35,6 +35,15 @@ from openvisit.errors import Conflict, DomainError, InvalidInput
 
 # Far beyond any real amount, far below BigInteger's limit: a bug, not a payment.
 MAX_POSTING_CENTS = 10**12
+_LOCK_ACCOUNTS = (
+    select(LedgerAccount.id)
+    .where(LedgerAccount.id.in_(bindparam("ids", expanding=True)))
+    .order_by(LedgerAccount.id)
+    .with_for_update()
+)
+_BALANCE = select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
+    LedgerEntry.account_id == bindparam("account_id")
+)
 Posting = tuple[LedgerAccount, int]
 
 
@@ -100,6 +109,21 @@ def account(
     if row is None:  # pragma: no cover - the insert or a concurrent one made it
         raise RuntimeError(f"ledger account {key} could not be opened")
     return row
+
+
+def accounts(
+    session: Session, clock: Clock, wanted: Sequence[tuple[AccountKind, int]]
+) -> list[LedgerAccount]:
+    """Several visitor accounts (kind, visitor id) in one query, opening any missing."""
+    keys = [owner_key(kind, owner) for kind, owner in wanted]
+    found = {
+        a.owner_key: a
+        for a in session.scalars(select(LedgerAccount).where(LedgerAccount.owner_key.in_(keys)))
+    }
+    return [
+        found.get(k) or account(session, clock, kind, visitor_id=owner)
+        for k, (kind, owner) in zip(keys, wanted, strict=True)
+    ]
 
 
 def find_account(session: Session, kind: AccountKind, owner_id: int | None) -> LedgerAccount | None:
@@ -175,61 +199,56 @@ def post(
         raise InvalidInput("An idempotency key of 1 to 160 characters is needed.")
     check_postings(postings)
     wanted = digest(kind, postings, visit_id, extra)
-    existing = find_transaction(session, key)
-    if existing is not None:
-        return _same_or_refuse(existing, wanted)
-
+    conn = session.connection()
     net: dict[int, int] = {}
     for acct, amount in postings:
         net[acct.id] = net.get(acct.id, 0) + amount
     guarded = sorted(
-        {acct.id: acct for acct, _ in postings if acct.kind in NEVER_NEGATIVE and net[acct.id] < 0}
+        {acct.id for acct, _ in postings if acct.kind in NEVER_NEGATIVE and net[acct.id] < 0}
     )
-    if guarded and session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            select(LedgerAccount.id)
-            .where(LedgerAccount.id.in_(guarded))
-            .order_by(LedgerAccount.id)
-            .with_for_update()
-        )
-        # A concurrent post of this very key may have committed while we waited.
-        existing = find_transaction(session, key)
-        if existing is not None:
-            return _same_or_refuse(existing, wanted)
+    if guarded and conn.dialect.name == "postgresql":
+        # Lock first, then read: the balance is read in a statement that starts after
+        # any concurrent post to these accounts has committed.
+        conn.execute(_LOCK_ACCOUNTS, {"ids": guarded})
     for account_id in guarded:
-        have = balance(session, account_id)
+        have = int(conn.execute(_BALANCE, {"account_id": account_id}).scalar_one())
         if have + net[account_id] < 0:
+            existing = find_transaction(session, key)
+            if existing is not None:  # a replay of something already done
+                return _same_or_refuse(existing, wanted)
             raise InsufficientFunds(available_cents=have, needed_cents=-net[account_id])
 
-    new_id = session.execute(
+    values = {
+        "idempotency_key": key,
+        "kind": kind,
+        "digest": wanted,
+        "created_at": clock.now(),
+        "memo": memo[:500],
+        "visit_id": visit_id,
+        "facility_id": facility_id,
+        "actor_type": actor.type,
+        "actor_id": actor.id,
+    }
+    new_id = conn.execute(
         _insert(session, LedgerTransaction)
-        .values(
-            idempotency_key=key,
-            kind=kind,
-            digest=wanted,
-            created_at=clock.now(),
-            memo=memo[:500],
-            visit_id=visit_id,
-            facility_id=facility_id,
-            actor_type=actor.type,
-            actor_id=actor.id,
-        )
+        .values(values)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(LedgerTransaction.id)
     ).scalar()
-    if new_id is None:  # posted meanwhile by someone else, with this key
+    if new_id is None:  # done before (a replay), or by someone else meanwhile, with this key
         existing = find_transaction(session, key)
         if existing is None:  # pragma: no cover
             raise RuntimeError(f"ledger transaction {key} vanished")
         return _same_or_refuse(existing, wanted)
-    session.execute(
+    conn.execute(
         insert(LedgerEntry),
         [
             {"transaction_id": new_id, "account_id": acct.id, "amount_cents": amount}
             for acct, amount in postings
         ],
     )
-    txn = session.get(LedgerTransaction, new_id)
-    if txn is None:  # pragma: no cover
-        raise RuntimeError("ledger transaction not found after insert")
+    # The row is known: attach it to the session without reading it back.
+    txn = LedgerTransaction(id=new_id, **values)
+    make_transient_to_detached(txn)
+    session.add(txn)
     return txn

@@ -90,6 +90,12 @@ def hold_cents(length_minutes: int, rate_cents_per_minute: Decimal) -> int:
 
 
 def wallet(session: Session, clock: Clock, visitor_id: int) -> LedgerAccount:
+    """The visitor's wallet; their hold account is opened with it, so that booking (the
+    busy path) finds both in one query."""
+    found = ledger.find_account(session, AccountKind.VISITOR_WALLET, visitor_id)
+    if found is not None:
+        return found
+    ledger.account(session, clock, AccountKind.VISITOR_HOLD, visitor_id=visitor_id)
     return ledger.account(session, clock, AccountKind.VISITOR_WALLET, visitor_id=visitor_id)
 
 
@@ -306,8 +312,14 @@ def hold_for_visit(
     amount = hold_cents(minutes, visit.rate_cents_per_minute)
     if amount <= 0:
         return None
-    w = wallet(session, clock, visit.visitor_id)
-    h = hold_account(session, clock, visit.visitor_id)
+    w, h = ledger.accounts(
+        session,
+        clock,
+        [
+            (AccountKind.VISITOR_WALLET, visit.visitor_id),
+            (AccountKind.VISITOR_HOLD, visit.visitor_id),
+        ],
+    )
     try:
         return ledger.post(
             session,
