@@ -1,8 +1,13 @@
-"""Wallet API for visitors and the lobby deposit for staff. Pages come later."""
+"""Wallet API and page for visitors, and the lobby deposit for staff."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+import secrets
+from decimal import Decimal, InvalidOperation
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response
 
 from openvisit.auth.permissions import Permission
 from openvisit.billing import service
@@ -20,6 +25,7 @@ from openvisit.billing.schemas import (
 from openvisit.deps import ClockDep, CurrentStaff, CurrentVisitor, DbSession, SettingsDep
 from openvisit.errors import DomainError
 from openvisit.facilities.service import access_facility
+from openvisit.web.render import flash_redirect, form_error, render
 
 api = APIRouter(prefix="/api/v1", tags=["billing"])
 pages = APIRouter(include_in_schema=False)
@@ -127,3 +133,86 @@ def record_lobby_deposit(
         idempotency_key=body.idempotency_key,
     )
     return _deposit_out(db, txn, body.visitor_id)
+
+
+# --- pages ---------------------------------------------------------------------------
+
+
+def _money(value: str) -> int | str:
+    """ "12.50" or "12" dollars as cents; anything else is passed on for the service to refuse."""
+    text = value.strip().lstrip("$")
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        return text
+    cents = amount * 100
+    return int(cents) if cents == cents.to_integral_value() else text
+
+
+def _visitor_zone(db: DbSession, visitor_id: int) -> str:
+    """Times on the wallet page: the zone of the facility the family visits (most recent
+    request), else UTC."""
+    from openvisit.approvals import service as approvals
+    from openvisit.facilities.models import Facility
+
+    mine = approvals.for_visitor(db, visitor_id)
+    facility = db.get(Facility, mine[0].facility_id) if mine else None
+    return facility.timezone if facility else "UTC"
+
+
+@pages.get("/wallet", response_class=HTMLResponse)
+def wallet_page(request: Request, visitor: CurrentVisitor, db: DbSession) -> HTMLResponse:
+    return render(
+        request,
+        "billing/wallet.html",
+        {
+            "visitor": visitor.visitor,
+            "summary": service.wallet_summary(db, visitor.visitor.id),
+            "history": service.history(db, visitor.visitor.id)[:50],
+            "dollars": dollars,
+            "attempt": secrets.token_hex(8),
+            "tz": _visitor_zone(db, visitor.visitor.id),
+        },
+    )
+
+
+@pages.post("/wallet/deposits", response_class=HTMLResponse)
+def wallet_deposit_submit(
+    request: Request,
+    visitor: CurrentVisitor,
+    db: DbSession,
+    clock: ClockDep,
+    gateway: Annotated[PaymentGateway, Depends(payment_gateway)],
+    amount: Annotated[str, Form(max_length=20)] = "",
+    card_number: Annotated[str, Form(max_length=30)] = "",
+    attempt: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    """The form's attempt id is the idempotency key: a double submit adds money once."""
+    try:
+        txn = service.deposit_by_card(
+            db,
+            clock,
+            gateway,
+            visitor.actor,
+            visitor.visitor,
+            amount_cents=_money(amount),
+            card_number=card_number,
+            idempotency_key=attempt or secrets.token_hex(8),
+        )
+    except DomainError as exc:
+        ctx = {
+            "visitor": visitor.visitor,
+            "summary": service.wallet_summary(db, visitor.visitor.id),
+            "history": service.history(db, visitor.visitor.id)[:50],
+            "dollars": dollars,
+            "attempt": attempt or secrets.token_hex(8),
+            "form": {"amount": amount},
+            "tz": _visitor_zone(db, visitor.visitor.id),
+        }
+        if exc.code in ("invalid_amount",):
+            exc.fields = {"amount": exc.message}
+        elif exc.code in ("invalid_card", "card_declined", "gateway_timeout"):
+            exc.fields = {"card_number": exc.message}
+        return form_error(request, db, "billing/wallet.html", ctx, exc, field="amount")
+    added = service.wallet_change(db, txn.id, visitor.visitor.id)
+    return flash_redirect(request, "/wallet", f"{dollars(added)} added to your wallet.")
