@@ -47,6 +47,7 @@ def test_family_pages_have_no_accessibility_violations(live_server, browser_cont
         "/visits/find",
         "/account/identity",
         "/account/security",
+        "/wallet",
     ):
         page.goto(base + path)
         found += violations(page)
