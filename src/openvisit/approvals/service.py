@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
@@ -119,7 +120,7 @@ def check_not_blocked(
 ) -> None:
     blocks = _active_blocks(session, visitor_id, facility_id, now, resident_id)
     if blocks:
-        raise NotEligible(_blocked_message(blocks[0], tz), code="visitor_blocked")
+        raise NotEligible(_blocked_message(blocks[0].until, tz), code="visitor_blocked")
 
 
 def _zone(tz: str):  # type: ignore[no-untyped-def]
@@ -361,9 +362,31 @@ def approval_for(session: Session, visitor_id: int, resident_id: int) -> Approva
     )
 
 
-# The visitor, their approval for this resident and an active block, in one query.
+@dataclass(frozen=True)
+class Standing:
+    """What the booking rules need of a visitor and their approval for one resident."""
+
+    id: int  # the visitor's
+    identity_status: IdentityStatus
+    approval_id: int | None
+    relationship: str
+    minors: list[dict[str, str]]
+    block_until: dt.datetime | None
+    blocked: bool
+
+
+# The visitor, their approval for this resident and an active block, in one Core query
+# built once: this runs for every availability search and booking.
 _STANDING = (
-    select(Visitor, Approval, Block)
+    select(
+        Visitor.id,
+        Visitor.identity_status,
+        Approval.id.label("approval_id"),
+        Approval.relationship,
+        Approval.minors,
+        Block.id.label("block_id"),
+        Block.until,
+    )
     .outerjoin(
         Approval,
         and_(
@@ -389,29 +412,39 @@ _STANDING = (
 
 def standing(
     session: Session, *, visitor_id: int, resident_id: int, facility_id: int, now: dt.datetime
-) -> tuple[Visitor, Approval | None, Block | None]:
-    """The visitor, their approval for this resident and an active block (built once: this
-    runs for every search and booking)."""
-    row = session.execute(
-        _STANDING,
-        {
-            "visitor_id": visitor_id,
-            "resident_id": resident_id,
-            "facility_id": facility_id,
-            "now": now,
-        },
-    ).first()
+) -> Standing:
+    row = (
+        session.connection()
+        .execute(
+            _STANDING,
+            {
+                "visitor_id": visitor_id,
+                "resident_id": resident_id,
+                "facility_id": facility_id,
+                "now": now,
+            },
+        )
+        .first()
+    )
     if row is None:
         raise NotFound("We couldn't find that visitor.", code="visitor_not_found")
-    return row[0], row[1], row[2]
+    return Standing(
+        id=row.id,
+        identity_status=row.identity_status,
+        approval_id=row.approval_id,
+        relationship=row.relationship or "",
+        minors=list(row.minors or []),
+        block_until=row.until,
+        blocked=row.block_id is not None,
+    )
 
 
-def _blocked_message(block: Block, tz: str) -> str:
+def _blocked_message(until_at: dt.datetime | None, tz: str) -> str:
     until = ""
-    if block.until:
+    if until_at:
         from openvisit.web.render import long_date
 
-        until = f" until {long_date(block.until.astimezone(_zone(tz)).date())}"
+        until = f" until {long_date(until_at.astimezone(_zone(tz)).date())}"
     return (
         f"You can't visit at this facility{until}. Contact the facility if you think this is wrong."
     )
@@ -420,31 +453,29 @@ def _blocked_message(block: Block, tz: str) -> str:
 def check_eligible(
     session: Session,
     *,
-    visitor: Visitor,
+    visitor: Standing,
     resident: Resident,
     facility: Facility,
-    approval: Approval | None,
-    block: Block | None,
     professional: bool,
-) -> Approval:
-    """Every standing rule between this visitor and this resident; the approval if all hold.
-
-    ``approval`` and ``block`` come from ``standing``.
-    """
+) -> Standing:
+    """Every standing rule between this visitor and this resident (``visitor`` comes from
+    ``standing``); returns it when all hold, the approval's relationship and minors in it."""
     if resident.custody_status != CustodyStatus.IN_CUSTODY:
         raise NotEligible(
             "This resident is no longer at the facility.", code="resident_not_in_custody"
         )
     if visitor.identity_status != IdentityStatus.VERIFIED:
         raise NotEligible("Your identity hasn't been checked yet.", code="identity_not_verified")
-    if block is not None:
-        raise NotEligible(_blocked_message(block, facility.timezone), code="visitor_blocked")
-    if approval is None:
+    if visitor.blocked:
+        raise NotEligible(
+            _blocked_message(visitor.block_until, facility.timezone), code="visitor_blocked"
+        )
+    if visitor.approval_id is None:
         raise NotEligible(
             "You're not approved to visit this resident yet.", code="visitor_not_approved"
         )
     if professional:
-        if approval.relationship not in PROFESSIONAL_RELATIONSHIPS:
+        if visitor.relationship not in PROFESSIONAL_RELATIONSHIPS:
             raise NotEligible(
                 "Privileged visits are for attorneys and clergy with their clients.",
                 code="not_a_professional",
@@ -453,7 +484,7 @@ def check_eligible(
             select(ProfessionalCredential).where(
                 ProfessionalCredential.visitor_id == visitor.id,
                 ProfessionalCredential.facility_id == facility.id,
-                ProfessionalCredential.kind == approval.relationship,
+                ProfessionalCredential.kind == visitor.relationship,
                 ProfessionalCredential.status == ReviewStatus.VERIFIED,
             )
         )
@@ -462,7 +493,7 @@ def check_eligible(
                 "Your professional credential hasn't been verified at this facility.",
                 code="credential_not_verified",
             )
-    return approval
+    return visitor
 
 
 def block_visitor(

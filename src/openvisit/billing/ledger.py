@@ -41,6 +41,16 @@ _LOCK_ACCOUNTS = (
     .order_by(LedgerAccount.id)
     .with_for_update()
 )
+# INSERT … ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, built once per dialect.
+_INSERT_TRANSACTION = {
+    name: dialect.insert(LedgerTransaction)
+    .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    .returning(LedgerTransaction.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_ACCOUNTS_BY_KEY = select(LedgerAccount).where(
+    LedgerAccount.owner_key.in_(bindparam("keys", expanding=True))
+)
 _BALANCE = select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
     LedgerEntry.account_id == bindparam("account_id")
 )
@@ -118,7 +128,9 @@ def accounts(
     keys = [owner_key(kind, owner) for kind, owner in wanted]
     found = {
         a.owner_key: a
-        for a in session.scalars(select(LedgerAccount).where(LedgerAccount.owner_key.in_(keys)))
+        for a in session.scalars(
+            _ACCOUNTS_BY_KEY, {"keys": keys}, execution_options={"populate_existing": False}
+        )
     }
     return [
         found.get(k) or account(session, clock, kind, visitor_id=owner)
@@ -229,12 +241,7 @@ def post(
         "actor_type": actor.type,
         "actor_id": actor.id,
     }
-    new_id = conn.execute(
-        _insert(session, LedgerTransaction)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(LedgerTransaction.id)
-    ).scalar()
+    new_id = conn.execute(_INSERT_TRANSACTION[conn.dialect.name], values).scalar()
     if new_id is None:  # done before (a replay), or by someone else meanwhile, with this key
         existing = find_transaction(session, key)
         if existing is None:  # pragma: no cover

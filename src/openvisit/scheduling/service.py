@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from openvisit import audit
 from openvisit.approvals import service as approvals
-from openvisit.approvals.models import Approval
 from openvisit.audit.service import AuditActor
 from openvisit.billing import service as billing
 from openvisit.clock import Clock
@@ -67,7 +66,7 @@ class SlotUnavailable(Conflict):
 class SearchResult:
     facility: Facility
     resident: Resident
-    visitor: Visitor
+    visitor: approvals.Standing
     visit_type: VisitType
     length: int
     slots: list[rules.Slot]
@@ -78,8 +77,8 @@ class _Plan:
     facility: Facility
     settings: FacilitySettings
     resident: Resident
-    visitor: Visitor
-    approval: Approval
+    visitor: approvals.Standing
+    approval: approvals.Standing
     tz: ZoneInfo
     windows: list[rules.Interval]
     constraints: rules.Constraints
@@ -199,7 +198,7 @@ def _plan(
         raise NotFound("We couldn't find that resident.", code="resident_not_found")
     resident, facility, settings = row
     length = check_length(settings, length_minutes)
-    visitor, approval, block = approvals.standing(
+    visitor = approvals.standing(
         session,
         visitor_id=visitor_id,
         resident_id=resident.id,
@@ -211,8 +210,6 @@ def _plan(
         visitor=visitor,
         resident=resident,
         facility=facility,
-        approval=approval,
-        block=block,
         professional=visit_type == VisitType.PRIVILEGED,
     )
     tz = ZoneInfo(facility.timezone)

@@ -36,6 +36,9 @@ TERMINAL = frozenset(state for state, after in TRANSITIONS.items() if state and 
 METERED = frozenset({S.COMPLETED, S.TERMINATED, S.FAILED})
 
 
+_INSERT_TRANSITION = insert(VisitTransition)
+
+
 class InvalidTransition(Conflict):
     code = "invalid_transition"
 
@@ -54,16 +57,17 @@ def record_creation(
         raise InvalidTransition(f"A visit can't start as {visit.state.value}.")
     # A plain INSERT: transitions are never changed, the unit of work need not track them.
     session.connection().execute(
-        insert(VisitTransition).values(
-            visit_id=visit.id,
-            from_state=None,
-            to_state=visit.state.value,
-            at=at,
-            actor_type=actor.type,
-            actor_id=actor.id,
-            reason=reason,
-            cause=cause,
-        )
+        _INSERT_TRANSITION,
+        {
+            "visit_id": visit.id,
+            "from_state": None,
+            "to_state": visit.state.value,
+            "at": at,
+            "actor_type": actor.type,
+            "actor_id": actor.id,
+            "reason": reason,
+            "cause": cause,
+        },
     )
 
 
