@@ -34,7 +34,7 @@ from openvisit.billing.models import (
 )
 from openvisit.clock import Clock
 from openvisit.config import Settings
-from openvisit.errors import InvalidInput, NotFound
+from openvisit.errors import Conflict, InvalidInput, NotFound
 from openvisit.facilities.models import Facility, FacilitySettings
 from openvisit.people.models import Visitor
 from openvisit.residents.models import Resident
@@ -641,3 +641,79 @@ def settle_pending(session: Session, clock: Clock, settings: Settings, *, limit:
             continue
         done += 1
     return done
+
+
+# --- receipts ----------------------------------------------------------------------------
+
+
+class NotSettled(Conflict):
+    code = "not_settled"
+    message = (
+        "This visit's money is not settled yet. The receipt is ready a minute or two "
+        "after the visit ends."
+    )
+
+
+@dataclass(frozen=True)
+class CreditedMinute:
+    minute: int  # 0 is the visit's first minute
+    starts_at: dt.datetime
+    seconds: int  # connected seconds of that minute not charged
+    reasons: list[str]
+
+
+@dataclass(frozen=True)
+class Receipt:
+    visit_id: int
+    reference: str
+    state: str
+    timezone: str
+    starts_at: dt.datetime
+    booked_minutes: int
+    connected_seconds: int
+    credited_minutes: list[CreditedMinute]
+    credited_seconds: int
+    rate_cents_per_minute: Decimal
+    free_seconds_used: int
+    charge_cents: int
+    held_cents: int
+    released_cents: int
+    settled_at: dt.datetime
+
+
+def receipt(session: Session, visit_id: int, *, visitor_id: int | None = None) -> Receipt:
+    """What a settled visit cost and why. ``visitor_id``: only that visitor's own visit
+    (anyone else's, or a missing one, is ``visit_not_found``)."""
+    visit = session.get(Visit, visit_id)
+    if visit is None or (visitor_id is not None and visit.visitor_id != visitor_id):
+        raise NotFound("We couldn't find that visit.", code="visit_not_found")
+    row = session.get(BillingSettlement, visit.id)
+    if row is None:
+        raise NotSettled(visit_id=visit.id)
+    facility = session.get(Facility, visit.facility_id)
+    credits = [
+        CreditedMinute(
+            minute=c["minute"],
+            starts_at=visit.starts_at + c["minute"] * quality.MINUTE,
+            seconds=c["seconds"],
+            reasons=[quality.reason_words(r) for r in c["reasons"]],
+        )
+        for c in row.credits or []
+    ]
+    return Receipt(
+        visit_id=visit.id,
+        reference=visit.reference,
+        state=visit.state.value,
+        timezone=facility.timezone if facility else "UTC",
+        starts_at=visit.starts_at,
+        booked_minutes=int((visit.ends_at - visit.starts_at).total_seconds() // 60),
+        connected_seconds=row.billable_seconds,
+        credited_minutes=credits,
+        credited_seconds=row.credited_seconds,
+        rate_cents_per_minute=Decimal(visit.rate_cents_per_minute),
+        free_seconds_used=row.free_seconds_used,
+        charge_cents=row.charge_cents,
+        held_cents=row.held_cents,
+        released_cents=row.released_cents,
+        settled_at=row.settled_at,
+    )
