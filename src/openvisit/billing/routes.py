@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from decimal import Decimal, InvalidOperation
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -241,7 +241,7 @@ def receipt_page(
     try:
         r = service.receipt(db, visit_id, visitor_id=visitor.visitor.id)
     except service.NotSettled as exc:
-        ctx = {"visitor": visitor.visitor, "receipt": None, "message": exc.message}
+        ctx: dict[str, Any] = {"visitor": visitor.visitor, "receipt": None, "message": exc.message}
         return render(request, "billing/receipt.html", ctx, status_code=exc.http_status)
     ctx = {"visitor": visitor.visitor, "receipt": r, "dollars": dollars, "duration": _duration}
     return render(request, "billing/receipt.html", ctx)

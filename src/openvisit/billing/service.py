@@ -15,6 +15,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -552,16 +553,18 @@ def capture_visit(session: Session, clock: Clock, visit: Visit) -> bool:
         .where(VisitEvent.visit_id == visit.id, VisitEvent.kind == "stats")
         .order_by(VisitEvent.at, VisitEvent.id)
     ).all()
-    credits = []
+    credits: list[dict[str, Any]] = []
+    credited_total = 0
     for credit in quality.credited_minutes(stats, visit.starts_at, visit.ends_at):
         lo = visit.starts_at + credit.minute * quality.MINUTE
         seconds = _billed_in(intervals, lo, min(lo + quality.MINUTE, visit.ends_at))
         if seconds > 0:  # a minute nobody was billed for needs no credit
             credits.append({"minute": credit.minute, "seconds": seconds, "reasons": credit.reasons})
+            credited_total += seconds
     held = visit_hold_cents(session, visit.id)
     charge = compute_charge(
         billable_seconds=meter.billable_seconds if meter else 0,
-        credited_seconds=sum(c["seconds"] for c in credits),
+        credited_seconds=credited_total,
         free_seconds_available=weekly_free - free_seconds_used_elsewhere(session, visit, timezone),
         rate_cents_per_minute=Decimal(visit.rate_cents_per_minute),
         held_cents=held,
