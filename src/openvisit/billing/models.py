@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openvisit.db import Base, BigId, enum_column, intpk
@@ -77,6 +78,16 @@ class BillingSettlement(Base):
     __tablename__ = "billing_settlements"
 
     visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), primary_key=True)
-    outcome: Mapped[str] = mapped_column(String(24))  # released | nothing_held
+    outcome: Mapped[str] = mapped_column(String(24))  # released | captured | nothing_held
     transaction_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))
     settled_at: Mapped[dt.datetime]
+    # What the receipt shows (billing.service.receipt), fixed when the visit settled.
+    held_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    charge_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    released_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    billable_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    credited_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # [{"minute": n, "seconds": billed seconds not charged, "reasons": [...]}] (billing.quality)
+    credits: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # Of the resident's weekly free minutes, the seconds this visit used: never used again.
+    free_seconds_used: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from decimal import Decimal, InvalidOperation
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -19,6 +19,7 @@ from openvisit.billing.schemas import (
     DepositOut,
     EntryOut,
     LobbyDepositIn,
+    ReceiptOut,
     TransactionOut,
     WalletOut,
 )
@@ -105,6 +106,20 @@ def add_money(
         idempotency_key=body.idempotency_key,
     )
     return _deposit_out(db, txn, visitor.visitor.id)
+
+
+@api.get("/me/visits/{visit_id}/receipt", response_model=ReceiptOut)
+def my_visit_receipt(visit_id: int, visitor: CurrentVisitor, db: DbSession) -> ReceiptOut:
+    """A settled visit's receipt: connected time, credited minutes and why, free minutes
+    used, the charge and what came back. Before settlement: 409 ``not_settled``."""
+    r = service.receipt(db, visit_id, visitor_id=visitor.visitor.id)
+    data = {k: v for k, v in vars(r).items() if k not in ("timezone", "credited_minutes")}
+    data["rate_cents_per_minute"] = f"{r.rate_cents_per_minute:.2f}"
+    return ReceiptOut(
+        **data,
+        credited_minutes=[vars(c) for c in r.credited_minutes],
+        charge=dollars(r.charge_cents),
+    )
 
 
 # --- staff -------------------------------------------------------------------------------
@@ -216,3 +231,24 @@ def wallet_deposit_submit(
         return form_error(request, db, "billing/wallet.html", ctx, exc, field="amount")
     added = service.wallet_change(db, txn.id, visitor.visitor.id)
     return flash_redirect(request, "/wallet", f"{dollars(added)} added to your wallet.")
+
+
+@pages.get("/visits/{visit_id}/receipt", response_class=HTMLResponse)
+def receipt_page(
+    visit_id: int, request: Request, visitor: CurrentVisitor, db: DbSession
+) -> HTMLResponse:
+    """The receipt page. Not linked from anywhere yet (the visit page will link it)."""
+    try:
+        r = service.receipt(db, visit_id, visitor_id=visitor.visitor.id)
+    except service.NotSettled as exc:
+        ctx: dict[str, Any] = {"visitor": visitor.visitor, "receipt": None, "message": exc.message}
+        return render(request, "billing/receipt.html", ctx, status_code=exc.http_status)
+    ctx = {"visitor": visitor.visitor, "receipt": r, "dollars": dollars, "duration": _duration}
+    return render(request, "billing/receipt.html", ctx)
+
+
+def _duration(seconds: int) -> str:
+    minutes, rest = divmod(seconds, 60)
+    if not minutes:
+        return f"{rest} seconds"
+    return f"{minutes} min {rest} s" if rest else f"{minutes} min"

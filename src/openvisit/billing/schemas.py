@@ -51,3 +51,28 @@ class EntryOut(BaseModel):
     amount_cents: int
     balance_after_cents: int
     visit_id: int | None
+
+
+class CreditedMinuteOut(BaseModel):
+    minute: int
+    starts_at: dt.datetime
+    seconds: int
+    reasons: list[str]
+
+
+class ReceiptOut(BaseModel):
+    visit_id: int
+    reference: str
+    state: str
+    starts_at: dt.datetime
+    booked_minutes: int
+    connected_seconds: int
+    credited_minutes: list[CreditedMinuteOut]
+    credited_seconds: int
+    rate_cents_per_minute: str = Field(description="decimal cents per minute, e.g. '15.50'")
+    free_seconds_used: int
+    charge_cents: int
+    held_cents: int
+    released_cents: int
+    charge: str
+    settled_at: dt.datetime
