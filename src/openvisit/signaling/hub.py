@@ -12,6 +12,7 @@ client runs one loop per client).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,20 +68,17 @@ class Connection:
     async def close(self, code: int) -> None:
         if asyncio.get_running_loop() is not self.loop:
             future = asyncio.run_coroutine_threadsafe(self._close(code), self.loop)
-            try:
+            # The other loop is shutting down: its socket is going anyway.
+            with contextlib.suppress(Exception):
                 await asyncio.wrap_future(future)
-            except Exception:
-                pass
             return
         await self._close(code)
 
     async def _close(self, code: int) -> None:
         async with self._lock:
             if self.websocket.application_state == WebSocketState.CONNECTED:
-                try:
+                with contextlib.suppress(Exception):  # already closed by the client
                     await self.websocket.close(code)
-                except Exception:
-                    pass
 
 
 class Hub:
