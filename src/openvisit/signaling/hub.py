@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,10 +128,16 @@ class Hub:
             await conn.send(message)
 
 
+_MAKING = threading.Lock()
+
+
 def hub_for(app: Any) -> Hub:
-    """The app's hub, made on first use."""
+    """The app's hub, made on first use (once, even when two sockets race)."""
     hub = getattr(app.state, "signaling_hub", None)
     if hub is None:
-        hub = Hub()
-        app.state.signaling_hub = hub
+        with _MAKING:
+            hub = getattr(app.state, "signaling_hub", None)
+            if hub is None:
+                hub = Hub()
+                app.state.signaling_hub = hub
     return hub
