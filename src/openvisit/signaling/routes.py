@@ -208,7 +208,7 @@ async def _disconnected(hub: Hub, conn: Connection, participant: service.Partici
     if snap.ended:
         await _end_all(hub, conn.visit_id, snap)
         return
-    status = "reconnecting" if snap.state in ("open", "live") else "left"
+    status: m.PeerStatus = "reconnecting" if snap.state in ("open", "live") else "left"
     await hub.push(conn.visit_id, m.peer(conn.party, status))
     await hub.push(conn.visit_id, m.state(snap.state, snap.seconds_left))
 
