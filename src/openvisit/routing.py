@@ -16,6 +16,7 @@ def include_routers(app: FastAPI) -> None:
     from openvisit.residents import kiosk_routes as kiosk_residents
     from openvisit.residents import routes as residents
     from openvisit.scheduling import routes as scheduling
+    from openvisit.signaling import routes as signaling
     from openvisit.web import routes as web
 
     for module in (
@@ -30,6 +31,7 @@ def include_routers(app: FastAPI) -> None:
         approvals,
         scheduling,
         billing,
+        signaling,
     ):
         app.include_router(module.api)
         app.include_router(module.pages)

@@ -1,0 +1,143 @@
+"""The in-process hub: which sockets are open for which visit, and pushing to them.
+
+One dict ``visit_id -> set of connections`` per app (``hub_for``). Pushes are
+made by the route AFTER the transaction that caused them committed. A push to
+a socket that has gone away is dropped: its own handler cleans up.
+
+Each connection remembers the event loop that serves it, and a push from
+another loop is handed over to that loop (one loop in production; the test
+client runs one loop per client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketState
+
+from openvisit.audit.service import AuditActor
+
+log = logging.getLogger(__name__)
+
+PARTIES = ("visitor", "resident")
+
+
+@dataclass(eq=False)
+class Connection:
+    websocket: WebSocket
+    visit_id: int
+    party: str  # visitor | resident | monitor
+    actor: AuditActor
+    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.get_running_loop)
+    # The party's own media as last reported on this socket (None: not yet).
+    media: str | None = None
+    # Set when the party said "leave", or another socket of the same party took
+    # over: then closing this one records nothing more.
+    done: bool = False
+    last_stats_at: Any = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def is_party(self) -> bool:
+        return self.party in PARTIES
+
+    async def send(self, message: dict[str, Any]) -> bool:
+        """Send on this connection's own loop; False if the socket is gone."""
+        if asyncio.get_running_loop() is not self.loop:
+            future = asyncio.run_coroutine_threadsafe(self._send(message), self.loop)
+            try:
+                return await asyncio.wrap_future(future)
+            except Exception:  # the other loop is shutting down
+                return False
+        return await self._send(message)
+
+    async def _send(self, message: dict[str, Any]) -> bool:
+        async with self._lock:
+            if self.websocket.application_state != WebSocketState.CONNECTED:
+                return False
+            try:
+                await self.websocket.send_json(message)
+            except Exception:  # closed meanwhile: its handler cleans up
+                return False
+            return True
+
+    async def close(self, code: int) -> None:
+        if asyncio.get_running_loop() is not self.loop:
+            future = asyncio.run_coroutine_threadsafe(self._close(code), self.loop)
+            # The other loop is shutting down: its socket is going anyway.
+            with contextlib.suppress(Exception):
+                await asyncio.wrap_future(future)
+            return
+        await self._close(code)
+
+    async def _close(self, code: int) -> None:
+        async with self._lock:
+            if self.websocket.application_state == WebSocketState.CONNECTED:
+                with contextlib.suppress(Exception):  # already closed by the client
+                    await self.websocket.close(code)
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._rooms: dict[int, set[Connection]] = {}
+
+    def add(self, conn: Connection) -> list[Connection]:
+        """Register ``conn``; returns the sockets of the same party it replaces."""
+        room = self._rooms.setdefault(conn.visit_id, set())
+        replaced = [
+            other
+            for other in room
+            if conn.is_party and other.party == conn.party and not other.done
+        ]
+        for other in replaced:
+            other.done = True
+            room.discard(other)
+        room.add(conn)
+        return replaced
+
+    def remove(self, conn: Connection) -> None:
+        room = self._rooms.get(conn.visit_id)
+        if room is None:
+            return
+        room.discard(conn)
+        if not room:
+            del self._rooms[conn.visit_id]
+
+    def connections(self, visit_id: int) -> list[Connection]:
+        return list(self._rooms.get(visit_id, ()))
+
+    def parties_present(self, visit_id: int) -> list[str]:
+        return sorted({c.party for c in self.connections(visit_id) if c.is_party and not c.done})
+
+    async def push(
+        self,
+        visit_id: int,
+        message: dict[str, Any],
+        *,
+        exclude: Connection | None = None,
+        parties_only: bool = False,
+    ) -> None:
+        for conn in self.connections(visit_id):
+            if conn is exclude or (parties_only and not conn.is_party):
+                continue
+            await conn.send(message)
+
+
+_MAKING = threading.Lock()
+
+
+def hub_for(app: Any) -> Hub:
+    """The app's hub, made on first use (once, even when two sockets race)."""
+    hub = getattr(app.state, "signaling_hub", None)
+    if hub is None:
+        with _MAKING:
+            hub = getattr(app.state, "signaling_hub", None)
+            if hub is None:
+                hub = Hub()
+                app.state.signaling_hub = hub
+    return hub

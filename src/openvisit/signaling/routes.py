@@ -1,0 +1,225 @@
+"""``/ws/visits/{visit_id}``: the signaling socket of a visit (DESIGN §5).
+
+Thin: authenticate at connect, then read one message at a time, validate it
+(messages.parse), call one service function in its own short transaction (in a
+worker thread; no session is open while waiting on the socket), and push what
+changed through the hub once that transaction committed.
+
+A plain Starlette WebSocket route: the app-wide HTTP dependencies (CSRF,
+x-permission) don't apply; this socket checks its Origin itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anyio
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocket, WebSocketState
+
+from openvisit.errors import DomainError
+from openvisit.signaling import messages as m
+from openvisit.signaling import service
+from openvisit.signaling.hub import Connection, Hub, hub_for
+
+log = logging.getLogger(__name__)
+
+api = APIRouter()
+pages = APIRouter()
+
+# Bad messages in a row that are answered with an error; one more closes the socket.
+MAX_BAD_IN_A_ROW = 20
+# Stats are stored at most this often per socket; more frequent reports are ignored.
+STATS_EVERY_SECONDS = 2
+CLOSE_NORMAL = 1000
+CLOSE_INTERNAL = 1011
+CLOSE_TOO_MANY_ERRORS = 4400
+CLOSE_REPLACED = 4409
+_MAX_ID = 2**63 - 1
+
+T = TypeVar("T")
+
+
+def _in_transaction(sessionmaker: Any, fn: Callable[..., T], *args: Any) -> T:
+    session = sessionmaker()
+    try:
+        result = fn(session, *args)
+        session.commit()
+        return result
+    except DomainError as exc:
+        if exc.keep_changes:
+            session.commit()
+        else:
+            session.rollback()
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+async def _run(websocket: WebSocket, fn: Callable[..., T], *args: Any) -> T:
+    state = websocket.app.state
+    return await run_in_threadpool(_in_transaction, state.sessionmaker, fn, state.clock, *args)
+
+
+async def _refuse(websocket: WebSocket, code: str, message: str, close: int) -> None:
+    await websocket.send_json(m.error(code, message))
+    await websocket.close(close)
+
+
+async def visit_socket(websocket: WebSocket) -> None:
+    await websocket.accept()
+    settings = websocket.app.state.settings
+    raw_id = websocket.path_params.get("visit_id", "")
+    if not raw_id.isdigit() or int(raw_id) > _MAX_ID or int(raw_id) == 0:
+        await _refuse(websocket, "visit_not_found", "We couldn't find that visit.", 4404)
+        return
+    if not service.origin_allowed(settings, websocket.headers.get("origin")):
+        await _refuse(
+            websocket, "bad_origin", "This page may not connect to OpenVisit from here.", 4403
+        )
+        return
+    try:
+        participant, snap = await _run(websocket, service.connect, websocket, int(raw_id))
+    except DomainError as exc:
+        await _refuse(websocket, exc.code, exc.message, service.close_code(exc))
+        return
+    if snap.ended:
+        await websocket.send_json(m.ended(snap.ended_reason or ""))
+        await websocket.close(CLOSE_NORMAL)
+        return
+    hub = hub_for(websocket.app)
+    conn = Connection(websocket, participant.visit_id, participant.party, participant.actor)
+    for old in hub.add(conn):
+        await old.send(m.error("replaced", "This visit was opened in another window."))
+        await old.close(CLOSE_REPLACED)
+    try:
+        await _greet(hub, conn, snap)
+        if conn.is_party:
+            await hub.push(conn.visit_id, m.peer(conn.party, "joined"), exclude=conn)
+        await _serve(hub, conn, participant)
+    except Exception:
+        log.exception("signaling socket of visit %s failed", conn.visit_id)
+        await conn.send(m.error("internal_error", "Sorry, there is a problem with the service."))
+        await conn.close(CLOSE_INTERNAL)
+    finally:
+        hub.remove(conn)
+        if conn.is_party and not conn.done:
+            with anyio.CancelScope(shield=True):
+                await _disconnected(hub, conn, participant)
+
+
+async def _greet(hub: Hub, conn: Connection, snap: service.Snapshot) -> None:
+    """The visit's state and who else is there (parties only: monitors are silent)."""
+    await conn.send(m.state(snap.state, snap.seconds_left))
+    for party in hub.parties_present(conn.visit_id):
+        if party != conn.party:
+            await conn.send(m.peer(party, "joined"))
+
+
+async def _serve(hub: Hub, conn: Connection, participant: service.Participant) -> None:
+    websocket = conn.websocket
+    bad = 0
+    while websocket.application_state == WebSocketState.CONNECTED:
+        frame = await websocket.receive()
+        if frame["type"] == "websocket.disconnect":
+            return
+        try:
+            message = m.parse(frame.get("text"), frame.get("bytes"))
+        except m.BadMessage as exc:
+            bad += 1
+            if bad > MAX_BAD_IN_A_ROW:
+                await conn.send(
+                    m.error("too_many_errors", f"{bad} bad messages in a row: closing.")
+                )
+                await conn.close(CLOSE_TOO_MANY_ERRORS)
+                return
+            await conn.send(m.error(exc.code, exc.message))
+            continue
+        bad = 0
+        try:
+            if not await _handle(hub, conn, participant, message):
+                return
+        except DomainError as exc:
+            await conn.send(m.error(exc.code, exc.message))
+
+
+async def _handle(
+    hub: Hub, conn: Connection, participant: service.Participant, message: Any
+) -> bool:
+    """Act on one valid message; False when the socket is done."""
+    websocket = conn.websocket
+    if isinstance(message, m.Hello):
+        snap = await _run(websocket, service.current, conn.visit_id)
+        if snap.ended:
+            return await _end_all(hub, conn.visit_id, snap)
+        await _greet(hub, conn, snap)
+        return True
+    if isinstance(message, m.Offer | m.Answer | m.Ice):
+        await conn.send(m.error("media_unavailable", "Video is not available on this server yet."))
+        return True
+    if isinstance(message, m.Stats):
+        now = websocket.app.state.clock.now()
+        last = conn.last_stats_at
+        if last is not None and (now - last).total_seconds() < STATS_EVERY_SECONDS:
+            return True
+        conn.last_stats_at = now
+        data = message.model_dump(exclude={"type"}, exclude_none=True)
+        snap = await _run(websocket, service.record_stats, participant, data)
+        return True if not snap.ended else await _end_all(hub, conn.visit_id, snap)
+    if isinstance(message, m.Media):
+        if not conn.is_party:
+            await conn.send(m.error("not_a_party", "Monitors don't send media."))
+            return True
+        if conn.media == message.state:
+            return True
+        snap = await _run(websocket, service.record_media, participant, message.state)
+        conn.media = message.state
+        if snap.ended:
+            return await _end_all(hub, conn.visit_id, snap)
+        await hub.push(conn.visit_id, m.state(snap.state, snap.seconds_left))
+        if message.state == "up":
+            await hub.push(conn.visit_id, m.peer(conn.party, "joined"), exclude=conn)
+        elif snap.state == "live":
+            await hub.push(conn.visit_id, m.peer(conn.party, "reconnecting"), exclude=conn)
+        return True
+    # Leave
+    if conn.is_party:
+        conn.done = True
+        snap = await _run(websocket, service.record_left, participant, "leave")
+        await hub.push(conn.visit_id, m.peer(conn.party, "left"), exclude=conn)
+        await hub.push(conn.visit_id, m.state(snap.state, snap.seconds_left), exclude=conn)
+    await conn.close(CLOSE_NORMAL)
+    return False
+
+
+async def _disconnected(hub: Hub, conn: Connection, participant: service.Participant) -> None:
+    """The party's socket closed without a "leave": it may come back within the grace."""
+    try:
+        snap = await _run(conn.websocket, service.record_left, participant, "disconnect")
+    except Exception:
+        log.exception("could not record that a party left visit %s", conn.visit_id)
+        return
+    if snap.ended:
+        await _end_all(hub, conn.visit_id, snap)
+        return
+    status: m.PeerStatus = "reconnecting" if snap.state in ("open", "live") else "left"
+    await hub.push(conn.visit_id, m.peer(conn.party, status))
+    await hub.push(conn.visit_id, m.state(snap.state, snap.seconds_left))
+
+
+async def _end_all(hub: Hub, visit_id: int, snap: service.Snapshot) -> bool:
+    """The visit has ended: tell every socket of it why, and close them."""
+    for other in hub.connections(visit_id):
+        other.done = True
+        await other.send(m.ended(snap.ended_reason or ""))
+        await other.close(CLOSE_NORMAL)
+    return False
+
+
+api.add_websocket_route("/ws/visits/{visit_id}", visit_socket, name="visit_socket")
