@@ -53,3 +53,20 @@ def test_bad_amounts_and_declined_cards_say_why_and_add_nothing(client, personas
     assert declined.status_code == 402
     assert "The card was declined" in declined.text
     assert transaction_count(db) == 0
+
+
+def test_the_history_downloads_as_csv_oldest_first(client, personas, db):
+    import csv
+    import io
+
+    from tests.billing.helpers import fund
+
+    fund(db, personas.visitor.id, 20_00, key="first-deposit")
+    fund(db, personas.visitor.id, 5_05, key="second-deposit")
+    personas.commit()
+    sign_in_visitor(client, personas.visitor)
+    r = client.get("/api/v1/me/wallet/entries.csv")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(r.text)))
+    assert rows[0] == ["date_utc", "what", "amount_usd", "balance_after_usd", "visit_id"]
+    assert [(row[2], row[3]) for row in rows[1:]] == [("20.00", "20.00"), ("5.05", "25.05")]

@@ -85,6 +85,16 @@ def my_wallet_entries(visitor: CurrentVisitor, db: DbSession) -> list[EntryOut]:
     return [EntryOut(**vars(line)) for line in service.history(db, visitor.visitor.id)]
 
 
+@api.get("/me/wallet/entries.csv", response_class=Response)
+def my_wallet_csv(visitor: CurrentVisitor, db: DbSession) -> Response:
+    """The same history as a CSV file, oldest first."""
+    return Response(
+        service.history_csv(db, visitor.visitor.id),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": 'attachment; filename="openvisit-wallet.csv"'},
+    )
+
+
 @api.post("/me/wallet/deposits", response_model=DepositOut, status_code=201)
 def add_money(
     body: CardDepositIn,

@@ -9,7 +9,9 @@ worker job) does both, exactly once per visit, and stores what the receipt shows
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import logging
 import re
 import secrets
@@ -139,6 +141,35 @@ class HistoryLine:
     amount_cents: int  # + into the wallet, - out of it
     balance_after_cents: int
     visit_id: int | None
+
+
+def history_csv(session: Session, visitor_id: int) -> str:
+    """The wallet's history as CSV (oldest first), for the family's own records."""
+    buffer = io.StringIO()
+    out = csv.writer(buffer)
+    out.writerow(["date_utc", "what", "amount_usd", "balance_after_usd", "visit_id"])
+    for line in reversed(history(session, visitor_id)):
+        out.writerow(
+            [
+                line.at.astimezone(dt.UTC).isoformat(timespec="seconds"),
+                line.description,
+                _usd(line.amount_cents),
+                _usd(line.balance_after_cents),
+                line.visit_id or "",
+            ]
+        )
+    return buffer.getvalue()
+
+
+def _cell(text: str) -> str:
+    """Text a spreadsheet won't run as a formula (a memo may carry staff-typed words)."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _usd(cents: int) -> str:
+    """Cents as a plain decimal number of dollars (no float): -1250 -> "-12.50"."""
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
 
 
 def history(session: Session, visitor_id: int) -> list[HistoryLine]:
