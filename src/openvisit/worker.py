@@ -42,10 +42,28 @@ def _settle_visit_money(session: Session, clock: Clock, settings: Settings) -> A
     return billing.settle_pending(session, clock, settings)
 
 
+_last_inactivity_scan: list[float] = []
+
+
+def _refund_inactive_wallets(session: Session, clock: Clock, settings: Settings) -> Any:
+    """Hourly at most: it scans every wallet. A restart simply scans again (it is idempotent)."""
+    from openvisit.billing import service as billing
+    from openvisit.billing.gateway import SandboxGateway
+
+    if settings.env == "production":
+        return 0  # no real payment gateway is wired yet; nothing is taken meanwhile either
+    now = clock.now().timestamp()
+    if _last_inactivity_scan and now - _last_inactivity_scan[0] < 3600:
+        return 0
+    _last_inactivity_scan[:] = [now]
+    return billing.refund_inactive_wallets(session, clock, settings, SandboxGateway())
+
+
 # Visits move first, so that money settles for what just ended in the same tick.
 JOBS: list[tuple[str, Job]] = [
     ("advance visits", _advance_visits),
     ("settle visit money", _settle_visit_money),
+    ("refund inactive wallets", _refund_inactive_wallets),
     ("deliver mail", _deliver_mail),
 ]
 

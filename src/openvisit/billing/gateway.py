@@ -48,6 +48,11 @@ class PaymentGateway(Protocol):
         GatewayTimeout."""
         ...
 
+    def payout(self, *, idempotency_key: str, amount_cents: int, visitor_id: int) -> str:
+        """Pay ``amount_cents`` back to the family's payment methods, once per key; return
+        the payout's reference; raise GatewayTimeout if unsure (a retry is safe)."""
+        ...
+
 
 class SandboxGateway:
     """Approves every card, except: numbers ending 0002 are declined; numbers ending
@@ -57,6 +62,7 @@ class SandboxGateway:
         self._lock = threading.Lock()
         self._charges: dict[str, tuple[int, str, ChargeResult]] = {}
         self._timed_out: set[str] = set()
+        self._payouts: dict[str, tuple[int, int, str]] = {}
         self.calls = 0
 
     def charge(self, *, idempotency_key: str, amount_cents: int, card_number: str) -> ChargeResult:
@@ -77,6 +83,22 @@ class SandboxGateway:
             )
             self._charges[idempotency_key] = (amount_cents, card_number, result)
             return result
+
+    def payout(self, *, idempotency_key: str, amount_cents: int, visitor_id: int) -> str:
+        with self._lock:
+            self.calls += 1
+            done = self._payouts.get(idempotency_key)
+            if done is not None:
+                if done[:2] != (amount_cents, visitor_id):
+                    raise GatewayConflict()
+                return done[2]
+            reference = f"sandbox-payout-{len(self._payouts) + 1:06d}"
+            self._payouts[idempotency_key] = (amount_cents, visitor_id, reference)
+            return reference
+
+    @property
+    def paid_out_cents(self) -> int:
+        return sum(amount for amount, _visitor, _r in self._payouts.values())
 
     @property
     def charged_cents(self) -> int:

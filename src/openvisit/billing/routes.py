@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, Field
 
 from openvisit.auth.permissions import Permission
 from openvisit.billing import service
@@ -92,6 +93,57 @@ def my_wallet_csv(visitor: CurrentVisitor, db: DbSession) -> Response:
         service.history_csv(db, visitor.visitor.id),
         media_type="text/csv; charset=utf-8",
         headers={"content-disposition": 'attachment; filename="openvisit-wallet.csv"'},
+    )
+
+
+class RefundIn(BaseModel):
+    idempotency_key: str = Field(min_length=8, max_length=100)
+
+
+@api.post("/me/wallet/refund", response_model=DepositOut, status_code=201)
+def refund_my_balance(
+    body: RefundIn,
+    visitor: CurrentVisitor,
+    db: DbSession,
+    clock: ClockDep,
+    gateway: Annotated[PaymentGateway, Depends(payment_gateway)],
+) -> DepositOut:
+    """Pay the whole available balance back; a retry with the same key pays nothing more."""
+    txn = service.refund_balance(
+        db,
+        clock,
+        gateway,
+        visitor.actor,
+        visitor.visitor.id,
+        key=f"refund:{visitor.visitor.id}:{service.check_key(body.idempotency_key)}",
+    )
+    return _deposit_out(db, txn, visitor.visitor.id)
+
+
+@pages.post("/wallet/refund", response_class=HTMLResponse)
+def wallet_refund_submit(
+    request: Request,
+    visitor: CurrentVisitor,
+    db: DbSession,
+    clock: ClockDep,
+    gateway: Annotated[PaymentGateway, Depends(payment_gateway)],
+    attempt: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    try:
+        txn = service.refund_balance(
+            db,
+            clock,
+            gateway,
+            visitor.actor,
+            visitor.visitor.id,
+            key=f"refund:{visitor.visitor.id}:{service.check_key(attempt)}",
+        )
+    except DomainError as exc:
+        db.rollback()
+        return flash_redirect(request, "/wallet", exc.message, "error")
+    paid = -service.wallet_change(db, txn.id, visitor.visitor.id)
+    return flash_redirect(
+        request, "/wallet", f"{dollars(paid)} is on its way back to your payment method."
     )
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from openvisit import audit
-from openvisit.audit.service import AuditActor
+from openvisit.audit.service import SYSTEM, AuditActor
 from openvisit.billing import ledger, quality
 from openvisit.billing.gateway import PaymentGateway
 from openvisit.billing.ledger import InsufficientFunds, dollars
@@ -751,3 +751,116 @@ def receipt(session: Session, visit_id: int, *, visitor_id: int | None = None) -
         released_cents=row.released_cents,
         settled_at=row.settled_at,
     )
+
+
+# --- refunds ---------------------------------------------------------------------------
+
+
+class NothingToRefund(Conflict):
+    code = "nothing_to_refund"
+    message = "There is no money in your wallet to refund."
+
+
+INACTIVE_AFTER = dt.timedelta(days=180)
+
+
+def refund_balance(
+    session: Session,
+    clock: Clock,
+    gateway: PaymentGateway,
+    actor: AuditActor,
+    visitor_id: int,
+    *,
+    key: str,
+    reason: str = "on request",
+) -> LedgerTransaction:
+    """Pay the wallet's whole available balance back, exactly once per key.
+
+    The wallet row is locked (PostgreSQL) before the balance is read and stays locked through
+    the payout and the posting, so two refunds can't both pay the same money; a timed-out
+    payout posts nothing and the same key can be retried.
+    """
+    existing = ledger.find_transaction(session, key)
+    w = wallet(session, clock, visitor_id)
+    if existing is None:
+        conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            conn.execute(ledger._LOCK_ACCOUNTS, {"ids": [w.id]})
+        amount = ledger.balance(session, w.id)
+        if amount <= 0:
+            raise NothingToRefund()
+    else:
+        amount = -wallet_change(session, existing.id, visitor_id)
+    reference = gateway.payout(idempotency_key=key, amount_cents=amount, visitor_id=visitor_id)
+    paid_out = ledger.account(session, clock, AccountKind.REFUNDS_PAID)
+    txn = ledger.post(
+        session,
+        clock,
+        key,
+        "refund",
+        [(w, -amount), (paid_out, amount)],
+        f"Refunded {dollars(amount)} {reason} (payout {reference})",
+        actor=actor,
+        extra={"reason": reason},
+    )
+    audit.service.record(
+        session,
+        tag="wallet:refunded",
+        actor=actor,
+        at=clock.now(),
+        subject=("visitor", visitor_id),
+        data={"amount_cents": amount, "reason": reason, "payout": reference},
+    )
+    return txn
+
+
+def refund_inactive_wallets(
+    session: Session, clock: Clock, settings: Settings, gateway: PaymentGateway
+) -> int:
+    """Balances are never taken: a wallet untouched for 180 days is refunded and its owner
+    told. The key names the last movement, so a repeat of the job pays nothing twice."""
+    from openvisit.notifications import service as notifications
+
+    cutoff = clock.now() - INACTIVE_AFTER
+    last = (
+        select(
+            LedgerAccount.id,
+            LedgerAccount.visitor_id,
+            func.max(LedgerTransaction.id).label("last_txn"),
+            func.max(LedgerTransaction.created_at).label("last_at"),
+            func.sum(LedgerEntry.amount_cents).label("balance"),
+        )
+        .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        .where(LedgerAccount.kind == AccountKind.VISITOR_WALLET)
+        .group_by(LedgerAccount.id, LedgerAccount.visitor_id)
+    )
+    refunded = 0
+    for row in session.execute(last).all():
+        if row.balance <= 0 or row.last_at > cutoff:
+            continue
+        txn = refund_balance(
+            session,
+            clock,
+            gateway,
+            SYSTEM,
+            row.visitor_id,
+            key=f"inactive-refund:{row.visitor_id}:{row.last_txn}",
+            reason="after 180 days without use",
+        )
+        visitor = session.get(Visitor, row.visitor_id)
+        if visitor is not None:
+            amount = -wallet_change(session, txn.id, row.visitor_id)
+            notifications.queue_email(
+                session,
+                clock,
+                settings,
+                to=visitor.email,
+                subject=f"Refunded: {dollars(amount)} from your OpenVisit wallet",
+                body=(
+                    f"Your wallet was not used for 180 days, so we paid {dollars(amount)} back "
+                    "to your payment method. Nothing was kept and there was no fee."
+                ),
+            )
+        refunded += 1
+    return refunded
