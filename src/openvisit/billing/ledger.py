@@ -138,6 +138,14 @@ def accounts(
     ]
 
 
+def lock_accounts(session: Session, account_ids: Sequence[int]) -> None:
+    """Row-lock accounts in id order until the transaction ends (PostgreSQL; SQLite's
+    transactions already hold the single write lock)."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCK_ACCOUNTS, {"ids": sorted(account_ids)})
+
+
 def find_account(session: Session, kind: AccountKind, owner_id: int | None) -> LedgerAccount | None:
     return session.scalar(
         select(LedgerAccount).where(LedgerAccount.owner_key == owner_key(kind, owner_id))
@@ -218,10 +226,10 @@ def post(
     guarded = sorted(
         {acct.id for acct, _ in postings if acct.kind in NEVER_NEGATIVE and net[acct.id] < 0}
     )
-    if guarded and conn.dialect.name == "postgresql":
+    if guarded:
         # Lock first, then read: the balance is read in a statement that starts after
         # any concurrent post to these accounts has committed.
-        conn.execute(_LOCK_ACCOUNTS, {"ids": guarded})
+        lock_accounts(session, guarded)
     for account_id in guarded:
         have = int(conn.execute(_BALANCE, {"account_id": account_id}).scalar_one())
         if have + net[account_id] < 0:

@@ -237,19 +237,25 @@ def _visitor_zone(db: DbSession, visitor_id: int) -> str:
     return facility.timezone if facility else "UTC"
 
 
+def _wallet_context(db: DbSession, visitor: Any, **extra: Any) -> dict[str, Any]:
+    ctx = {
+        "visitor": visitor,
+        "summary": service.wallet_summary(db, visitor.id),
+        "history": service.history(db, visitor.id)[:50],
+        "dollars": dollars,
+        "tz": _visitor_zone(db, visitor.id),
+        **extra,
+    }
+    ctx["attempt"] = ctx.get("attempt") or secrets.token_hex(8)
+    return ctx
+
+
 @pages.get("/wallet", response_class=HTMLResponse)
 def wallet_page(request: Request, visitor: CurrentVisitor, db: DbSession) -> HTMLResponse:
     return render(
         request,
         "billing/wallet.html",
-        {
-            "visitor": visitor.visitor,
-            "summary": service.wallet_summary(db, visitor.visitor.id),
-            "history": service.history(db, visitor.visitor.id)[:50],
-            "dollars": dollars,
-            "attempt": secrets.token_hex(8),
-            "tz": _visitor_zone(db, visitor.visitor.id),
-        },
+        _wallet_context(db, visitor.visitor),
     )
 
 
@@ -277,15 +283,8 @@ def wallet_deposit_submit(
             idempotency_key=attempt or secrets.token_hex(8),
         )
     except DomainError as exc:
-        ctx = {
-            "visitor": visitor.visitor,
-            "summary": service.wallet_summary(db, visitor.visitor.id),
-            "history": service.history(db, visitor.visitor.id)[:50],
-            "dollars": dollars,
-            "attempt": attempt or secrets.token_hex(8),
-            "form": {"amount": amount},
-            "tz": _visitor_zone(db, visitor.visitor.id),
-        }
+        db.rollback()  # nothing of the failed attempt stays; then read the wallet as it is
+        ctx = _wallet_context(db, visitor.visitor, attempt=attempt, form={"amount": amount})
         if exc.code in ("invalid_amount",):
             exc.fields = {"amount": exc.message}
         elif exc.code in ("invalid_card", "card_declined", "gateway_timeout"):

@@ -783,9 +783,7 @@ def refund_balance(
     existing = ledger.find_transaction(session, key)
     w = wallet(session, clock, visitor_id)
     if existing is None:
-        conn = session.connection()
-        if conn.dialect.name == "postgresql":
-            conn.execute(ledger._LOCK_ACCOUNTS, {"ids": [w.id]})
+        ledger.lock_accounts(session, [w.id])
         amount = ledger.balance(session, w.id)
         if amount <= 0:
             raise NothingToRefund()
