@@ -146,18 +146,24 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
-        task = None
-        if start_worker:
-            import asyncio
+        import asyncio
 
+        from openvisit.signaling import live
+
+        tasks = []
+        if start_worker:
             from openvisit import worker
 
-            task = asyncio.create_task(
-                worker.run_forever(app.state.sessionmaker, app.state.clock, settings)
+            tasks.append(
+                asyncio.create_task(
+                    worker.run_forever(app.state.sessionmaker, app.state.clock, settings)
+                )
             )
+            tasks.append(asyncio.create_task(live.watch(app)))
         yield
-        if task is not None:
+        for task in tasks:
             task.cancel()
+        await live.stop_media(app)
         if engine is not None:
             engine.dispose()
 

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     smtp_host: str = ""
     smtp_port: int = 25
     worker_interval_seconds: float = 5.0
+    # The media plane (DESIGN §5). Host addresses the embedded backend announces,
+    # comma-separated (empty: the machine's interfaces, as aioice finds them).
+    media_addresses: str = ""
+    # The most a party may send, bits per second (video); aiortc's own estimate is off.
+    media_max_bitrate: int = 800_000
     log_mail: bool = Field(default=True, description="print outgoing mail to the log (development)")
 
     @model_validator(mode="after")
@@ -65,6 +70,14 @@ class Settings(BaseSettings):
     @property
     def upload_dir(self) -> Path:
         return self.var_dir / "private" / "uploads"
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.var_dir / "private" / "recordings"
+
+    @property
+    def media_address_list(self) -> list[str]:
+        return [a.strip() for a in self.media_addresses.split(",") if a.strip()]
 
     def ensure_secret_key(self) -> str:
         """The secret key; in development one is generated once and kept under var/."""

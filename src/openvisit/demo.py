@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from openvisit import audit
 from openvisit.approvals.models import Approval, ApprovalStatus
-from openvisit.audit.service import SYSTEM
+from openvisit.audit.service import SYSTEM, AuditActor
 from openvisit.auth.service import hash_secret, new_token, token_digest, totp_uri
-from openvisit.clock import SystemClock
+from openvisit.clock import Clock, SystemClock
 from openvisit.config import Settings
 from openvisit.db import make_engine, make_sessionmaker, session_scope
 from openvisit.errors import DomainError
@@ -30,6 +30,7 @@ from openvisit.facilities.models import (
 )
 from openvisit.people.models import IdentityStatus, StaffMember, StaffRole, StaffRoleName, Visitor
 from openvisit.residents.models import Resident
+from openvisit.visits.models import Visit, VisitState, VisitType
 
 FACILITY = "Riverside County Jail (demo)"
 PASSWORD = "demo-visit-2026"  # noqa: S105 - printed for the demo on purpose
@@ -245,3 +246,62 @@ def _logins(
         )
     lines.append("")
     return "\n".join(lines)
+
+
+def begin_visit_now(
+    session: Session,
+    clock: Clock,
+    actor: AuditActor,
+    *,
+    resident_id: int,
+    visitor_id: int,
+    visit_type: VisitType = VisitType.REMOTE,
+    seconds: int = 30 * 60,
+) -> Visit:
+    """A visit that can be joined right away: booked through the real booking path
+    (rules, hold, kiosk) at its first free slot, then moved to begin now, last
+    ``seconds``, and open its join window. For the demo, media tests and benchmarks;
+    the booked length must be at least ``seconds`` so the hold covers it."""
+    from openvisit.scheduling import service as scheduling
+    from openvisit.visits import states
+    from openvisit.visits.deadlines import schedule_deadlines
+
+    lengths = sorted(
+        session.scalars(
+            select(FacilitySettings.visit_lengths_minutes)
+            .join(Resident, Resident.facility_id == FacilitySettings.facility_id)
+            .where(Resident.id == resident_id)
+        ).one()
+    )
+    length = next((m for m in lengths if m * 60 >= seconds), lengths[-1])
+    found = scheduling.availability(
+        session,
+        clock,
+        resident_id=resident_id,
+        visitor_id=visitor_id,
+        visit_type=visit_type,
+        length_minutes=length,
+    )
+    if not found.slots:
+        raise DomainError("No free slot to book the visit.", code="no_slot")
+    visit = scheduling.book(
+        session,
+        clock,
+        actor,
+        resident_id=resident_id,
+        visitor_id=visitor_id,
+        visit_type=visit_type,
+        start=found.slots[0].start,
+        length_minutes=length,
+    )
+    now = clock.now().replace(microsecond=0)
+    visit.starts_at = now
+    visit.ends_at = now + dt.timedelta(seconds=min(seconds, length * 60))
+    settings = session.get(FacilitySettings, visit.facility_id)
+    assert settings is not None
+    schedule_deadlines(visit, settings)
+    session.flush()
+    states.transition(
+        session, visit, VisitState.OPEN, actor=actor, at=now, cause="demo", reason="Begins now."
+    )
+    return visit

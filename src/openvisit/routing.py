@@ -17,6 +17,7 @@ def include_routers(app: FastAPI) -> None:
     from openvisit.residents import routes as residents
     from openvisit.scheduling import routes as scheduling
     from openvisit.signaling import routes as signaling
+    from openvisit.visits import routes as visits
     from openvisit.web import routes as web
 
     for module in (
@@ -32,6 +33,7 @@ def include_routers(app: FastAPI) -> None:
         scheduling,
         billing,
         signaling,
+        visits,
     ):
         app.include_router(module.api)
         app.include_router(module.pages)

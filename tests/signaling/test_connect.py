@@ -185,7 +185,11 @@ def test_a_visit_that_ended_says_why_and_closes(client, personas, visit, db, clo
     assert events(db, visit) == []
 
 
-def test_a_scheduler_can_monitor_too(third_client, personas, visit, clock):
-    sign_in_staff(third_client, personas.staff(StaffRoleName.SCHEDULER), clock)
+def test_an_investigator_can_monitor_but_a_scheduler_cannot(third_client, personas, visit, clock):
+    sign_in_staff(third_client, personas.staff(StaffRoleName.INVESTIGATOR), clock)
     with socket(third_client, visit.id) as ws:
         assert receive_until(ws, "state")["state"] == "open"
+    sign_in_staff(third_client, personas.staff(StaffRoleName.SCHEDULER), clock)
+    with socket(third_client, visit.id) as ws:
+        refused = ws.receive_json()
+    assert refused["type"] == "error" and refused["code"] == "forbidden", refused

@@ -13,7 +13,7 @@ from .conftest import events, give_kiosk_session, receive_until, socket, state_o
 
 
 def test_media_up_from_both_sides_makes_the_visit_live_and_both_are_told(
-    client, other_client, third_client, personas, visit, db, clock
+    app, client, other_client, third_client, personas, visit, db, clock
 ):
     sign_in_visitor(client, personas.visitor)
     give_kiosk_session(other_client, personas)
@@ -31,13 +31,13 @@ def test_media_up_from_both_sides_makes_the_visit_live_and_both_are_told(
             }
             with socket(third_client, visit.id) as monitor:
                 receive_until(monitor, "state")
-                visitor.send_json({"type": "media", "state": "up"})
+                media(app, visit, "visitor", True, clock)
                 assert visitor.receive_json()["state"] == "open"
                 assert receive_until(kiosk, "state")["state"] == "open"
                 assert receive_until(monitor, "state")["state"] == "open"
                 assert state_of(db, visit) == VisitState.OPEN
                 clock.advance(seconds=3)
-                kiosk.send_json({"type": "media", "state": "up"})
+                media(app, visit, "resident", True, clock)
                 assert receive_until(kiosk, "state") == {
                     "type": "state",
                     "state": "live",
@@ -72,18 +72,18 @@ def test_a_leave_is_recorded_and_the_other_side_is_told(client, other_client, pe
 
 
 def test_a_dropped_party_of_a_live_visit_is_shown_as_reconnecting(
-    client, other_client, personas, visit, db, clock
+    app, client, other_client, personas, visit, db, clock
 ):
     sign_in_visitor(client, personas.visitor)
     give_kiosk_session(other_client, personas)
     with socket(client, visit.id) as visitor:
         visitor.receive_json()
-        visitor.send_json({"type": "media", "state": "up"})
+        media(app, visit, "visitor", True, clock)
         receive_until(visitor, "state")
         with socket(other_client, visit.id) as kiosk:
             receive_until(visitor, "peer")
             kiosk.receive_json()
-            kiosk.send_json({"type": "media", "state": "up"})
+            media(app, visit, "resident", True, clock)
             assert receive_until(kiosk, "state")["state"] == "live"
             assert receive_until(visitor, "state")["state"] == "live"
             # The kiosk's media is flowing again: the visitor sees them (back) in.
@@ -132,14 +132,39 @@ def test_stats_are_stored_at_most_every_two_seconds_per_socket(client, personas,
     assert events(db, visit, "stats") == [("stats", "visitor"), ("stats", "visitor")]
 
 
-def test_a_repeated_media_report_records_nothing_new(client, personas, visit, db):
+def test_media_going_down_while_live_starts_the_reconnect_grace_and_tells_the_other_side(
+    app, client, other_client, personas, visit, db, clock
+):
     sign_in_visitor(client, personas.visitor)
-    with socket(client, visit.id) as ws:
-        ws.receive_json()
-        for _ in range(3):
-            ws.send_json({"type": "media", "state": "up"})
-        ws.send_json({"type": "media", "state": "down"})
-        ws.send_json({"type": "hello"})
-        assert receive_until(ws, "state")
-    assert events(db, visit, "media_up") == [("media_up", "visitor")]
-    assert events(db, visit, "media_down") == [("media_down", "visitor")]
+    give_kiosk_session(other_client, personas)
+    with socket(client, visit.id) as visitor:
+        visitor.receive_json()
+        with socket(other_client, visit.id) as kiosk:
+            receive_until(kiosk, "state")
+            media(app, visit, "visitor", True, clock)
+            media(app, visit, "resident", True, clock)
+            assert receive_until(visitor, "state")["state"] == "open"
+            assert receive_until(visitor, "state")["state"] == "live"
+            clock.advance(seconds=4)
+            media(app, visit, "resident", False, clock)
+            while (told := receive_until(visitor, "peer"))["status"] == "joined":
+                pass
+            assert told == {"type": "peer", "party": "resident", "status": "reconnecting"}
+            db.expire_all()
+            assert db.get(type(visit), visit.id).reconnect_deadline_at is not None
+            clock.advance(seconds=3)
+            media(app, visit, "resident", True, clock)
+            assert receive_until(visitor, "peer")["status"] == "joined"
+            db.expire_all()
+            assert db.get(type(visit), visit.id).reconnect_deadline_at is None
+    assert events(db, visit, "media_down")[:1] == [("media_down", "resident")]
+
+
+def media(app, visit, party: str, up: bool, clock) -> None:  # type: ignore[no-untyped-def]
+    """What the media backend reports when a party's frames start or stop arriving."""
+    import asyncio
+
+    from openvisit.media.backend import MediaChange
+    from openvisit.signaling import live
+
+    asyncio.run(live.on_media_change(app, MediaChange(visit.id, party, up, clock.now())))

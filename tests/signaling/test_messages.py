@@ -27,8 +27,9 @@ BAD = [
     ("{}", "invalid_message"),
     ('{"type": "dance"}', "unknown_type"),
     ('{"type": 7}', "unknown_type"),
-    ('{"type": "media"}', "invalid_message"),
-    ('{"type": "media", "state": "sideways"}', "invalid_message"),
+    ('{"type": "media", "state": "up"}', "unknown_type"),
+    ('{"type": "subscribe", "parties": ["visitor"]}', "invalid_message"),
+    ('{"type": "offer", "pc": "sideways", "sdp": "v=0"}', "invalid_message"),
     ('{"type": "hello", "extra": 1}', "invalid_message"),
     (json.dumps({**STATS, "packets_lost": -1}), "invalid_message"),
     (json.dumps({**STATS, "frames_decoded": "300"}), "invalid_message"),
@@ -107,24 +108,31 @@ def test_a_good_message_resets_the_count_of_bad_ones(client, personas, visit):
             assert ws.receive_json()["type"] == "state"
 
 
-def test_media_negotiation_is_declared_but_answered_media_unavailable_for_now(
+def test_media_messages_that_cant_be_used_get_a_reason_and_change_nothing(
     client, personas, visit, db
 ):
     sign_in_visitor(client, personas.visitor)
     with socket(client, visit.id) as ws:
         ws.receive_json()
-        for message in (
-            {"type": "offer", "pc": "publish", "sdp": "v=0\r\n"},
-            {"type": "answer", "pc": "subscribe", "sdp": "v=0\r\n"},
-            {
-                "type": "ice",
-                "pc": "publish",
-                "candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host",
-            },
-            {"type": "ice", "pc": "publish", "candidate": None},
+        for message, words in (
+            ({"type": "offer", "pc": "publish", "sdp": "v=0\r\n"}, "no audio or video"),
+            ({"type": "offer", "pc": "publish", "sdp": "m=oops"}, "offer could not be used"),
+            ({"type": "offer", "pc": "subscribe", "sdp": "v=0\r\n"}, "server makes the offer"),
+            ({"type": "answer", "pc": "publish", "sdp": "v=0\r\n"}, "server answers"),
+            ({"type": "answer", "pc": "subscribe", "sdp": "v=0\r\n"}, "no offer waiting"),
+            (
+                {
+                    "type": "ice",
+                    "pc": "publish",
+                    "candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host",
+                },
+                "before its candidates",
+            ),
         ):
             ws.send_json(message)
-            assert ws.receive_json()["code"] == "media_unavailable"
+            reply = ws.receive_json()
+            assert reply["code"] == "media_failed", reply
+            assert words in reply["message"], reply
     assert events(db, visit) == [("joined", "visitor"), ("left", "visitor")]
 
 
@@ -134,8 +142,8 @@ def test_a_monitor_sending_media_or_leaving_records_nothing(
     sign_in_staff(third_client, personas.officer, clock)
     with socket(third_client, visit.id) as ws:
         ws.receive_json()
-        ws.send_json({"type": "media", "state": "up"})
-        assert ws.receive_json()["code"] == "not_a_party"
+        ws.send_json({"type": "offer", "pc": "publish", "sdp": "v=0"})
+        assert "don't send media" in ws.receive_json()["message"]
         ws.send_json({"type": "leave"})
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
@@ -149,7 +157,7 @@ def _fuzz_corpus(seed: int, count: int) -> list[str]:
     good = [
         {"type": "hello"},
         STATS,
-        {"type": "media", "state": "down"},
+        {"type": "subscribe"},
         {"type": "ice", "pc": "subscribe", "candidate": "x", "sdp_mid": "0", "sdp_mline_index": 0},
         {"type": "answer", "pc": "publish", "sdp": "v=0"},
     ]
@@ -176,7 +184,7 @@ def _fuzz_corpus(seed: int, count: int) -> list[str]:
     return corpus
 
 
-def _answers_media_unavailable(text: str) -> bool:
+def _is_media_message(text: str) -> bool:
     try:
         return messages.parse(text).type in messages.MEDIA_TYPES
     except messages.BadMessage:
@@ -184,10 +192,10 @@ def _answers_media_unavailable(text: str) -> bool:
 
 
 def test_a_fuzzed_stream_gets_errors_and_disturbs_nothing(client, personas, visit, db, clock):
-    # After each fuzzed message a valid offer: its "media_unavailable" marks the end of
+    # After each fuzzed message a misdirected offer: its "media_failed" marks the end of
     # the replies to the fuzzed one (and, being valid, resets the count of bad ones).
     marker = {"type": "offer", "pc": "subscribe", "sdp": "v=0"}
-    corpus = [t for t in _fuzz_corpus(seed=4, count=200) if not _answers_media_unavailable(t)]
+    corpus = [t for t in _fuzz_corpus(seed=4, count=200) if not _is_media_message(t)]
     assert len(corpus) > 100
     sign_in_visitor(client, personas.visitor)
     with socket(client, visit.id) as ws:
@@ -196,7 +204,7 @@ def test_a_fuzzed_stream_gets_errors_and_disturbs_nothing(client, personas, visi
             ws.send_text(text)
             ws.send_json(marker)
             replies = []
-            while not replies or replies[-1].get("code") != "media_unavailable":
+            while not replies or replies[-1].get("code") != "media_failed":
                 replies.append(ws.receive_json())
             assert all(r["type"] in ("error", "state") for r in replies), replies
         clock.advance(seconds=5)

@@ -15,6 +15,7 @@ class Permission(enum.StrEnum):
     MANAGE_RESIDENTS = "manage_residents"  # create, edit, import, custody, restrictions
     REVIEW_VISITORS = "review_visitors"  # identity, credentials, approvals, blocks
     MANAGE_VISITS = "manage_visits"  # book, cancel, approve bookings on a family's behalf
+    MONITOR_VISITS = "monitor_visits"  # watch live visits, send warnings, terminate
     VIEW_AUDIT = "view_audit"
     MANAGE_STAFF = "manage_staff"
     MANAGE_PLATFORM = "manage_platform"  # create facilities
@@ -23,7 +24,7 @@ class Permission(enum.StrEnum):
 _ALL_STAFF = {Permission.VIEW_FACILITY, Permission.VIEW_RESIDENTS}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.OFFICER: frozenset(_ALL_STAFF | {Permission.MANAGE_CLOSURES}),
+    Role.OFFICER: frozenset(_ALL_STAFF | {Permission.MANAGE_CLOSURES, Permission.MONITOR_VISITS}),
     Role.SCHEDULER: frozenset(
         _ALL_STAFF
         | {
@@ -33,7 +34,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MANAGE_VISITS,
         }
     ),
-    Role.INVESTIGATOR: frozenset(_ALL_STAFF | {Permission.VIEW_AUDIT}),
+    Role.INVESTIGATOR: frozenset(_ALL_STAFF | {Permission.VIEW_AUDIT, Permission.MONITOR_VISITS}),
     Role.FACILITY_ADMIN: frozenset(
         _ALL_STAFF
         | {
@@ -43,6 +44,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.REVIEW_VISITORS,
             Permission.MANAGE_VISITS,
             Permission.VIEW_AUDIT,
+            Permission.MONITOR_VISITS,
             Permission.MANAGE_STAFF,
         }
     ),

@@ -40,6 +40,8 @@ class Connection:
     # over: then closing this one records nothing more.
     done: bool = False
     last_stats_at: Any = None
+    # The visit is recorded (not privileged): its media room records.
+    record: bool = False
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -111,6 +113,9 @@ class Hub:
     def connections(self, visit_id: int) -> list[Connection]:
         return list(self._rooms.get(visit_id, ()))
 
+    def visit_ids(self) -> list[int]:
+        return list(self._rooms)
+
     def parties_present(self, visit_id: int) -> list[str]:
         return sorted({c.party for c in self.connections(visit_id) if c.is_party and not c.done})
 
@@ -121,9 +126,14 @@ class Hub:
         *,
         exclude: Connection | None = None,
         parties_only: bool = False,
+        parties_except: str | None = None,
     ) -> None:
+        """Send ``message`` to the visit's sockets; ``parties_except`` leaves out that
+        party's own sockets."""
         for conn in self.connections(visit_id):
             if conn is exclude or (parties_only and not conn.is_party):
+                continue
+            if parties_except is not None and conn.party == parties_except:
                 continue
             await conn.send(message)
 

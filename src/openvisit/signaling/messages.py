@@ -42,11 +42,11 @@ class Stats(_Message):
     rtt_ms: _MILLIS | None = None
 
 
-class Media(_Message):
-    """The party's own media is flowing (up) or not (down)."""
+class Subscribe(_Message):
+    """Asks for the server's offer of what this viewer receives: the other party's
+    audio and video (a monitor: both parties'). Asking again replaces the last one."""
 
-    type: Literal["media"]
-    state: Literal["up", "down"]
+    type: Literal["subscribe"]
 
 
 class Leave(_Message):
@@ -59,7 +59,7 @@ PeerConnection = Literal["publish", "subscribe"]
 
 
 class Offer(_Message):
-    """For the media layer (not served yet: answered with ``media_unavailable``)."""
+    """A party's sendonly offer on its publish connection (answered with ``answer``)."""
 
     type: Literal["offer"]
     pc: PeerConnection
@@ -67,6 +67,8 @@ class Offer(_Message):
 
 
 class Answer(_Message):
+    """The browser's answer to the server's subscribe offer."""
+
     type: Literal["answer"]
     pc: PeerConnection
     sdp: Annotated[str, Field(min_length=1, max_length=15_000)]
@@ -83,11 +85,11 @@ class Ice(_Message):
 
 
 ClientMessage = Annotated[
-    Hello | Stats | Media | Leave | Offer | Answer | Ice, Field(discriminator="type")
+    Hello | Stats | Subscribe | Leave | Offer | Answer | Ice, Field(discriminator="type")
 ]
 CLIENT_MESSAGE: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
-CLIENT_TYPES = ("hello", "stats", "media", "leave", "offer", "answer", "ice")
-MEDIA_TYPES = frozenset({"offer", "answer", "ice"})
+CLIENT_TYPES = ("hello", "stats", "subscribe", "leave", "offer", "answer", "ice")
+MEDIA_TYPES = frozenset({"offer", "answer", "ice", "subscribe"})
 
 
 class BadMessage(Exception):
@@ -159,6 +161,16 @@ def warning(text: str) -> dict[str, Any]:
 
 def ended(reason: str) -> dict[str, Any]:
     return {"type": "ended", "reason": reason}
+
+
+def answer(sdp: str) -> dict[str, Any]:
+    """The server's answer to a publish offer."""
+    return {"type": "answer", "pc": "publish", "sdp": sdp}
+
+
+def offer(sdp: str, tracks: list[dict[str, str]]) -> dict[str, Any]:
+    """The server's subscribe offer; ``tracks`` says which party and kind each mid carries."""
+    return {"type": "offer", "pc": "subscribe", "sdp": sdp, "tracks": tracks}
 
 
 def error(code: str, message: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ x-permission) don't apply; this socket checks its Origin itself.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -21,8 +22,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketState
 
 from openvisit.errors import DomainError
+from openvisit.media.backend import PARTIES, MediaError
+from openvisit.signaling import live, service
 from openvisit.signaling import messages as m
-from openvisit.signaling import service
 from openvisit.signaling.hub import Connection, Hub, hub_for
 
 log = logging.getLogger(__name__)
@@ -95,6 +97,7 @@ async def visit_socket(websocket: WebSocket) -> None:
         return
     hub = hub_for(websocket.app)
     conn = Connection(websocket, participant.visit_id, participant.party, participant.actor)
+    conn.record = snap.record
     for old in hub.add(conn):
         await old.send(m.error("replaced", "This visit was opened in another window."))
         await old.close(CLOSE_REPLACED)
@@ -109,8 +112,10 @@ async def visit_socket(websocket: WebSocket) -> None:
         await conn.close(CLOSE_INTERNAL)
     finally:
         hub.remove(conn)
-        if conn.is_party and not conn.done:
-            with anyio.CancelScope(shield=True):
+        with anyio.CancelScope(shield=True):
+            if not conn.done or not conn.is_party:
+                await _stop_media(conn)
+            if conn.is_party and not conn.done:
                 await _disconnected(hub, conn, participant)
 
 
@@ -160,8 +165,11 @@ async def _handle(
             return await _end_all(hub, conn.visit_id, snap)
         await _greet(hub, conn, snap)
         return True
-    if isinstance(message, m.Offer | m.Answer | m.Ice):
-        await conn.send(m.error("media_unavailable", "Video is not available on this server yet."))
+    if isinstance(message, m.Offer | m.Answer | m.Ice | m.Subscribe):
+        try:
+            await _media(conn, message)
+        except MediaError as exc:
+            await conn.send(m.error("media_failed", str(exc)))
         return True
     if isinstance(message, m.Stats):
         now = websocket.app.state.clock.now()
@@ -172,30 +180,61 @@ async def _handle(
         data = message.model_dump(exclude={"type"}, exclude_none=True)
         snap = await _run(websocket, service.record_stats, participant, data)
         return True if not snap.ended else await _end_all(hub, conn.visit_id, snap)
-    if isinstance(message, m.Media):
-        if not conn.is_party:
-            await conn.send(m.error("not_a_party", "Monitors don't send media."))
-            return True
-        if conn.media == message.state:
-            return True
-        snap = await _run(websocket, service.record_media, participant, message.state)
-        conn.media = message.state
-        if snap.ended:
-            return await _end_all(hub, conn.visit_id, snap)
-        await hub.push(conn.visit_id, m.state(snap.state, snap.seconds_left))
-        if message.state == "up":
-            await hub.push(conn.visit_id, m.peer(conn.party, "joined"), exclude=conn)
-        elif snap.state == "live":
-            await hub.push(conn.visit_id, m.peer(conn.party, "reconnecting"), exclude=conn)
-        return True
     # Leave
     if conn.is_party:
         conn.done = True
+        await _stop_media(conn)
         snap = await _run(websocket, service.record_left, participant, "leave")
+        if snap.ended:
+            return await _end_all(hub, conn.visit_id, snap)
         await hub.push(conn.visit_id, m.peer(conn.party, "left"), exclude=conn)
         await hub.push(conn.visit_id, m.state(snap.state, snap.seconds_left), exclude=conn)
     await conn.close(CLOSE_NORMAL)
     return False
+
+
+def _viewer(conn: Connection) -> str:
+    return conn.party if conn.is_party else f"monitor:{id(conn)}"
+
+
+async def _media(conn: Connection, message: Any) -> None:
+    """Publish, subscribe and trickle ICE through the media backend (DESIGN §5)."""
+    if isinstance(message, m.Offer) and message.pc != "publish":
+        raise MediaError("The server makes the offer on the subscribe connection.")
+    if isinstance(message, m.Answer) and message.pc != "subscribe":
+        raise MediaError("The server answers on the publish connection.")
+    if isinstance(message, m.Offer | m.Ice) and message.pc == "publish" and not conn.is_party:
+        raise MediaError("Monitors watch and listen: they don't send media.")
+    app = conn.websocket.app
+    backend = live.media_for(app)
+    visit_id = conn.visit_id
+    await backend.open_room(
+        visit_id, record=conn.record, directory=app.state.settings.recordings_dir
+    )
+    if isinstance(message, m.Subscribe):
+        parties = [p for p in PARTIES if p != conn.party]
+        offer = await backend.subscribe(visit_id, _viewer(conn), parties)
+        await conn.send(m.offer(offer.sdp, offer.tracks))
+    elif isinstance(message, m.Offer):
+        await conn.send(m.answer(await backend.publish(visit_id, conn.party, message.sdp)))
+    elif isinstance(message, m.Answer):
+        await backend.accept_answer(visit_id, _viewer(conn), message.sdp)
+    else:
+        who = _viewer(conn) if message.pc == "subscribe" else conn.party
+        await backend.add_ice(
+            visit_id, (message.pc, who), message.candidate, message.sdp_mid, message.sdp_mline_index
+        )
+
+
+async def _stop_media(conn: Connection) -> None:
+    """This socket's connections end with it (a replaced socket's belong to its successor)."""
+    backend = getattr(conn.websocket.app.state, "media", None)
+    if backend is None:
+        return
+    with contextlib.suppress(Exception):
+        if conn.is_party:
+            await backend.unpublish(conn.visit_id, conn.party)
+        await backend.unsubscribe(conn.visit_id, _viewer(conn))
 
 
 async def _disconnected(hub: Hub, conn: Connection, participant: service.Participant) -> None:
@@ -214,11 +253,8 @@ async def _disconnected(hub: Hub, conn: Connection, participant: service.Partici
 
 
 async def _end_all(hub: Hub, visit_id: int, snap: service.Snapshot) -> bool:
-    """The visit has ended: tell every socket of it why, and close them."""
-    for other in hub.connections(visit_id):
-        other.done = True
-        await other.send(m.ended(snap.ended_reason or ""))
-        await other.close(CLOSE_NORMAL)
+    """The visit has ended: tell every socket of it why, close them, end its media."""
+    await live.end_sockets(hub, visit_id, snap.ended_reason or "")
     return False
 
 

@@ -12,6 +12,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from fastapi import Request
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 
@@ -23,8 +24,10 @@ from openvisit.config import Settings
 from openvisit.deps import optional_kiosk, optional_staff, optional_visitor
 from openvisit.errors import Conflict, DomainError, Forbidden, NotAuthenticated, NotFound
 from openvisit.facilities.service import access_facility
+from openvisit.media.backend import Recording
 from openvisit.visits import service as visits
-from openvisit.visits.models import Visit, VisitState, VisitType
+from openvisit.visits import states
+from openvisit.visits.models import Visit, VisitEvent, VisitRecording, VisitState, VisitType
 from openvisit.visits.states import TERMINAL
 
 S = VisitState
@@ -58,6 +61,8 @@ class Snapshot:
     state: str
     seconds_left: int
     ended_reason: str | None = None  # set once the visit has ended
+    # recorded server-side: every visit but a privileged one
+    record: bool = False
 
     @property
     def ended(self) -> bool:
@@ -69,7 +74,11 @@ def snapshot_of(visit: Visit, now: dt.datetime) -> Snapshot:
     if visit.state in TERMINAL:
         reason = visit.ended_reason or f"The visit is {visit.state.value}."
         return Snapshot(visit.state.value, 0, reason)
-    return Snapshot(visit.state.value, left)
+    return Snapshot(visit.state.value, left, record=_records(visit))
+
+
+def _records(visit: Visit) -> bool:
+    return visit.recorded and visit.visit_type != VisitType.PRIVILEGED
 
 
 # --- who may connect -----------------------------------------------------------------
@@ -112,7 +121,7 @@ def connect(
     """Who this socket is for ``visit_id``, from its cookies; records "joined" for a party.
 
     The visit's visitor (ov_session), its resident signed in at its kiosk
-    (ov_kiosk), or staff of its facility with VIEW_FACILITY as a silent
+    (ov_kiosk), or staff of its facility with MONITOR_VISITS as a silent
     monitor, except on a privileged visit. Anyone else: not found.
     """
     now = clock.now()
@@ -137,7 +146,7 @@ def connect(
         participant = Participant(visit.id, "resident", kiosk.actor)
     elif staff is not None:
         try:
-            access_facility(session, staff, visit.facility_id, Permission.VIEW_FACILITY)
+            access_facility(session, staff, visit.facility_id, Permission.MONITOR_VISITS)
         except NotFound:
             raise _not_found() from None
         if visit.visit_type == VisitType.PRIVILEGED:
@@ -195,16 +204,91 @@ def current(session: Session, clock: Clock, visit_id: int) -> Snapshot:
     return snapshot_of(_live_visit(session, visit_id), clock.now())
 
 
-def record_media(session: Session, clock: Clock, participant: Participant, state: str) -> Snapshot:
-    """The party's media went up or down; both up moves an open visit to live."""
-    now = clock.now()
-    visit = _live_visit(session, participant.visit_id)
+def media_changed(
+    session: Session, clock: Clock, visit_id: int, party: str, up: bool, at: dt.datetime
+) -> Snapshot:
+    """The media server saw the party's media start (``up``) or stop at ``at``;
+    both up moves an open visit to live (visits.service.record_event)."""
+    visit = _live_visit(session, visit_id)
     if visit.state in TERMINAL:
-        return snapshot_of(visit, now)
-    kind = "media_up" if state == "up" else "media_down"
-    visits.record_event(session, visit, kind=kind, party=participant.party, at=now)
+        return snapshot_of(visit, clock.now())
+    kind = "media_up" if up else "media_down"
+    visits.record_event(session, visit, kind=kind, party=party, at=min(at, clock.now()))
     session.refresh(visit)
-    return snapshot_of(visit, now)
+    return snapshot_of(visit, clock.now())
+
+
+def store_recordings(
+    session: Session,
+    clock: Clock,
+    visit_id: int,
+    recordings: list[tuple[Recording, str, int, str]],
+) -> None:
+    """Store the finished recordings of a visit: (recording, sha256, size, relative path)."""
+    visit = _live_visit(session, visit_id)
+    now = clock.now()
+    for recording, digest, size, path in recordings:
+        session.add(
+            VisitRecording(
+                visit_id=visit.id,
+                facility_id=visit.facility_id,
+                party=recording.party,
+                path=path,
+                sha256=digest,
+                size_bytes=size,
+                duration_ms=recording.duration_ms,
+                video_codec="vp8",
+                audio_codec="opus",
+                started_at=recording.started_at,
+                ended_at=recording.started_at + dt.timedelta(milliseconds=recording.duration_ms),
+                created_at=now,
+            )
+        )
+    session.flush()
+
+
+def last_warning_id(session: Session, clock: Clock) -> int:
+    return session.scalar(select(func.max(VisitEvent.id)).where(VisitEvent.kind == "warning")) or 0
+
+
+def warning_text(data: dict[str, Any]) -> str:
+    """What a warning event says on the parties' screens."""
+    if data.get("text"):
+        return str(data["text"])
+    minutes = data.get("minutes_left")
+    return "1 minute left." if minutes == 1 else f"{minutes} minutes left."
+
+
+def watch_visits(
+    session: Session, clock: Clock, visit_ids: list[int], after_warning: int
+) -> tuple[dict[int, Snapshot], list[tuple[int, str]], int]:
+    """For the live-visit watcher: act on passed deadlines of these visits (sooner
+    than the worker's tick), then their snapshots and warnings newer than
+    ``after_warning``."""
+    now = clock.now()
+    due = session.scalar(
+        select(func.count())
+        .select_from(Visit)
+        .where(Visit.id.in_(visit_ids), Visit.next_deadline_at <= now)
+    )
+    if due:
+        visits.advance_visits(session, clock)
+    found = session.scalars(
+        select(Visit).where(Visit.id.in_(visit_ids)).execution_options(populate_existing=True)
+    ).all()
+    snaps = {visit.id: snapshot_of(visit, now) for visit in found}
+    rows = session.execute(
+        select(VisitEvent.id, VisitEvent.visit_id, VisitEvent.data)
+        .where(
+            VisitEvent.kind == "warning",
+            VisitEvent.id > after_warning,
+            VisitEvent.visit_id.in_(visit_ids),
+        )
+        .order_by(VisitEvent.id)
+    ).all()
+    warnings = [(row.visit_id, warning_text(row.data or {})) for row in rows]
+    last = max((row.id for row in rows), default=after_warning)
+    return snaps, warnings, last
 
 
 def record_stats(
@@ -228,6 +312,17 @@ def record_left(session: Session, clock: Clock, participant: Participant, how: s
             session, visit, kind="left", party=participant.party, at=now, data={"how": how}
         )
         session.refresh(visit)
+        if how == "leave" and visit.state == S.LIVE:
+            # Hanging up ends a live visit: it is complete, not a lost connection.
+            states.transition(
+                session,
+                visit,
+                S.COMPLETED,
+                actor=participant.actor,
+                at=now,
+                cause=participant.party,
+                reason=f"The {participant.party} ended the visit.",
+            )
     return snapshot_of(visit, now)
 
 

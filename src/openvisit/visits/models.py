@@ -137,3 +137,30 @@ class VisitTransition(Base):
     reason: Mapped[str] = mapped_column(String(500), default="")
     # what caused it, for hooks: "visitor", "staff", "lockdown", "release", "transfer", ...
     cause: Mapped[str] = mapped_column(String(24), default="")
+
+
+class VisitRecording(Base):
+    """One party's recording of a visit (DESIGN §4): a WebM file under the private
+    recordings directory, finalized with its SHA-256. Never served statically."""
+
+    __tablename__ = "recordings"
+    __table_args__ = (
+        Index("ix_recordings_visit", "visit_id"),
+        CheckConstraint("party IN ('visitor', 'resident')", name="party_known"),
+        CheckConstraint("size_bytes >= 0 AND duration_ms >= 0", name="sizes_nonnegative"),
+    )
+
+    id: Mapped[intpk]
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"))
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id"))
+    party: Mapped[str] = mapped_column(String(16))
+    # relative to the recordings directory (Settings.recordings_dir)
+    path: Mapped[str] = mapped_column(String(300), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigId)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    video_codec: Mapped[str] = mapped_column(String(16))
+    audio_codec: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[dt.datetime]
+    ended_at: Mapped[dt.datetime]
+    created_at: Mapped[dt.datetime]

@@ -117,7 +117,7 @@ def _set_reconnect_deadline(session: Session, visit: Visit, at: dt.datetime | No
 # --- the worker job -----------------------------------------------------------------
 
 
-def advance_visits(session: Session, clock: Clock, settings: Settings) -> int:
+def advance_visits(session: Session, clock: Clock, settings: Settings | None = None) -> int:
     """Act on every visit deadline that has passed; returns how many actions were taken.
 
     Visits are taken in deadline order, a bounded batch per tick, each row

@@ -1,0 +1,1 @@
+"""The media plane (DESIGN §5): the backend interface and the embedded aiortc backend."""

@@ -1,0 +1,135 @@
+"""What the embedded backend changes in aiortc 1.16 (pinned in pyproject) to forward
+encoded media instead of decoding and re-encoding it.
+
+aiortc has no public API for this, so this module is the one place that reaches
+into its internals; the media tests guard it (they fail if a new aiortc moves
+these names). Written for OpenVisit; the approach follows the feasibility
+spike in shared/reference/spikes/aiortc:
+
+* ``RTCRtpReceiver.receive`` starts a thread running the module-level
+  ``aiortc.rtcrtpreceiver.decoder_worker(loop, input_q, output_q, error)``,
+  fed with re-assembled encoded frames. For the tracks we mark, our worker
+  passes each encoded frame on as an ``EncodedFrame`` instead of decoding it.
+* ``RTCRtpSender`` packs anything that is not an ``av.Frame`` with the codec's
+  ``pack`` (packetization only), so a track that yields ``av.Packet`` objects is
+  sent without encoding.
+* A viewer's keyframe request (PLI/FIR) reaches ``sender._send_keyframe``,
+  which only flags the encoder we don't use; we replace it per sender to ask the
+  publisher instead (``RTCRtpReceiver._send_rtcp_pli``).
+* aiortc's receive-side bandwidth estimator (REMB) drives publishers down to a
+  few kbit/s when the server is busy; we switch it off per receiver and cap the
+  publisher's bitrate in the answer instead.
+* aioice gathers its host addresses with ``aioice.ice.get_host_addresses`` and
+  never offers 127.0.0.1; ``use_addresses`` replaces it with the configured list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import aioice.ice
+import aiortc.rtcrtpreceiver as rtcrtpreceiver
+from aiortc import RTCRtpReceiver, RTCRtpSender
+
+_stock_decoder_worker = rtcrtpreceiver.decoder_worker
+_stock_host_addresses = aioice.ice.get_host_addresses
+_MARK = "_openvisit_forward"
+_pending: set[asyncio.Future[None]] = set()  # key-frame requests on their way
+
+
+class EncodedFrame(NamedTuple):
+    """One encoded audio or video frame as it arrived, never decoded."""
+
+    data: bytes
+    timestamp: int  # RTP clock units, from 0 at the track's first frame
+    clock_rate: int
+    keyframe: bool
+
+
+def is_vp8_keyframe(data: bytes) -> bool:
+    """A VP8 key frame: the frame tag's P bit is 0 and the start code follows (RFC 6386 §9.1)."""
+    return len(data) >= 10 and not data[0] & 1 and data[3:6] == b"\x9d\x01\x2a"
+
+
+def vp8_size(data: bytes) -> tuple[int, int]:
+    """Width and height from a VP8 key frame's header."""
+    width = int.from_bytes(data[6:8], "little") & 0x3FFF
+    height = int.from_bytes(data[8:10], "little") & 0x3FFF
+    return width, height
+
+
+def _forwarding_worker(
+    loop: asyncio.AbstractEventLoop,
+    input_q: queue.Queue[Any],
+    output_q: asyncio.Queue[Any],
+    decode_error: threading.Event,
+) -> None:
+    if not getattr(output_q, _MARK, False):
+        _stock_decoder_worker(loop, input_q, output_q, decode_error)
+        return
+    while True:
+        task = input_q.get()
+        if task is None:
+            loop.call_soon_threadsafe(output_q.put_nowait, None)
+            return
+        codec, frame = task
+        data = bytes(frame.data)
+        keyframe = codec.name == "VP8" and is_vp8_keyframe(data)
+        loop.call_soon_threadsafe(
+            output_q.put_nowait, EncodedFrame(data, frame.timestamp, codec.clockRate, keyframe)
+        )
+
+
+rtcrtpreceiver.decoder_worker = _forwarding_worker
+
+
+def forward_encoded(receiver: RTCRtpReceiver) -> None:
+    """Make ``receiver``'s track yield ``EncodedFrame``s, and switch off its REMB.
+
+    Call it from the peer connection's "track" event, before the connection
+    starts the receiver's thread.
+    """
+    track = receiver.track
+    setattr(track._queue, _MARK, True)  # type: ignore[attr-defined]
+    receiver._RTCRtpReceiver__remote_bitrate_estimator = None  # type: ignore[attr-defined]
+
+
+def request_keyframe(receiver: RTCRtpReceiver) -> None:
+    """Ask the publisher behind ``receiver`` for a key frame (an RTCP PLI)."""
+    for source in receiver.getSynchronizationSources():
+        task = asyncio.ensure_future(receiver._send_rtcp_pli(source.source))
+        _pending.add(task)
+        task.add_done_callback(_pending.discard)
+
+
+def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
+    """Call ``callback`` when the viewer behind ``sender`` asks for a key frame."""
+    sender._send_keyframe = callback  # type: ignore[method-assign]
+
+
+def to_packet(frame: EncodedFrame, timestamp: int) -> Any:
+    """An ``av.Packet`` that aiortc's sender packetizes as is."""
+    import av
+
+    packet = av.Packet(frame.data)
+    packet.pts = timestamp
+    packet.time_base = fractions.Fraction(1, frame.clock_rate)
+    return packet
+
+
+def use_addresses(addresses: Sequence[str]) -> None:
+    """Announce exactly ``addresses`` as host candidates (empty: aioice's own choice)."""
+    if addresses:
+        chosen = list(addresses)
+
+        def _configured(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+            return [a for a in chosen if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
+
+        aioice.ice.get_host_addresses = _configured
+    else:
+        aioice.ice.get_host_addresses = _stock_host_addresses

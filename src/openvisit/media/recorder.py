@@ -1,0 +1,142 @@
+"""Recording by remuxing: the forwarded VP8 and Opus frames go into one WebM file
+per party, never decoded or re-encoded (DESIGN §5).
+
+Written for OpenVisit because aiortc's MediaRecorder decodes and re-encodes
+every frame (half the frame rate under load, and a race that loses the video
+when audio comes first). PyAV writes the container: the streams are declared
+from the first key frame (its header carries the size), audio waits for that
+key frame, and each publication's timestamps are anchored to the wall clock at
+its first frame, so a party who reconnects continues the same file after a
+gap, and the file lasts as long as the recording ran.
+"""
+
+from __future__ import annotations
+
+import fractions
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+
+from openvisit.media.forwarding import EncodedFrame, vp8_size
+
+log = logging.getLogger(__name__)
+
+_MS = fractions.Fraction(1, 1000)
+
+
+@dataclass(frozen=True)
+class RecordedFile:
+    """A finished recording of one party."""
+
+    party: str
+    path: Path
+    started_monotonic: float
+    duration_ms: int
+    video_frames: int
+    audio_frames: int
+
+
+class RemuxRecorder:
+    """One party's WebM: ``write`` each forwarded frame, ``close`` at the end."""
+
+    def __init__(self, path: Path, party: str) -> None:
+        self.path = path
+        self.party = party
+        self._container: Any = None
+        self._video: Any = None
+        self._audio: Any = None
+        self._t0: float | None = None  # monotonic time of the first key frame written
+        # per (publication, kind): the offset in ms from its RTP clock to the file's
+        self._anchors: dict[tuple[int, str], float] = {}
+        self._last_pts = {"video": -1, "audio": -1}
+        self.video_frames = 0
+        self.audio_frames = 0
+        self.closed = False
+
+    @property
+    def started(self) -> bool:
+        return self._t0 is not None
+
+    def write(self, publication: int, kind: str, frame: EncodedFrame, arrived: float) -> bool:
+        """Mux one frame; False while waiting for the first key frame (ask for one)."""
+        if self.closed:
+            return True
+        if self._t0 is None:
+            if kind != "video" or not frame.keyframe:
+                return False
+            self._open(frame, arrived)
+        assert self._t0 is not None
+        key = (publication, kind)
+        rtp_ms = frame.timestamp * 1000 / frame.clock_rate
+        anchor = self._anchors.get(key)
+        if anchor is None:
+            anchor = self._anchors[key] = (arrived - self._t0) * 1000 - rtp_ms
+        pts = max(round(anchor + rtp_ms), self._last_pts[kind] + 1)
+        self._last_pts[kind] = pts
+        packet = av.Packet(frame.data)
+        packet.pts = packet.dts = pts
+        packet.time_base = _MS
+        if kind == "video":
+            packet.stream = self._video
+            packet.is_keyframe = frame.keyframe
+            self.video_frames += 1
+        else:
+            packet.stream = self._audio
+            self.audio_frames += 1
+        self._container.mux(packet)
+        return True
+
+    def _open(self, keyframe: EncodedFrame, arrived: float) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        container = av.open(str(self.path), mode="w", format="webm")
+        width, height = vp8_size(keyframe.data)
+        # Encoder contexts only declare the codecs to the muxer: nothing is encoded.
+        video = container.add_stream("libvpx", rate=30)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        audio = container.add_stream("libopus", rate=48000)
+        audio.layout = "stereo"
+        self._container, self._video, self._audio = container, video, audio
+        self._t0 = arrived
+
+    def close(self) -> RecordedFile | None:
+        """Finish the file (cues included, so it seeks); None if nothing was recorded."""
+        if self.closed:
+            return None
+        self.closed = True
+        if self._container is None:
+            return None
+        try:
+            self._container.close()
+        except Exception:
+            log.exception("could not finish the recording %s", self.path)
+            return None
+        duration = max(self._last_pts.values()) + 1
+        assert self._t0 is not None
+        return RecordedFile(
+            self.party,
+            self.path,
+            self._t0,
+            duration,
+            self.video_frames,
+            self.audio_frames,
+        )
+
+
+def sha256_of(path: Path) -> tuple[str, int]:
+    """The file's SHA-256 (hex) and size, read in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def now() -> float:
+    return time.monotonic()

@@ -1,0 +1,167 @@
+"""Live visits in this process: the media backend, what it reports, and the watcher.
+
+* ``media_for(app)``: the app's media backend, started on first use, with
+  ``on_media_change`` as its listener: a party's media going up or down is
+  stored as a visit event (which moves the visit live, or starts the reconnect
+  grace) and the sockets of the visit are told.
+* ``watch(app)``: runs beside the worker in `openvisit serve`. Twice a second it
+  looks at the visits that have sockets or a media room here: it acts on their
+  deadlines as soon as they pass (the worker's own loop is the durable one; this
+  only makes them fire sooner), pushes new state and warnings, and ends the
+  media of visits that ended: sockets told and closed, recordings finalized.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from openvisit.errors import DomainError
+from openvisit.media.backend import MediaChange
+from openvisit.media.embedded import EmbeddedBackend
+from openvisit.media.recorder import sha256_of
+from openvisit.signaling import messages as m
+from openvisit.signaling import service
+from openvisit.signaling.hub import Hub, hub_for
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+WATCH_SECONDS = 0.5
+CLOSE_NORMAL = 1000
+
+
+def _in_transaction(sessionmaker: Any, fn: Callable[..., T], *args: Any) -> T:
+    session = sessionmaker()
+    try:
+        result = fn(session, *args)
+        session.commit()
+        return result
+    except DomainError as exc:
+        if exc.keep_changes:
+            session.commit()
+        else:
+            session.rollback()
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+async def run(app: Any, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(session, clock, *args)`` in its own transaction, in a worker thread."""
+    state = app.state
+    return await asyncio.to_thread(_in_transaction, state.sessionmaker, fn, state.clock, *args)
+
+
+def media_for(app: Any) -> EmbeddedBackend:
+    """The app's media backend, started on first use (from the app's own loop)."""
+    backend: EmbeddedBackend | None = getattr(app.state, "media", None)
+    if backend is None:
+        settings = app.state.settings
+        backend = EmbeddedBackend(
+            app.state.clock,
+            addresses=settings.media_address_list,
+            max_bitrate=settings.media_max_bitrate,
+        )
+        app.state.media = backend
+
+        async def _listener(change: MediaChange) -> None:
+            await on_media_change(app, change)
+
+        backend.start(_listener)
+    return backend
+
+
+async def stop_media(app: Any) -> None:
+    backend: EmbeddedBackend | None = getattr(app.state, "media", None)
+    if backend is not None:
+        for visit_id in backend.room_ids():
+            with contextlib.suppress(Exception):
+                await finish_media(app, visit_id)
+        await backend.stop()
+        app.state.media = None
+
+
+async def on_media_change(app: Any, change: MediaChange) -> None:
+    """A party's media went up or down: store it, and tell the visit's sockets."""
+    hub = hub_for(app)
+    snap = await run(
+        app, service.media_changed, change.visit_id, change.party, change.up, change.at
+    )
+    if snap.ended:
+        await end_sockets(hub, change.visit_id, snap.ended_reason or "")
+        await finish_media(app, change.visit_id)
+        return
+    await hub.push(change.visit_id, m.state(snap.state, snap.seconds_left))
+    if change.up:
+        await hub.push(change.visit_id, m.peer(change.party, "joined"), parties_except=change.party)
+    elif snap.state == "live" and change.party in hub.parties_present(change.visit_id):
+        await hub.push(
+            change.visit_id, m.peer(change.party, "reconnecting"), parties_except=change.party
+        )
+
+
+async def end_sockets(hub: Hub, visit_id: int, reason: str) -> None:
+    """The visit has ended: tell every socket of it why, and close them."""
+    for conn in hub.connections(visit_id):
+        conn.done = True
+        await conn.send(m.ended(reason))
+        await conn.close(CLOSE_NORMAL)
+
+
+async def finish_media(app: Any, visit_id: int) -> int:
+    """Close the visit's media room and store its recordings; how many were stored."""
+    backend: EmbeddedBackend | None = getattr(app.state, "media", None)
+    if backend is None:
+        return 0
+    recordings = await backend.close_room(visit_id)
+    if not recordings:
+        return 0
+    root = app.state.settings.recordings_dir
+    stored = []
+    for recording in recordings:
+        digest, size = await asyncio.to_thread(sha256_of, recording.path)
+        stored.append((recording, digest, size, recording.path.relative_to(root).as_posix()))
+    await run(app, service.store_recordings, visit_id, stored)
+    return len(stored)
+
+
+async def watch(app: Any) -> None:
+    """Push what changed on this node's live visits; end the media of those that ended."""
+    hub = hub_for(app)
+    seen_state: dict[int, str] = {}
+    last_warning = await run(app, service.last_warning_id)
+    while True:
+        await asyncio.sleep(WATCH_SECONDS)
+        try:
+            last_warning = await _watch_once(app, hub, seen_state, last_warning)
+        except Exception:
+            log.exception("the live-visit watcher failed; trying again")
+
+
+async def _watch_once(app: Any, hub: Hub, seen_state: dict[int, str], last_warning: int) -> int:
+    backend: EmbeddedBackend | None = getattr(app.state, "media", None)
+    ids = set(hub.visit_ids()) | set(backend.room_ids() if backend else ())
+    for gone in set(seen_state) - ids:
+        del seen_state[gone]
+    if not ids:
+        return last_warning
+    snaps, warnings, last_warning = await run(app, service.watch_visits, sorted(ids), last_warning)
+    for visit_id, text in warnings:
+        await hub.push(visit_id, m.warning(text), parties_only=True)
+    for visit_id, snap in snaps.items():
+        if snap.ended:
+            await end_sockets(hub, visit_id, snap.ended_reason or "")
+            await finish_media(app, visit_id)
+            seen_state.pop(visit_id, None)
+        elif seen_state.get(visit_id) != snap.state:
+            seen_state[visit_id] = snap.state
+            await hub.push(visit_id, m.state(snap.state, snap.seconds_left))
+    return last_warning
