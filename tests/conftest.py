@@ -183,3 +183,12 @@ def smtp_server():  # type: ignore[no-untyped-def]
     controller.start()
     yield controller, inbox
     controller.stop()
+
+
+@pytest.fixture(scope="session")
+def playwright_driver():  # type: ignore[no-untyped-def]
+    """One Playwright per test process (a second sync instance can't start beside it)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p

@@ -73,9 +73,9 @@ def netns() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def chromium_in_netns(netns: str, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    from playwright.sync_api import sync_playwright
-
+def chromium_in_netns(  # type: ignore[no-untyped-def]
+    netns: str, tmp_path_factory: pytest.TempPathFactory, playwright_driver
+):
     from openvisit.media.synthetic import make_clip
 
     folder = tmp_path_factory.mktemp("chromium")
@@ -86,10 +86,11 @@ def chromium_in_netns(netns: str, tmp_path_factory: pytest.TempPathFactory):  # 
     y4m = folder / "camera.y4m"
     _make_y4m(make_clip(folder / "camera.webm", seconds=2.0), y4m)
     args = [*CHROMIUM_FLAGS, f"--use-file-for-fake-video-capture={y4m}"]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(wrapper), headless=True, args=args)
-        yield browser
-        browser.close()
+    browser = playwright_driver.chromium.launch(
+        executable_path=str(wrapper), headless=True, args=args
+    )
+    yield browser
+    browser.close()
 
 
 def _make_y4m(source: Path, target: Path) -> None:
