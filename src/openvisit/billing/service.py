@@ -438,7 +438,18 @@ def _mark_settled(
     )
 
 
-def _release_and_settle(session: Session, clock: Clock, visit: Visit) -> None:
+def _settled(session: Session, visit_id: int) -> bool:
+    return (
+        session.scalar(
+            select(BillingSettlement.visit_id).where(BillingSettlement.visit_id == visit_id)
+        )
+        is not None
+    )
+
+
+def _release_and_settle(session: Session, clock: Clock, visit: Visit) -> bool:
+    if _settled(session, visit.id):
+        return False
     txn = release_hold(session, clock, visit)
     amount = wallet_change(session, txn.id, visit.visitor_id) if txn is not None else 0
     meter = session.get(VisitMeter, visit.id)
@@ -453,6 +464,7 @@ def _release_and_settle(session: Session, clock: Clock, visit: Visit) -> None:
         billable_seconds=meter.billable_seconds if meter else 0,
         credits=[],
     )
+    return True
 
 
 # --- capture of a visit that went live and ended ----------------------------------------
@@ -568,10 +580,7 @@ def capture_visit(session: Session, clock: Clock, visit: Visit) -> bool:
     facility's revenue, and give the rest back, in one ledger transaction. Returns False
     when it was settled already (by an earlier run or another worker)."""
     _lock_resident(session, visit.resident_id)
-    already = session.scalar(
-        select(BillingSettlement.visit_id).where(BillingSettlement.visit_id == visit.id)
-    )
-    if already is not None:
+    if _settled(session, visit.id):
         return False
     facility = session.get(Facility, visit.facility_id)
     timezone = facility.timezone if facility else "UTC"
@@ -665,16 +674,24 @@ def settle_pending(session: Session, clock: Clock, settings: Settings, *, limit:
         # One visit's problem must not hold up everyone else's money.
         try:
             with session.begin_nested():
-                if visit.state.value in CAPTURE_STATES:
-                    if not capture_visit(session, clock, visit):
-                        continue
-                else:
-                    _release_and_settle(session, clock, visit)
+                settled = settle_visit(session, clock, visit)
         except Exception:
             log.exception("could not settle visit %s; will retry at the next tick", visit_id)
             continue
-        done += 1
+        if settled:
+            done += 1
     return done
+
+
+def settle_visit(session: Session, clock: Clock, visit: Visit) -> bool:
+    """Settle one ended visit's money, exactly once: capture what a visit that went live
+    and ended was connected for, or give a cancelled, denied, missed or failed visit its
+    whole hold back. False when it was settled already, or has not ended."""
+    if visit.state.value in CAPTURE_STATES:
+        return capture_visit(session, clock, visit)
+    if visit.state.value in RELEASE_STATES:
+        return _release_and_settle(session, clock, visit)
+    return False
 
 
 # --- receipts ----------------------------------------------------------------------------
