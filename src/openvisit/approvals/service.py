@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from openvisit import audit
@@ -579,6 +580,12 @@ def pending_for_facility(session: Session, facility_id: int) -> list[Approval]:
             .order_by(Approval.requested_at)
         )
     )
+
+
+def visitor_ids_at(facility_id: int) -> Select[Any]:
+    """The ids of every visitor who ever asked to visit someone at this facility (any
+    status), as a subquery for other domains' reports."""
+    return select(Approval.visitor_id).where(Approval.facility_id == facility_id).distinct()
 
 
 def for_visitor(session: Session, visitor_id: int) -> list[Approval]:

@@ -16,6 +16,7 @@ class Permission(enum.StrEnum):
     REVIEW_VISITORS = "review_visitors"  # identity, credentials, approvals, blocks
     MANAGE_VISITS = "manage_visits"  # book, cancel, approve bookings on a family's behalf
     VIEW_AUDIT = "view_audit"
+    VIEW_BILLING = "view_billing"  # money trails, revenue, refunds
     MANAGE_STAFF = "manage_staff"
     MANAGE_PLATFORM = "manage_platform"  # create facilities
 
@@ -31,6 +32,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MANAGE_RESIDENTS,
             Permission.REVIEW_VISITORS,
             Permission.MANAGE_VISITS,
+            Permission.VIEW_BILLING,
         }
     ),
     Role.INVESTIGATOR: frozenset(_ALL_STAFF | {Permission.VIEW_AUDIT}),
@@ -43,6 +45,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.REVIEW_VISITORS,
             Permission.MANAGE_VISITS,
             Permission.VIEW_AUDIT,
+            Permission.VIEW_BILLING,
             Permission.MANAGE_STAFF,
         }
     ),

@@ -160,9 +160,12 @@ def credited_minutes(
     return [credits[n] for n in sorted(credits)]
 
 
-def reason_words(reason: dict[str, Any]) -> str:
-    """A credit's reason in plain words, for the receipt."""
-    who = "your" if reason.get("party") == "visitor" else "the resident's"
+def reason_words(reason: dict[str, Any], *, for_staff: bool = False) -> str:
+    """A credit's reason in plain words, for the family's receipt (or for staff)."""
+    if for_staff:
+        who = "the visitor's" if reason.get("party") == "visitor" else "the resident's"
+    else:
+        who = "your" if reason.get("party") == "visitor" else "the resident's"
     if reason.get("reason") == "frozen":
         return f"Video froze on {who} screen for {reason.get('seconds', 5)} seconds"
     return f"{who.capitalize()} connection lost {reason.get('percent', 10)}% of its packets"

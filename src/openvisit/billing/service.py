@@ -779,6 +779,14 @@ class NothingToRefund(Conflict):
 
 
 INACTIVE_AFTER = dt.timedelta(days=180)
+# How a refund's idempotency key begins -> (reason, in words for staff). The keys are
+# ``refund:<visitor>:<attempt>`` (billing.routes), ``inactive-refund:<visitor>:<last entry>``
+# and ``account-closure:<visitor>:<last entry>`` (below).
+REFUND_REASONS = {
+    "refund": ("on_request", "On request"),
+    "inactive-refund": ("inactivity", "After 180 days unused"),
+    "account-closure": ("account_closure", "Account closed"),
+}
 
 
 def refund_balance(

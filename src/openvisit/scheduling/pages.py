@@ -412,6 +412,7 @@ def schedule_page(
             "next": day + dt.timedelta(days=1),
             "type_names": presenters.TYPE_NAMES,
             "can_manage": staff.can(facility.id, Permission.MANAGE_VISITS),
+            "can_see_money": staff.can(facility.id, Permission.VIEW_BILLING),
         },
     )
 
