@@ -374,6 +374,7 @@ class Standing:
     minors: list[dict[str, str]]
     block_until: dt.datetime | None
     blocked: bool
+    closed: bool = False  # the visitor closed their account
 
 
 # The visitor, their approval for this resident and an active block, in one Core query
@@ -382,6 +383,7 @@ _STANDING = (
     select(
         Visitor.id,
         Visitor.identity_status,
+        Visitor.closed_at,
         Approval.id.label("approval_id"),
         Approval.relationship,
         Approval.minors,
@@ -437,6 +439,7 @@ def standing(
         minors=list(row.minors or []),
         block_until=row.until,
         blocked=row.block_id is not None,
+        closed=row.closed_at is not None,
     )
 
 
@@ -465,6 +468,8 @@ def check_eligible(
         raise NotEligible(
             "This resident is no longer at the facility.", code="resident_not_in_custody"
         )
+    if visitor.closed:
+        raise NotEligible("This visitor's account is closed.", code="account_closed")
     if visitor.identity_status != IdentityStatus.VERIFIED:
         raise NotEligible("Your identity hasn't been checked yet.", code="identity_not_verified")
     if visitor.blocked:

@@ -8,7 +8,6 @@ here and shown in the facility's zone by the pages.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -25,7 +24,7 @@ from openvisit.billing.models import (
     LedgerEntry,
     LedgerTransaction,
 )
-from openvisit.billing.service import REFUND_REASONS
+from openvisit.billing.service import REFUND_REASONS, payout_reference
 from openvisit.errors import InvalidInput
 from openvisit.facilities.models import Facility
 from openvisit.people.models import Visitor
@@ -337,8 +336,6 @@ def money_trail(session: Session, facility: Facility, visit: Visit) -> MoneyTrai
 
 # --- refunds issued -----------------------------------------------------------------------
 
-_PAYOUT = re.compile(r"\(payout ([^)]+)\)")
-
 
 @dataclass(frozen=True)
 class RefundLine:
@@ -411,7 +408,6 @@ def refunds_for_facility(session: Session, facility: Facility, span: DateRange) 
     lines = []
     for txn, visitor_id, amount, name, email in rows:
         reason, words = REFUND_REASONS.get(txn.idempotency_key.split(":", 1)[0], ("other", "Other"))
-        payout = _PAYOUT.search(txn.memo)
         lines.append(
             RefundLine(
                 at=txn.created_at,
@@ -422,7 +418,7 @@ def refunds_for_facility(session: Session, facility: Facility, span: DateRange) 
                 amount_cents=-amount,
                 reason=reason,
                 reason_words=words,
-                payout=payout.group(1) if payout else "",
+                payout=payout_reference(txn),
             )
         )
     return Refunds(span, lines)

@@ -272,6 +272,12 @@ def record_lobby_deposit(
     visitor = session.get(Visitor, visitor_id)
     if visitor is None:
         raise NotFound("We couldn't find that visitor.", code="visitor_not_found")
+    if visitor.closed_at is not None:
+        raise Conflict(
+            "This visitor closed their account, so money can't be added to it. "
+            "Give the money back to the family.",
+            code="account_closed",
+        )
     key = (
         f"lobby:{facility.id}:{check_key(idempotency_key)}"
         if idempotency_key
@@ -835,6 +841,75 @@ def refund_balance(
         data={"amount_cents": amount, "reason": reason, "payout": reference},
     )
     return txn
+
+
+def lock_wallet(session: Session, clock: Clock, visitor_id: int) -> int:
+    """Lock the visitor's wallet and hold accounts until the transaction ends (PostgreSQL),
+    so no booking, capture or refund moves their money meanwhile; return the id of the last
+    transaction that moved either (0 if none), which names this state of the wallet."""
+    accounts = [wallet(session, clock, visitor_id), hold_account(session, clock, visitor_id)]
+    ledger.lock_accounts(session, [a.id for a in accounts])
+    last = session.scalar(
+        select(func.max(LedgerEntry.transaction_id)).where(
+            LedgerEntry.account_id.in_([a.id for a in accounts])
+        )
+    )
+    return int(last or 0)
+
+
+class SettlementPending(Conflict):
+    code = "settlement_pending"
+    message = (
+        "The charge for your last visit is still being worked out. This takes a minute or two "
+        "after a visit ends. Please try again shortly."
+    )
+
+
+def refund_on_closure(
+    session: Session,
+    clock: Clock,
+    gateway: PaymentGateway,
+    actor: AuditActor,
+    visitor_id: int,
+    visits: list[Visit],
+    *,
+    last_movement: int,
+) -> LedgerTransaction | None:
+    """As an account closes: give back the holds of ``visits`` that ended without going live
+    (the caller has just cancelled the upcoming ones), then pay the whole wallet back.
+    The caller holds ``lock_wallet``; ``last_movement`` (what it returned) keys the payout, so
+    a retry after a timed-out payout asks the gateway for the same payout again.
+
+    A visit that went live and ended but is not settled yet is refused (its charge is for the
+    settlement job to work out; capturing it here could deadlock with that job)."""
+    for visit in visits:
+        if visit.state.value in CAPTURE_STATES and not _settled(session, visit.id):
+            raise SettlementPending()
+    for visit in visits:
+        if visit.state.value in RELEASE_STATES:
+            _release_and_settle(session, clock, visit)
+    if wallet_summary(session, visitor_id).held_cents != 0:
+        raise SettlementPending()
+    if ledger.balance(session, wallet(session, clock, visitor_id).id) <= 0:
+        return None
+    return refund_balance(
+        session,
+        clock,
+        gateway,
+        actor,
+        visitor_id,
+        key=f"account-closure:{visitor_id}:{last_movement}",
+        reason="on account closure",
+    )
+
+
+_PAYOUT = re.compile(r"\(payout ([^)]+)\)")
+
+
+def payout_reference(txn: LedgerTransaction) -> str:
+    """The gateway's reference of a refund's payout, as ``refund_balance`` wrote it."""
+    found = _PAYOUT.search(txn.memo)
+    return found.group(1) if found else ""
 
 
 def refund_inactive_wallets(
