@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_DOWN, Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, make_transient_to_detached
 
@@ -306,6 +306,10 @@ def check_invariants(session: Session) -> InvariantReport:
     """Check the ledger's invariants over every entry (DESIGN §4): all entries sum to zero,
     and so do each transaction's; no wallet or hold account is below zero; a settled visit
     holds nothing. Four aggregate queries, each one pass over the entries."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Hash aggregates over a million entries want more than the 4 MB default; LOCAL
+        # ends with the caller's transaction.
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
     total = session.scalar(select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)))
     unbalanced = session.scalars(
         select(LedgerEntry.transaction_id)
