@@ -96,3 +96,10 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
     )
     assert r.returncode != 0
     assert "OPENVISIT_SECRET_KEY is required in production" in r.stderr
+
+
+def test_ledger_check_reports_a_sound_ledger(tmp_path):
+    assert run(tmp_path, "demo").returncode == 0
+    r = run(tmp_path, "ledger", "check")
+    assert r.returncode == 0, r.stderr
+    assert "ledger sound" in r.stdout

@@ -1,4 +1,4 @@
-"""`openvisit serve | demo | db upgrade | create-staff | audit verify`."""
+"""`openvisit serve | demo | db upgrade | create-staff | audit verify | ledger check`."""
 
 from __future__ import annotations
 
@@ -94,6 +94,23 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_ledger_check(args: argparse.Namespace) -> int:
+    from openvisit.billing.ledger import check_invariants
+    from openvisit.db import make_engine, make_sessionmaker
+
+    settings = _settings()
+    factory = make_sessionmaker(make_engine(settings.database_url))
+    with factory() as session:
+        report = check_invariants(session)
+    if report.ok:
+        print("ledger sound: entries sum to zero, no wallet or hold below zero, settled holds zero")
+        return 0
+    print(f"ledger BROKEN: {len(report.problems)} problem(s) (at most 20 of each kind shown)")
+    for problem in report.problems:
+        print(f"  - {problem}")
+    return 1
+
+
 def _redact(url: str) -> str:
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
@@ -133,6 +150,12 @@ def main(argv: list[str] | None = None) -> None:
     audit = sub.add_parser("audit", help="audit log commands")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser("verify", help="check the hash chain").set_defaults(func=cmd_audit_verify)
+
+    ledger = sub.add_parser("ledger", help="money commands")
+    ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True)
+    ledger_sub.add_parser("check", help="check the ledger's invariants").set_defaults(
+        func=cmd_ledger_check
+    )
 
     args = parser.parse_args(argv)
     try:

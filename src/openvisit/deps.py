@@ -76,7 +76,7 @@ def optional_visitor(request: Request, db: DbSession, clock: ClockDep) -> Visito
     if row is None or row.actor_type != "visitor" or row.second_factor_pending:
         return None
     visitor = db.get(Visitor, row.actor_id)
-    if visitor is None:
+    if visitor is None or visitor.closed_at is not None:
         return None
     _touch(row, now)
     return VisitorContext(visitor=visitor, session=row, ip=client_ip(request))

@@ -207,3 +207,31 @@ def test_rescheduling_moves_the_hold_to_the_new_time(client, family, db, clock, 
     assert wallet(client)["held_cents"] == 450
     assert wallet(client)["available_cents"] == 150
     assert entry_total(db) == 0
+
+
+def test_a_family_that_cancels_inside_the_notice_period_still_gets_everything_back(
+    client, family, db, clock, settings
+):
+    """Decision (docs/architecture.md): no second was connected, so nothing is charged,
+    however late the family cancels. There is no late-cancellation fee."""
+    fund(db, family.visitor.id, 1000)
+    family.commit()
+    sign_in_visitor(client, family.visitor)
+    visit_id = book(client, family.resident.id).json()["id"]
+    assert db.get(FacilitySettings, family.facility.id).min_notice_minutes == 12 * 60
+    clock.set(FRIDAY_9AM - dt.timedelta(minutes=20))  # well inside the 12-hour notice
+    sign_in_visitor(client, family.visitor)  # the morning after: a new session
+    page = client.get(f"/visits/{visit_id}")
+    assert "the $4.50 set aside for it comes back to your wallet in full" in page.text
+    r = client.post(f"/api/v1/me/visits/{visit_id}/cancel", json={"reason": "Car broke down"})
+    assert r.status_code == 200, r.text
+    assert settle(db, clock, settings) == 1
+    assert wallet(client)["available_cents"] == 1000
+    assert wallet(client)["held_cents"] == 0
+    row = db.get(BillingSettlement, visit_id)
+    assert (row.outcome, row.charge_cents, row.released_cents) == ("released", 0, 450)
+    kinds = db.scalars(
+        select(LedgerTransaction.kind).where(LedgerTransaction.visit_id == visit_id)
+    ).all()
+    assert sorted(kinds) == ["hold", "release"]  # nothing else: no fee of any kind
+    assert entry_total(db) == 0

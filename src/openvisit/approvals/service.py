@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from openvisit import audit
@@ -373,6 +374,7 @@ class Standing:
     minors: list[dict[str, str]]
     block_until: dt.datetime | None
     blocked: bool
+    closed: bool = False  # the visitor closed their account
 
 
 # The visitor, their approval for this resident and an active block, in one Core query
@@ -381,6 +383,7 @@ _STANDING = (
     select(
         Visitor.id,
         Visitor.identity_status,
+        Visitor.closed_at,
         Approval.id.label("approval_id"),
         Approval.relationship,
         Approval.minors,
@@ -436,6 +439,7 @@ def standing(
         minors=list(row.minors or []),
         block_until=row.until,
         blocked=row.block_id is not None,
+        closed=row.closed_at is not None,
     )
 
 
@@ -464,6 +468,8 @@ def check_eligible(
         raise NotEligible(
             "This resident is no longer at the facility.", code="resident_not_in_custody"
         )
+    if visitor.closed:
+        raise NotEligible("This visitor's account is closed.", code="account_closed")
     if visitor.identity_status != IdentityStatus.VERIFIED:
         raise NotEligible("Your identity hasn't been checked yet.", code="identity_not_verified")
     if visitor.blocked:
@@ -579,6 +585,12 @@ def pending_for_facility(session: Session, facility_id: int) -> list[Approval]:
             .order_by(Approval.requested_at)
         )
     )
+
+
+def visitor_ids_at(facility_id: int) -> Select[Any]:
+    """The ids of every visitor who ever asked to visit someone at this facility (any
+    status), as a subquery for other domains' reports."""
+    return select(Approval.visitor_id).where(Approval.facility_id == facility_id).distinct()
 
 
 def for_visitor(session: Session, visitor_id: int) -> list[Approval]:

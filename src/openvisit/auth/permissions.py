@@ -17,6 +17,7 @@ class Permission(enum.StrEnum):
     MANAGE_VISITS = "manage_visits"  # book, cancel, approve bookings on a family's behalf
     MONITOR_VISITS = "monitor_visits"  # watch live visits, send warnings, terminate
     VIEW_AUDIT = "view_audit"
+    VIEW_BILLING = "view_billing"  # money trails, revenue, refunds
     MANAGE_STAFF = "manage_staff"
     MANAGE_PLATFORM = "manage_platform"  # create facilities
 
@@ -32,6 +33,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MANAGE_RESIDENTS,
             Permission.REVIEW_VISITORS,
             Permission.MANAGE_VISITS,
+            Permission.VIEW_BILLING,
         }
     ),
     Role.INVESTIGATOR: frozenset(_ALL_STAFF | {Permission.VIEW_AUDIT, Permission.MONITOR_VISITS}),
@@ -45,6 +47,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MANAGE_VISITS,
             Permission.VIEW_AUDIT,
             Permission.MONITOR_VISITS,
+            Permission.VIEW_BILLING,
             Permission.MANAGE_STAFF,
         }
     ),

@@ -54,15 +54,25 @@ class PaymentGateway(Protocol):
         ...
 
 
+class PayoutTimeout(GatewayTimeout):
+    message = (
+        "The payment service did not answer in time, so no money was paid back. "
+        "Please try again in a moment (you will not be paid twice)."
+    )
+
+
 class SandboxGateway:
     """Approves every card, except: numbers ending 0002 are declined; numbers ending
-    0003 time out on the first attempt of each key and go through on a retry."""
+    0003 time out on the first attempt of each key and go through on a retry.
+    Pays every payout, except that the next ``payouts_to_time_out`` payouts time out
+    without paying (set it to try the failure path)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, payouts_to_time_out: int = 0) -> None:
         self._lock = threading.Lock()
         self._charges: dict[str, tuple[int, str, ChargeResult]] = {}
         self._timed_out: set[str] = set()
         self._payouts: dict[str, tuple[int, int, str]] = {}
+        self.payouts_to_time_out = payouts_to_time_out
         self.calls = 0
 
     def charge(self, *, idempotency_key: str, amount_cents: int, card_number: str) -> ChargeResult:
@@ -92,6 +102,9 @@ class SandboxGateway:
                 if done[:2] != (amount_cents, visitor_id):
                     raise GatewayConflict()
                 return done[2]
+            if self.payouts_to_time_out > 0:
+                self.payouts_to_time_out -= 1
+                raise PayoutTimeout()
             reference = f"sandbox-payout-{len(self._payouts) + 1:06d}"
             self._payouts[idempotency_key] = (amount_cents, visitor_id, reference)
             return reference

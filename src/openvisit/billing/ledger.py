@@ -15,10 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import ROUND_HALF_DOWN, Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, make_transient_to_detached
 
@@ -26,6 +27,7 @@ from openvisit.audit.service import SYSTEM, AuditActor
 from openvisit.billing.models import (
     NEVER_NEGATIVE,
     AccountKind,
+    BillingSettlement,
     LedgerAccount,
     LedgerEntry,
     LedgerTransaction,
@@ -267,3 +269,80 @@ def post(
     make_transient_to_detached(txn)
     session.add(txn)
     return txn
+
+
+# --- invariants --------------------------------------------------------------------------
+
+_SAMPLE = 20  # how many offenders a report names; the check stops looking after that
+
+
+@dataclass(frozen=True)
+class InvariantReport:
+    """What ``check_invariants`` found. Each list names at most a few offenders."""
+
+    entries_total_cents: int
+    unbalanced_transactions: list[int]  # transaction ids whose entries don't sum to zero
+    negative_accounts: list[tuple[str, int]]  # (owner key, balance) of a wallet or hold < 0
+    unsettled_holds: list[tuple[int, int]]  # (visit id, cents still held) of settled visits
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def problems(self) -> list[str]:
+        found = []
+        if self.entries_total_cents != 0:
+            found.append(f"all entries sum to {self.entries_total_cents} cents, not 0")
+        found += [f"transaction {t} is unbalanced" for t in self.unbalanced_transactions]
+        found += [f"account {k} is at {c} cents" for k, c in self.negative_accounts]
+        found += [
+            f"visit {v} is settled but {c} cents are still held" for v, c in self.unsettled_holds
+        ]
+        return found
+
+
+def check_invariants(session: Session) -> InvariantReport:
+    """Check the ledger's invariants over every entry (DESIGN §4): all entries sum to zero,
+    and so do each transaction's; no wallet or hold account is below zero; a settled visit
+    holds nothing. Four aggregate queries, each one pass over the entries."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Hash aggregates over a million entries want more than the 4 MB default; LOCAL
+        # ends with the caller's transaction.
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
+    total = session.scalar(select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)))
+    unbalanced = session.scalars(
+        select(LedgerEntry.transaction_id)
+        .group_by(LedgerEntry.transaction_id)
+        .having(func.sum(LedgerEntry.amount_cents) != 0)
+        .order_by(LedgerEntry.transaction_id)
+        .limit(_SAMPLE)
+    ).all()
+    account_sum = func.sum(LedgerEntry.amount_cents)
+    negative = session.execute(
+        select(LedgerAccount.owner_key, account_sum)
+        .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+        .where(LedgerAccount.kind.in_(sorted(NEVER_NEGATIVE)))
+        .group_by(LedgerAccount.id, LedgerAccount.owner_key)
+        .having(account_sum < 0)
+        .order_by(LedgerAccount.id)
+        .limit(_SAMPLE)
+    ).all()
+    held = func.sum(LedgerEntry.amount_cents)
+    unsettled = session.execute(
+        select(LedgerTransaction.visit_id, held)
+        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .join(BillingSettlement, BillingSettlement.visit_id == LedgerTransaction.visit_id)
+        .where(LedgerAccount.kind == AccountKind.VISITOR_HOLD)
+        .group_by(LedgerTransaction.visit_id)
+        .having(held != 0)
+        .order_by(LedgerTransaction.visit_id)
+        .limit(_SAMPLE)
+    ).all()
+    return InvariantReport(
+        entries_total_cents=int(total or 0),
+        unbalanced_transactions=[int(t) for t in unbalanced],
+        negative_accounts=[(str(k), int(c)) for k, c in negative],
+        unsettled_holds=[(v, int(c)) for v, c in unsettled if v is not None],
+    )

@@ -123,6 +123,11 @@ def credited_minutes(
 
     for party, series in samples_by_party(events).items():
         frozen: dict[int, dt.timedelta] = {}
+        # Packets due and lost per minute: whole counts from report pairs inside one minute
+        # (nearly all of them: reports come every ~2 s), exact fractions from pairs that
+        # straddle a minute's edge (ints are far cheaper than Fractions, same result).
+        due_whole: dict[int, int] = {}
+        lost_whole: dict[int, int] = {}
         due: dict[int, Fraction] = {}
         lost: dict[int, Fraction] = {}
         for lo, hi in _freezes(series):
@@ -138,6 +143,11 @@ def credited_minutes(
             if d_received < 0 or d_lost < 0 or b.at <= a.at:
                 continue  # counters restarted (a reconnection), or reports out of step
             span = b.at - a.at
+            n = (a.at - start) // MINUTE
+            if 0 <= n < count and b.at <= start + (n + 1) * MINUTE:  # inside one minute
+                due_whole[n] = due_whole.get(n, 0) + d_received + d_lost
+                lost_whole[n] = lost_whole.get(n, 0) + d_lost
+                continue
             for n in _minutes_touched(a.at, b.at, start, count):
                 m_lo, m_hi = start + n * MINUTE, start + (n + 1) * MINUTE
                 overlap = min(b.at, m_hi) - max(a.at, m_lo)
@@ -148,6 +158,9 @@ def credited_minutes(
                 )
                 due[n] = due.get(n, Fraction(0)) + share * (d_received + d_lost)
                 lost[n] = lost.get(n, Fraction(0)) + share * d_lost
+        for n, whole in due_whole.items():
+            due[n] = due.get(n, Fraction(0)) + whole
+            lost[n] = lost.get(n, Fraction(0)) + lost_whole[n]
         for n in sorted(set(frozen) | set(due)):
             if n in frozen:
                 credit(
@@ -160,9 +173,12 @@ def credited_minutes(
     return [credits[n] for n in sorted(credits)]
 
 
-def reason_words(reason: dict[str, Any]) -> str:
-    """A credit's reason in plain words, for the receipt."""
-    who = "your" if reason.get("party") == "visitor" else "the resident's"
+def reason_words(reason: dict[str, Any], *, for_staff: bool = False) -> str:
+    """A credit's reason in plain words, for the family's receipt (or for staff)."""
+    if for_staff:
+        who = "the visitor's" if reason.get("party") == "visitor" else "the resident's"
+    else:
+        who = "your" if reason.get("party") == "visitor" else "the resident's"
     if reason.get("reason") == "frozen":
         return f"Video froze on {who} screen for {reason.get('seconds', 5)} seconds"
     return f"{who.capitalize()} connection lost {reason.get('percent', 10)}% of its packets"

@@ -6,12 +6,12 @@ import secrets
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from openvisit.auth.permissions import Permission
-from openvisit.billing import service
+from openvisit.billing import reports, service
 from openvisit.billing.gateway import PaymentGateway, SandboxGateway
 from openvisit.billing.ledger import dollars
 from openvisit.billing.models import LedgerTransaction
@@ -20,14 +20,22 @@ from openvisit.billing.schemas import (
     DepositOut,
     EntryOut,
     LobbyDepositIn,
+    MoneyTrailOut,
     ReceiptOut,
+    RefundOut,
+    RefundsOut,
+    RevenueDayOut,
+    RevenueOut,
+    TrailEntryOut,
+    TrailStepOut,
     TransactionOut,
     WalletOut,
 )
 from openvisit.deps import ClockDep, CurrentStaff, CurrentVisitor, DbSession, SettingsDep
 from openvisit.errors import DomainError
 from openvisit.facilities.service import access_facility
-from openvisit.web.render import flash_redirect, form_error, render
+from openvisit.scheduling import service as scheduling
+from openvisit.web.render import flash_redirect, form_error, redirect, render
 
 api = APIRouter(prefix="/api/v1", tags=["billing"])
 pages = APIRouter(include_in_schema=False)
@@ -210,6 +218,246 @@ def record_lobby_deposit(
         idempotency_key=body.idempotency_key,
     )
     return _deposit_out(db, txn, body.visitor_id)
+
+
+VIEW_BILLING = {"x-permission": Permission.VIEW_BILLING.value}
+FromDay = Annotated[str, Query(alias="from", max_length=20)]
+ToDay = Annotated[str, Query(alias="to", max_length=20)]
+
+
+def _trail_out(trail: reports.MoneyTrail) -> MoneyTrailOut:
+    row = trail.settlement
+    return MoneyTrailOut(
+        visit_id=trail.visit.id,
+        reference=trail.visit.reference,
+        state=trail.visit.state.value,
+        starts_at=trail.visit.starts_at,
+        visitor=trail.visitor_name,
+        resident=trail.resident_name,
+        booked_minutes=trail.booked_minutes,
+        rate_cents_per_minute=f"{trail.rate_cents_per_minute:.2f}",
+        steps=[
+            TrailStepOut(
+                at=step.at,
+                transaction_id=step.transaction_id,
+                kind=step.kind,
+                title=step.title,
+                description=step.memo,
+                entries=[TrailEntryOut(**vars(e)) for e in step.entries],
+                held_after_cents=step.held_after_cents,
+            )
+            for step in trail.steps
+        ],
+        held_now_cents=trail.held_now_cents,
+        settled=row is not None,
+        connected_seconds=row.billable_seconds if row else None,
+        credited_minutes=[vars(c) for c in trail.credits],
+        free_seconds_used=row.free_seconds_used if row else None,
+        charge_cents=row.charge_cents if row else None,
+        released_cents=row.released_cents if row else None,
+    )
+
+
+@api.get(
+    "/facilities/{facility_id}/visits/{visit_id}/money-trail",
+    response_model=MoneyTrailOut,
+    openapi_extra=VIEW_BILLING,
+)
+def visit_money_trail(
+    facility_id: int, visit_id: int, staff: CurrentStaff, db: DbSession
+) -> MoneyTrailOut:
+    """Every ledger entry of one visit (hold, capture or release), what stayed set aside
+    after each, and how the settlement split the hold (connected time, credits, free time)."""
+    facility = access_facility(db, staff, facility_id, Permission.VIEW_BILLING)
+    visit = scheduling.access_visit(db, visit_id, facility_id=facility.id)
+    return _trail_out(reports.money_trail(db, facility, visit))
+
+
+@api.get("/facilities/{facility_id}/revenue", response_model=RevenueOut, openapi_extra=VIEW_BILLING)
+def facility_revenue(
+    facility_id: int,
+    staff: CurrentStaff,
+    db: DbSession,
+    clock: ClockDep,
+    first: FromDay = "",
+    last: ToDay = "",
+) -> RevenueOut:
+    """Revenue per facility-local day, ``from`` to ``to`` (YYYY-MM-DD, both included; by
+    default the last 30 days), with totals."""
+    facility = access_facility(db, staff, facility_id, Permission.VIEW_BILLING)
+    revenue = reports.revenue_by_day(
+        db, facility, reports.date_range(facility, clock.now(), first, last)
+    )
+    return RevenueOut(
+        facility_id=facility.id,
+        timezone=facility.timezone,
+        from_date=revenue.span.first,
+        to_date=revenue.span.last,
+        days=[
+            RevenueDayOut(date=d.day, visits_charged=d.visits, revenue_cents=d.cents)
+            for d in revenue.days
+        ],
+        total_cents=revenue.total_cents,
+        total_visits_charged=revenue.total_visits,
+    )
+
+
+@api.get("/facilities/{facility_id}/refunds", response_model=RefundsOut, openapi_extra=VIEW_BILLING)
+def facility_refunds(
+    facility_id: int,
+    staff: CurrentStaff,
+    db: DbSession,
+    clock: ClockDep,
+    first: FromDay = "",
+    last: ToDay = "",
+) -> RefundsOut:
+    """Refunds paid to the facility's families, newest first: who, when, how much and why."""
+    facility = access_facility(db, staff, facility_id, Permission.VIEW_BILLING)
+    found = reports.refunds_for_facility(
+        db, facility, reports.date_range(facility, clock.now(), first, last)
+    )
+    return RefundsOut(
+        facility_id=facility.id,
+        timezone=facility.timezone,
+        from_date=found.span.first,
+        to_date=found.span.last,
+        refunds=[
+            RefundOut(
+                at=line.at,
+                transaction_id=line.transaction_id,
+                visitor_id=line.visitor_id,
+                visitor=line.visitor_name,
+                amount_cents=line.amount_cents,
+                reason=line.reason,  # type: ignore[arg-type]
+                reason_words=line.reason_words,
+                payout=line.payout,
+            )
+            for line in found.lines
+        ],
+        total_cents=found.total_cents,
+    )
+
+
+@pages.get(
+    "/staff/facilities/{facility_id}/visits/{visit_id}/money",
+    response_class=HTMLResponse,
+    openapi_extra=VIEW_BILLING,
+)
+def money_trail_page(
+    request: Request, facility_id: int, visit_id: int, staff: CurrentStaff, db: DbSession
+) -> HTMLResponse:
+    facility = access_facility(db, staff, facility_id, Permission.VIEW_BILLING)
+    visit = scheduling.access_visit(db, visit_id, facility_id=facility.id)
+    trail = reports.money_trail(db, facility, visit)
+    return render(
+        request,
+        "billing/staff_money_trail.html",
+        {
+            "staff": staff,
+            "facility": facility,
+            "trail": trail,
+            "dollars": dollars,
+            "duration": _duration,
+            "signed": _signed,
+        },
+    )
+
+
+@pages.get(
+    "/staff/facilities/{facility_id}/money-trail",
+    response_class=HTMLResponse,
+    openapi_extra=VIEW_BILLING,
+)
+def money_trail_lookup(
+    request: Request,
+    facility_id: int,
+    staff: CurrentStaff,
+    db: DbSession,
+    reference: Annotated[str, Query(max_length=40)] = "",
+) -> Response:
+    """Find a visit's money trail by its reference (what a family reads out on the phone)."""
+    facility = access_facility(db, staff, facility_id, Permission.VIEW_BILLING)
+    visit = scheduling.visit_by_reference(db, facility.id, reference)
+    if visit is None:
+        back = f"/staff/facilities/{facility.id}/revenue"
+        words = reference.strip() or "(none given)"
+        return flash_redirect(
+            request, back, f"No visit at this facility has reference {words}.", "error"
+        )
+    return redirect(f"/staff/facilities/{facility.id}/visits/{visit.id}/money")
+
+
+@pages.get(
+    "/staff/facilities/{facility_id}/revenue",
+    response_class=HTMLResponse,
+    openapi_extra=VIEW_BILLING,
+)
+def revenue_page(
+    request: Request,
+    facility_id: int,
+    staff: CurrentStaff,
+    db: DbSession,
+    clock: ClockDep,
+    first: FromDay = "",
+    last: ToDay = "",
+) -> HTMLResponse:
+    facility = access_facility(db, staff, facility_id, Permission.VIEW_BILLING)
+    ctx: dict[str, Any] = {
+        "staff": staff,
+        "facility": facility,
+        "dollars": dollars,
+        "form": {"from": first, "to": last},
+    }
+    try:
+        span = reports.date_range(facility, clock.now(), first, last)
+    except DomainError as exc:
+        ctx.update(errors=exc.fields, revenue=None)
+        return render(request, "billing/staff_revenue.html", ctx, status_code=exc.http_status)
+    revenue = reports.revenue_by_day(db, facility, span)
+    ctx.update(
+        revenue=revenue,
+        chart=reports.revenue_chart(revenue.days),
+        form={"from": span.first.isoformat(), "to": span.last.isoformat()},
+    )
+    return render(request, "billing/staff_revenue.html", ctx)
+
+
+@pages.get(
+    "/staff/facilities/{facility_id}/refunds",
+    response_class=HTMLResponse,
+    openapi_extra=VIEW_BILLING,
+)
+def refunds_page(
+    request: Request,
+    facility_id: int,
+    staff: CurrentStaff,
+    db: DbSession,
+    clock: ClockDep,
+    first: FromDay = "",
+    last: ToDay = "",
+) -> HTMLResponse:
+    facility = access_facility(db, staff, facility_id, Permission.VIEW_BILLING)
+    ctx: dict[str, Any] = {
+        "staff": staff,
+        "facility": facility,
+        "dollars": dollars,
+        "form": {"from": first, "to": last},
+    }
+    try:
+        span = reports.date_range(facility, clock.now(), first, last)
+    except DomainError as exc:
+        ctx.update(errors=exc.fields, refunds=None)
+        return render(request, "billing/staff_refunds.html", ctx, status_code=exc.http_status)
+    ctx.update(
+        refunds=reports.refunds_for_facility(db, facility, span),
+        form={"from": span.first.isoformat(), "to": span.last.isoformat()},
+    )
+    return render(request, "billing/staff_refunds.html", ctx)
+
+
+def _signed(cents: int) -> str:
+    """+$4.50, or -$4.50 written with a real minus sign (U+2212), which is read out as "minus"."""
+    return ("+" if cents > 0 else "\u2212") + dollars(abs(cents))
 
 
 # --- pages ---------------------------------------------------------------------------

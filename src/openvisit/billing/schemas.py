@@ -76,3 +76,76 @@ class ReceiptOut(BaseModel):
     released_cents: int
     charge: str
     settled_at: dt.datetime
+
+
+# --- staff -------------------------------------------------------------------------------
+
+
+class TrailEntryOut(BaseModel):
+    account: str
+    amount_cents: int
+
+
+class TrailStepOut(BaseModel):
+    at: dt.datetime
+    transaction_id: int
+    kind: str
+    title: str
+    description: str
+    entries: list[TrailEntryOut]
+    held_after_cents: int
+
+
+class MoneyTrailOut(BaseModel):
+    visit_id: int
+    reference: str
+    state: str
+    starts_at: dt.datetime
+    visitor: str
+    resident: str
+    booked_minutes: int
+    rate_cents_per_minute: str
+    steps: list[TrailStepOut]
+    held_now_cents: int
+    settled: bool
+    connected_seconds: int | None
+    credited_minutes: list[CreditedMinuteOut]
+    free_seconds_used: int | None
+    charge_cents: int | None
+    released_cents: int | None
+
+
+class RevenueDayOut(BaseModel):
+    date: dt.date
+    visits_charged: int
+    revenue_cents: int
+
+
+class RevenueOut(BaseModel):
+    facility_id: int
+    timezone: str
+    from_date: dt.date = Field(serialization_alias="from")
+    to_date: dt.date = Field(serialization_alias="to")
+    days: list[RevenueDayOut]
+    total_cents: int
+    total_visits_charged: int
+
+
+class RefundOut(BaseModel):
+    at: dt.datetime
+    transaction_id: int
+    visitor_id: int
+    visitor: str
+    amount_cents: int
+    reason: Literal["on_request", "inactivity", "account_closure", "other"]
+    reason_words: str
+    payout: str
+
+
+class RefundsOut(BaseModel):
+    facility_id: int
+    timezone: str
+    from_date: dt.date = Field(serialization_alias="from")
+    to_date: dt.date = Field(serialization_alias="to")
+    refunds: list[RefundOut]
+    total_cents: int

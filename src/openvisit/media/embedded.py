@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import itertools
 import logging
 import re
@@ -391,14 +392,13 @@ class EmbeddedBackend:
         subscription = Subscription(viewer, pc)
         transceivers = []
         for party in parties:
+            ask = functools.partial(room.keyframe_for, party)
             for kind in ("audio", "video"):
-                track = ForwardTrack(kind, lambda party=party: room.keyframe_for(party))
+                track = ForwardTrack(kind, ask)
                 transceiver = pc.addTransceiver(track, direction="sendonly")
                 transceiver.setCodecPreferences(_codecs(kind))
                 if kind == "video":
-                    forwarding.on_keyframe_request(
-                        transceiver.sender, lambda party=party: room.keyframe_for(party)
-                    )
+                    forwarding.on_keyframe_request(transceiver.sender, ask)
                 subscription.tracks.append((party, kind, track))
                 transceivers.append((party, kind, transceiver))
 

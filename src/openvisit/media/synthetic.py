@@ -73,12 +73,12 @@ def make_clip(path: Path, seconds: float = 4.0, bitrate: int = 750_000) -> Path:
             struct.pack("<h", int(3000 * math.sin(2 * math.pi * 440 * (i * samples + n) / 48000)))
             for n in range(samples)
         )
-        frame = av.AudioFrame(format="s16", layout="mono", samples=samples)
-        frame.planes[0].update(tone)
-        frame.sample_rate = 48000
-        frame.pts = i * samples
-        frame.time_base = fractions.Fraction(1, 48000)
-        for packet in audio.encode(frame):
+        sound = av.AudioFrame(format="s16", layout="mono", samples=samples)
+        sound.planes[0].update(tone)
+        sound.sample_rate = 48000
+        sound.pts = i * samples
+        sound.time_base = fractions.Fraction(1, 48000)
+        for packet in audio.encode(sound):
             container.mux(packet)
     for stream in (video, audio):
         for packet in stream.encode(None):

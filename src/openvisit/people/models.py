@@ -51,6 +51,9 @@ class Visitor(Base):
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_enabled_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime]
+    # Set when the visitor closed the account (people.service.close_account): it can't
+    # sign in again; its history stays, as the ledger and the audit log need it.
+    closed_at: Mapped[dt.datetime | None]
 
 
 class IdentitySubmission(Base):

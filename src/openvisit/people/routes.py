@@ -8,12 +8,15 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse
 
 from openvisit.auth import service as auth
 from openvisit.auth.context import SESSION_COOKIE
 from openvisit.auth.cookies import clear_session_cookie, set_session_cookie
+from openvisit.billing.gateway import PaymentGateway
+from openvisit.billing.ledger import dollars
+from openvisit.billing.routes import payment_gateway
 from openvisit.config import Settings
 from openvisit.deps import (
     ClockDep,
@@ -26,8 +29,10 @@ from openvisit.deps import (
 from openvisit.errors import DomainError
 from openvisit.people import review_routes
 from openvisit.people import service as people
-from openvisit.people.models import IdentityStatus
+from openvisit.people.models import IdentityStatus, Visitor
 from openvisit.people.schemas import (
+    CloseAccountBody,
+    ClosedAccountOut,
     CodeBody,
     CredentialBody,
     CredentialOut,
@@ -165,6 +170,43 @@ def api_password_reset_complete(
 @api.get("/me", response_model=VisitorOut)
 def api_me(visitor: CurrentVisitor) -> VisitorOut:
     return VisitorOut.of(visitor.visitor)
+
+
+Gateway = Annotated[PaymentGateway, Depends(payment_gateway)]
+
+
+@api.post("/me/close-account", response_model=ClosedAccountOut)
+def api_close_account(
+    body: CloseAccountBody,
+    visitor: CurrentVisitor,
+    db: DbSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+    gateway: Gateway,
+    response: Response,
+) -> ClosedAccountOut:
+    """Close the account: upcoming visits are cancelled and their money given back, the whole
+    balance is paid back (no fee), every session ends and the account can't sign in again.
+    Needs ``confirm: true`` and the current password. If the payment service fails, nothing
+    changes (503 ``payout_failed``) and it is safe to try again."""
+    closed = people.close_account(
+        db,
+        clock,
+        settings,
+        gateway,
+        visitor.visitor,
+        confirm=body.confirm,
+        password=body.password,
+        ip=visitor.ip,
+    )
+    clear_session_cookie(response, SESSION_COOKIE)
+    return ClosedAccountOut(
+        closed=True,
+        refunded_cents=closed.refunded_cents,
+        refunded=dollars(closed.refunded_cents),
+        payout=closed.payout,
+        cancelled_visit_ids=[v.id for v in closed.cancelled],
+    )
 
 
 @api.post("/me/totp", response_model=TotpSetupOut)
@@ -510,6 +552,79 @@ def account_page(request: Request, visitor: CurrentVisitor, db: DbSession) -> HT
             "identity_words": IDENTITY_WORDS[visitor.visitor.identity_status],
         },
     )
+
+
+def _close_page(
+    request: Request,
+    db: DbSession,
+    visitor: Visitor,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    from openvisit.facilities.models import Facility
+    from openvisit.scheduling.presenters import span_label
+
+    preview = people.closure_preview(db, visitor)
+    labels = {}
+    for visit in preview.upcoming + preview.in_progress:
+        facility = db.get(Facility, visit.facility_id)
+        labels[visit.id] = span_label(
+            visit.starts_at, visit.ends_at, facility.timezone if facility else "UTC"
+        )
+    ctx = {
+        "visitor": visitor,
+        "preview": preview,
+        "labels": labels,
+        "dollars": dollars,
+        "errors": errors or {},
+    }
+    return render(request, "people/close_account.html", ctx, status_code=status)
+
+
+@pages.get("/account/close", response_class=HTMLResponse)
+def close_account_page(request: Request, visitor: CurrentVisitor, db: DbSession) -> HTMLResponse:
+    return _close_page(request, db, visitor.visitor)
+
+
+@pages.post("/account/close", response_class=HTMLResponse)
+def close_account_submit(
+    request: Request,
+    visitor: CurrentVisitor,
+    db: DbSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+    gateway: Gateway,
+    answer: Annotated[str, Form(max_length=10)] = "",
+    password: Annotated[str, Form(max_length=256)] = "",
+) -> Response:
+    if answer == "no":
+        return flash_redirect(request, "/account", "Your account is still open.", "info")
+    try:
+        closed = people.close_account(
+            db,
+            clock,
+            settings,
+            gateway,
+            visitor.visitor,
+            confirm=answer == "yes",
+            password=password,
+            ip=visitor.ip,
+        )
+    except DomainError as exc:
+        if exc.keep_changes:
+            db.commit()  # the failed password attempt is counted
+        else:
+            db.rollback()
+        fields = exc.fields or {"answer": exc.message}
+        return _close_page(request, db, visitor.visitor, fields, exc.http_status)
+    paid = (
+        f" {dollars(closed.refunded_cents)} is on its way back to your payment method."
+        if closed.refunded_cents
+        else ""
+    )
+    response = flash_redirect(request, "/", f"Your account is closed.{paid}")
+    clear_session_cookie(response, SESSION_COOKIE)
+    return response
 
 
 @pages.post("/account/resend-verification")

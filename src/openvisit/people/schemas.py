@@ -157,3 +157,16 @@ class CredentialReviewOut(CredentialOut):
 
 class RejectBody(BaseModel):
     reason: str = Field(max_length=500)
+
+
+class CloseAccountBody(BaseModel):
+    confirm: bool = Field(description="true: yes, close my account")
+    password: str = Field(max_length=256, description="the account's current password")
+
+
+class ClosedAccountOut(BaseModel):
+    closed: bool
+    refunded_cents: int
+    refunded: str  # "$12.50"
+    payout: str = Field(description="the payment service's reference; empty if nothing was paid")
+    cancelled_visit_ids: list[int]

@@ -13,6 +13,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import func, select, update
@@ -43,6 +44,10 @@ from openvisit.people.models import (
     Visitor,
 )
 from openvisit.people.staff_service import normalize_email
+from openvisit.visits.models import Visit, VisitState
+
+if TYPE_CHECKING:
+    from openvisit.billing.gateway import PaymentGateway
 
 VISITOR_SCOPE = "visitor"
 VERIFY_EMAIL = "verify_email"
@@ -93,6 +98,12 @@ class FileTooLarge(DomainError):
 class UnsupportedFileType(DomainError):
     code = "unsupported_file_type"
     http_status = 422
+
+
+class AccountClosed(DomainError):
+    code = "account_closed"
+    http_status = 403
+    message = "This account was closed, so it can't be signed in to."
 
 
 class AlreadyDecided(Conflict):
@@ -222,7 +233,14 @@ def register(
             raise first
         raise InvalidInput("Some of the information given is not valid.", fields=errors)
     assert clean_email is not None and born is not None
-    if session.scalar(select(Visitor.id).where(Visitor.email == clean_email)) is not None:
+    existing = session.scalar(select(Visitor).where(Visitor.email == clean_email))
+    if existing is not None and existing.closed_at is not None:
+        raise Conflict(
+            "The account with this e-mail address was closed. Use another e-mail address.",
+            code="email_taken",
+            fields={"email": "The account with this e-mail address was closed"},
+        )
+    if existing is not None:
         raise Conflict(
             "There is already an account with this e-mail address. "
             "Sign in instead, or reset your password if you have forgotten it.",
@@ -440,6 +458,8 @@ def sign_in(
     if visitor is None or not ok:
         _fail(session, email, ip, now, "Enter a correct e-mail address and password.")
     assert visitor is not None
+    if visitor.closed_at is not None:
+        raise AccountClosed()
     if visitor.totp_enabled_at is not None:
         if not totp_code:
             if not allow_second_step:
@@ -536,7 +556,11 @@ def request_password_reset(
     now = clock.now()
     email = email.strip().lower()[:254]
     visitor = session.scalar(select(Visitor).where(Visitor.email == email)) if email else None
-    if visitor is None or _links_sent_lately(session, visitor, RESET_PASSWORD, now):
+    if (
+        visitor is None
+        or visitor.closed_at is not None
+        or _links_sent_lately(session, visitor, RESET_PASSWORD, now)
+    ):
         return
     token = _issue_token(session, visitor, RESET_PASSWORD, now, RESET_PASSWORD_LIFETIME)
     queue_email(
@@ -1167,3 +1191,157 @@ def decide_credential(
     )
     session.flush()
     return credential
+
+
+# --- closing an account ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClosurePreview:
+    """What closing the account would do, for the page that asks to confirm it."""
+
+    available_cents: int
+    held_cents: int
+    upcoming: list[Visit]  # requested or booked: they will be cancelled
+    in_progress: list[Visit]  # open or live: closing must wait until they end
+
+
+@dataclass(frozen=True)
+class ClosedAccount:
+    refunded_cents: int
+    payout: str  # the gateway's reference, "" when there was nothing to pay back
+    cancelled: list[Visit]
+
+
+class PayoutFailed(DomainError):
+    code = "payout_failed"
+    http_status = 503
+    message = (
+        "We couldn't pay your balance back just now, so your account is still open and "
+        "nothing has changed. Please try again in a few minutes."
+    )
+
+
+_UPCOMING = (VisitState.REQUESTED, VisitState.SCHEDULED)
+_IN_PROGRESS = (VisitState.OPEN, VisitState.LIVE)
+
+
+def closure_preview(session: Session, visitor: Visitor) -> ClosurePreview:
+    from openvisit.billing import service as billing
+    from openvisit.scheduling import service as scheduling
+
+    mine = scheduling.visits_for_visitor(session, visitor.id)
+    summary = billing.wallet_summary(session, visitor.id)
+    return ClosurePreview(
+        available_cents=summary.available_cents,
+        held_cents=summary.held_cents,
+        upcoming=[v for v in mine if v.state in _UPCOMING],
+        in_progress=[v for v in mine if v.state in _IN_PROGRESS],
+    )
+
+
+def close_account(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    gateway: PaymentGateway,
+    visitor: Visitor,
+    *,
+    confirm: bool,
+    password: str,
+    ip: str = "",
+) -> ClosedAccount:
+    """Close a visitor's account, all in the request's transaction: cancel their upcoming
+    visits and give back what was set aside for them, pay the whole balance back through
+    the gateway (as a refund on request is), revoke every session so the account can't be
+    used again, audit it and e-mail a confirmation.
+
+    The payout is the one step outside the database: if it fails, the error is raised and
+    the caller's rollback undoes everything (the account stays open, nothing is cancelled).
+    A retry keys the payout the same way while the wallet is unchanged, so a payout that
+    went through unseen is not paid twice. A visit in progress, or one whose charge is not
+    settled yet, makes it refuse with nothing changed."""
+    from openvisit.billing import service as billing
+    from openvisit.billing.gateway import GatewayConflict, GatewayTimeout
+    from openvisit.scheduling import service as scheduling
+
+    now = clock.now()
+    actor = _actor(visitor, ip)
+    if visitor.closed_at is not None:
+        raise AccountClosed()
+    if not confirm:
+        raise InvalidInput(
+            "Choose yes to close your account, or go back to keep it.",
+            code="not_confirmed",
+            fields={"answer": "Choose yes to close your account"},
+        )
+    auth.check_throttle(
+        session, settings, scope=VISITOR_SCOPE, identifier=visitor.email, ip=ip, now=now
+    )
+    if not auth.verify_secret(visitor.password_hash, password):
+        _fail(session, visitor.email, ip, now, "Enter your current password.", field="password")
+    # The wallet first: a booking made meanwhile waits for it, then finds no money.
+    last_movement = billing.lock_wallet(session, clock, visitor.id)
+    mine = scheduling.visits_for_visitor(session, visitor.id)
+    if any(v.state in _IN_PROGRESS for v in mine):
+        raise Conflict(
+            "You have a visit in progress. You can close your account once it has ended.",
+            code="visit_in_progress",
+        )
+    cancelled = []
+    for visit in mine:
+        if visit.state in _UPCOMING:
+            scheduling.cancel(
+                session,
+                clock,
+                actor,
+                visit,
+                cause="account_closed",
+                reason="The visitor closed their account",
+            )
+            cancelled.append(visit)
+    try:
+        txn = billing.refund_on_closure(
+            session, clock, gateway, actor, visitor.id, mine, last_movement=last_movement
+        )
+    except (GatewayTimeout, GatewayConflict) as exc:
+        raise PayoutFailed(gateway_error=exc.code) from exc
+    refunded = -billing.wallet_change(session, txn.id, visitor.id) if txn is not None else 0
+    payout = billing.payout_reference(txn) if txn is not None else ""
+    visitor.closed_at = now
+    auth.end_all_sessions(session, "visitor", visitor.id)
+    audit.service.record(
+        session,
+        tag="visitor:account_closed",
+        actor=actor,
+        at=now,
+        subject=("visitor", visitor.id),
+        data={
+            "refunded_cents": refunded,
+            "payout": payout,
+            "cancelled_visit_ids": [v.id for v in cancelled],
+        },
+    )
+    from openvisit.billing.ledger import dollars
+
+    money = (
+        f"We are paying {dollars(refunded)}, your whole balance, back to your payment method. "
+        "There is no fee."
+        if refunded
+        else "There was no money in your wallet to pay back."
+    )
+    visits_words = f"\n\n{len(cancelled)} upcoming visit(s) were cancelled." if cancelled else ""
+    queue_email(
+        session,
+        clock,
+        settings,
+        to=visitor.email,
+        subject="Your OpenVisit account is closed",
+        body=(
+            f"Hello {visitor.legal_name},\n\nYour OpenVisit account is closed, as you asked. "
+            f"{money}{visits_words}\n\nYou can't sign in to it any more. Records of your "
+            "visits and payments are kept as the law requires."
+        ),
+    )
+    session.flush()
+    return ClosedAccount(refunded_cents=refunded, payout=payout, cancelled=cancelled)

@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 
 from openvisit.approvals import service as approvals
 from openvisit.auth.permissions import Permission
+from openvisit.billing import service as billing
+from openvisit.billing.ledger import dollars
 from openvisit.deps import ClockDep, CurrentStaff, CurrentVisitor, DbSession, SettingsDep
 from openvisit.errors import DomainError, InvalidInput, NotFound
 from openvisit.facilities.models import Facility, FacilitySettings, Kiosk
@@ -316,6 +318,8 @@ def visit_page(
             "type_names": presenters.TYPE_NAMES,
             "can_change": visit.state in (VisitState.REQUESTED, VisitState.SCHEDULED),
             "length": int((visit.ends_at - visit.starts_at).total_seconds() // 60),
+            "held_cents": billing.visit_hold_cents(db, visit.id),
+            "dollars": dollars,
         },
     )
 
@@ -408,6 +412,7 @@ def schedule_page(
             "next": day + dt.timedelta(days=1),
             "type_names": presenters.TYPE_NAMES,
             "can_manage": staff.can(facility.id, Permission.MANAGE_VISITS),
+            "can_see_money": staff.can(facility.id, Permission.VIEW_BILLING),
         },
     )
 

@@ -513,6 +513,19 @@ def access_visit(
     return visit
 
 
+def visit_by_reference(session: Session, facility_id: int, reference: str) -> Visit | None:
+    """The facility's visit with this reference, as read out by a family: any case, with or
+    without the dash or spaces ("abcd efgh" is ABCD-EFGH)."""
+    code = "".join(ch for ch in reference.upper() if ch.isalnum())
+    if len(code) != 8:
+        return None
+    return session.scalar(
+        select(Visit).where(
+            Visit.reference == f"{code[:4]}-{code[4:]}", Visit.facility_id == facility_id
+        )
+    )
+
+
 def visits_for_visitor(session: Session, visitor_id: int) -> list[Visit]:
     return list(
         session.scalars(
