@@ -29,6 +29,10 @@ def test_the_demo_prints_logins_that_work_and_a_second_run_reuses_the_data(tmp_p
     booking, pin = re.search(r"booking number (\S+)\s+PIN (\d+)", second).groups()
     staff = re.findall(r"/staff/sign-in\s+(\S+)", second)
     assert len(staff) == 4
+    # One visit to join right away, the same on both runs.
+    visit_links = re.findall(r"/visits/(\d+)/check", first + second)
+    assert len(visit_links) == 2 and visit_links[0] == visit_links[1]
+    visit_id = visit_links[0]
 
     app = create_app(settings, clock=SystemClock())
     with TestClient(app, base_url="https://testserver") as family:
@@ -52,3 +56,6 @@ def test_the_demo_prints_logins_that_work_and_a_second_run_reuses_the_data(tmp_p
             "/api/v1/kiosk/resident-session", json={"booking_number": booking, "pin": pin}
         )
         assert r.status_code == 200, r.text
+        page = kiosk.get(f"/kiosk/visits/{visit_id}")
+        assert page.status_code == 200 and "visit-config" in page.text
+        assert f'href="/kiosk/visits/{visit_id}"' in kiosk.get("/kiosk").text

@@ -64,7 +64,8 @@ def seed_demo(settings: Settings) -> str:
         if facility is None:
             facility = _build(session)
         kiosk_code = _fresh_kiosk_code(session, facility)
-        text = _logins(session, settings, facility, kiosk_code, created)
+        visit = _visit_to_join_now(session, facility)
+        text = _logins(session, settings, facility, kiosk_code, created, visit)
     engine.dispose()
     return text
 
@@ -217,8 +218,41 @@ def _fresh_kiosk_code(session: Session, facility: Facility) -> str:
     return code
 
 
+def _visit_to_join_now(session: Session, facility: Facility) -> Visit | None:
+    """Maria's visit with James that can be joined now: the one still open, or a new one."""
+    maria = session.scalars(select(Visitor).where(Visitor.email == VISITOR)).one()
+    james = session.scalars(
+        select(Resident).where(
+            Resident.facility_id == facility.id, Resident.booking_number == "D-1001"
+        )
+    ).one()
+    now = SystemClock().now()
+    found = session.scalars(
+        select(Visit).where(
+            Visit.visitor_id == maria.id,
+            Visit.resident_id == james.id,
+            Visit.state.in_((VisitState.OPEN, VisitState.LIVE)),
+            Visit.ends_at > now + dt.timedelta(minutes=5),
+        )
+    ).first()
+    if found is not None:
+        return found
+    try:
+        with session.begin_nested():
+            return begin_visit_now(
+                session, SystemClock(), SYSTEM, resident_id=james.id, visitor_id=maria.id
+            )
+    except DomainError:
+        return None  # e.g. the demo wallet ran dry: booking still works by hand
+
+
 def _logins(
-    session: Session, settings: Settings, facility: Facility, kiosk_code: str, created: bool
+    session: Session,
+    settings: Settings,
+    facility: Facility,
+    kiosk_code: str,
+    created: bool,
+    visit: Visit | None = None,
 ) -> str:
     base = settings.base_url.rstrip("/")
     state = "created" if created else f"ready (reusing the data in {settings.database_url})"
@@ -244,6 +278,17 @@ def _logins(
         lines.append(
             "    (staff TOTP is relaxed for the demo: OPENVISIT_STAFF_TOTP_REQUIRED=false)"
         )
+    if visit is not None:
+        from openvisit.web.render import local_datetime
+
+        ends = local_datetime(visit.ends_at, facility.timezone, "h:mm a zzz")
+        lines += [
+            "",
+            f"  A video visit you can join right now (until {ends}), from two browser tabs:",
+            f"    visitor: sign in as above, then {base}/visits/{visit.id}/check",
+            f"    kiosk:   set up and sign in as above, then {base}/kiosk/visits/{visit.id}",
+            f"    officer: watch it at {base}/staff/facilities/{facility.id}/monitoring",
+        ]
     lines.append("")
     return "\n".join(lines)
 

@@ -117,7 +117,7 @@ def kiosk_visit_page(
         config=_page_config(request, visit, "resident"),
         other_name=context["visitor_name"] or "",
         layout="kiosk/layout.html",
-        back="/kiosk/home",
+        back="/kiosk",
     )
     return render(request, "visits/visit.html", context)
 
