@@ -24,7 +24,7 @@ from openvisit.deps import ClockDep, CurrentResident, CurrentStaff, CurrentVisit
 from openvisit.errors import Conflict, NotFound
 from openvisit.facilities.models import Facility, Kiosk
 from openvisit.facilities.service import access_facility
-from openvisit.people.models import Visitor
+from openvisit.people.models import StaffMember, Visitor
 from openvisit.residents.models import Resident
 from openvisit.scheduling import presenters
 from openvisit.scheduling.service import access_visit
@@ -294,8 +294,9 @@ class MonitorOut(BaseModel):
 
 def monitors_of(db: Session, visit: Visit) -> list[MonitorOut]:
     """Who watched the visit, from the audit log (the parties are never told)."""
-    rows = db.scalars(
-        select(AuditEvent)
+    rows = db.execute(
+        select(AuditEvent.actor_id, AuditEvent.actor_label, AuditEvent.at, StaffMember.name)
+        .outerjoin(StaffMember, StaffMember.id == AuditEvent.actor_id)
         .where(
             AuditEvent.tag == "visit:monitor_joined",
             AuditEvent.subject_type == "visit",
@@ -303,7 +304,9 @@ def monitors_of(db: Session, visit: Visit) -> list[MonitorOut]:
         )
         .order_by(AuditEvent.id)
     ).all()
-    return [MonitorOut(staff_id=r.actor_id, name=r.actor_label, at=r.at) for r in rows]
+    return [
+        MonitorOut(staff_id=r.actor_id, name=r.name or r.actor_label, at=r.at) for r in rows
+    ]
 
 
 @api.get(
