@@ -303,3 +303,50 @@ def test_a_short_visit_ends_itself_at_its_end_time_on_both_pages(media_server, c
     assert visit_row(media_server, stage.visit_id).state.value == "completed"
     lateness = (ended_at - stage.ends_at).total_seconds()
     assert lateness < 3.0, lateness
+
+
+def test_the_device_check_helps_and_the_live_pages_pass_an_accessibility_check(
+    media_server, chromium_in_netns
+):
+    from tests.browser.test_accessibility import violations
+
+    stage = stage_visit(media_server)
+    check = visitor_page(chromium_in_netns, media_server, stage)
+    check.goto(f"{media_server.url}/visits/{stage.visit_id}/check")
+    check.get_by_text("Your camera and microphone work.").wait_for(timeout=10000)
+    join = check.get_by_role("link", name="Join the visit")
+    assert join.get_attribute("aria-disabled") == "false"
+    found = violations(check)
+
+    # A browser that refuses the camera gets plain help, and no way in until it works.
+    denied = visitor_page(chromium_in_netns, media_server, stage)
+    denied.context.add_init_script(
+        "navigator.mediaDevices.getUserMedia = () =>"
+        " Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));"
+    )
+    denied.goto(f"{media_server.url}/visits/{stage.visit_id}/check")
+    help_text = denied.locator("#check-help")
+    help_text.wait_for(state="visible", timeout=10000)
+    assert "blocked the camera and microphone" in help_text.inner_text()
+    assert denied.get_by_role("button", name="Try again").is_visible()
+    assert denied.get_by_role("link", name="Join the visit").get_attribute("aria-disabled") == (
+        "true"
+    )
+    found += violations(denied)
+
+    join.click()
+    check.wait_for_url(f"**/visits/{stage.visit_id}/live")
+    kiosk = kiosk_page(chromium_in_netns, media_server, stage)
+    _live_both(check, kiosk)
+    found += violations(check) + violations(kiosk)
+    wall = wall_page(chromium_in_netns, media_server, stage)
+    wall.locator(f'section.tile[data-visit="{stage.visit_id}"]').wait_for(timeout=15000)
+    found += violations(wall)
+    kiosk.get_by_role("button", name="Leave the visit").click()
+    check.locator("#visit-ended").wait_for(state="visible", timeout=10000)
+    assert "The resident ended the visit." in check.locator("#end-reason").inner_text()
+    found += violations(check)
+    record = wall.context.new_page()
+    record.goto(f"{media_server.url}/staff/facilities/{stage.facility_id}/visits/{stage.visit_id}")
+    found += violations(record)
+    assert found == []
