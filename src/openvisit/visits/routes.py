@@ -304,9 +304,7 @@ def monitors_of(db: Session, visit: Visit) -> list[MonitorOut]:
         )
         .order_by(AuditEvent.id)
     ).all()
-    return [
-        MonitorOut(staff_id=r.actor_id, name=r.name or r.actor_label, at=r.at) for r in rows
-    ]
+    return [MonitorOut(staff_id=r.actor_id, name=r.name or r.actor_label, at=r.at) for r in rows]
 
 
 @api.get(
