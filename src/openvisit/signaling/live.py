@@ -35,7 +35,9 @@ WATCH_SECONDS = 0.5
 CLOSE_NORMAL = 1000
 
 
-def _in_transaction(sessionmaker: Any, fn: Callable[..., T], *args: Any) -> T:
+def in_transaction(sessionmaker: Any, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(session, *args)`` in a session of its own: committed, or rolled back on error
+    (a DomainError that says so keeps its changes, e.g. an audited refusal)."""
     session = sessionmaker()
     try:
         result = fn(session, *args)
@@ -57,7 +59,7 @@ def _in_transaction(sessionmaker: Any, fn: Callable[..., T], *args: Any) -> T:
 async def run(app: Any, fn: Callable[..., T], *args: Any) -> T:
     """``fn(session, clock, *args)`` in its own transaction, in a worker thread."""
     state = app.state
-    return await asyncio.to_thread(_in_transaction, state.sessionmaker, fn, state.clock, *args)
+    return await asyncio.to_thread(in_transaction, state.sessionmaker, fn, state.clock, *args)
 
 
 def media_for(app: Any) -> EmbeddedBackend:

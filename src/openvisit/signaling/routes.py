@@ -45,28 +45,9 @@ _MAX_ID = 2**63 - 1
 T = TypeVar("T")
 
 
-def _in_transaction(sessionmaker: Any, fn: Callable[..., T], *args: Any) -> T:
-    session = sessionmaker()
-    try:
-        result = fn(session, *args)
-        session.commit()
-        return result
-    except DomainError as exc:
-        if exc.keep_changes:
-            session.commit()
-        else:
-            session.rollback()
-        raise
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-
-
 async def _run(websocket: WebSocket, fn: Callable[..., T], *args: Any) -> T:
     state = websocket.app.state
-    return await run_in_threadpool(_in_transaction, state.sessionmaker, fn, state.clock, *args)
+    return await run_in_threadpool(live.in_transaction, state.sessionmaker, fn, state.clock, *args)
 
 
 async def _refuse(websocket: WebSocket, code: str, message: str, close: int) -> None:
