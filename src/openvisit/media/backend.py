@@ -82,8 +82,6 @@ class MediaBackend(Protocol):
 
     def room_ids(self) -> list[int]: ...
 
-    def media_up(self, visit_id: int) -> dict[str, bool]: ...
-
 
 class MediaError(Exception):
     """The media server could not do what was asked (a reason for a person)."""

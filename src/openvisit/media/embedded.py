@@ -280,10 +280,6 @@ class EmbeddedBackend:
     def room_ids(self) -> list[int]:
         return list(self._rooms)
 
-    def media_up(self, visit_id: int) -> dict[str, bool]:
-        room = self._rooms.get(visit_id)
-        return dict(room.up) if room else dict.fromkeys(PARTIES, False)
-
     async def open_room(self, visit_id: int, *, record: bool, directory: Path) -> None:
         async def _open() -> None:
             if visit_id not in self._rooms:
@@ -587,22 +583,3 @@ class EmbeddedBackend:
                 await self._listener(change)
             except Exception:
                 log.exception("media change of visit %s not recorded", change.visit_id)
-
-    # --- for tests and benchmarks ----------------------------------------------------
-
-    async def stats(self, visit_id: int) -> dict[str, Any]:
-        async def _stats() -> dict[str, Any]:
-            room = self._rooms.get(visit_id)
-            if room is None:
-                return {}
-            return {
-                "up": dict(room.up),
-                "published_frames": {p: pub.frames for p, pub in room.publications.items()},
-                "forwarded": {
-                    viewer: sum(track.sent for _p, _k, track in sub.tracks)
-                    for viewer, sub in room.subscriptions.items()
-                },
-                "recording": room.recording_since is not None,
-            }
-
-        return await self._call(_stats())

@@ -15,7 +15,6 @@ from __future__ import annotations
 import fractions
 import hashlib
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,7 +135,3 @@ def sha256_of(path: Path) -> tuple[str, int]:
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
-
-
-def now() -> float:
-    return time.monotonic()

@@ -34,8 +34,6 @@ class Connection:
     party: str  # visitor | resident | monitor
     actor: AuditActor
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.get_running_loop)
-    # The party's own media as last reported on this socket (None: not yet).
-    media: str | None = None
     # Set when the party said "leave", or another socket of the same party took
     # over: then closing this one records nothing more.
     done: bool = False
