@@ -12,6 +12,7 @@ from openvisit.media.embedded import ForwardTrack, cap_bitrate
 from openvisit.media.forwarding import EncodedFrame, is_vp8_keyframe, vp8_size
 from openvisit.media.recorder import RemuxRecorder, sha256_of
 from openvisit.media.synthetic import Clip, make_clip
+from tests import aio
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ def test_a_viewer_starts_at_a_key_frame_and_timestamps_continue_across_publisher
         out += [(await track.recv()).pts for _ in range(3)]
         return out
 
-    pts = asyncio.run(run())
+    pts = aio.run(run())
     assert pts == sorted(pts) and len(set(pts)) == len(pts)
     assert pts[5] - pts[4] == 3000  # one frame later, not back to 0
 

@@ -7,6 +7,7 @@ import pytest
 from starlette.websockets import WebSocketDisconnect
 
 from openvisit.visits.models import VisitState
+from tests import aio
 from tests.factories import sign_in_staff, sign_in_visitor
 
 from .conftest import events, give_kiosk_session, receive_until, socket, state_of
@@ -162,9 +163,7 @@ def test_media_going_down_while_live_starts_the_reconnect_grace_and_tells_the_ot
 
 def media(app, visit, party: str, up: bool, clock) -> None:  # type: ignore[no-untyped-def]
     """What the media backend reports when a party's frames start or stop arriving."""
-    import asyncio
-
     from openvisit.media.backend import MediaChange
     from openvisit.signaling import live
 
-    asyncio.run(live.on_media_change(app, MediaChange(visit.id, party, up, clock.now())))
+    aio.run(live.on_media_change(app, MediaChange(visit.id, party, up, clock.now())))

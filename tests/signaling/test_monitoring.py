@@ -4,7 +4,6 @@ changed to the visit's sockets (DESIGN §4 "Recording, monitoring, privilege")."
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 
 import pytest
@@ -16,6 +15,7 @@ from openvisit.people.models import StaffRoleName
 from openvisit.signaling import live
 from openvisit.signaling.hub import hub_for
 from openvisit.visits.models import VisitMeter, VisitTransition, VisitType
+from tests import aio
 from tests.factories import sign_in_staff, sign_in_visitor
 
 from .conftest import events, give_kiosk_session, receive_until, socket, state_of
@@ -40,7 +40,7 @@ def _end(client, visit, reason="Contraband shown"):  # type: ignore[no-untyped-d
 
 
 def _watch(app) -> None:  # type: ignore[no-untyped-def]
-    asyncio.run(live._watch_once(app, hub_for(app), {}, 0))
+    aio.run(live._watch_once(app, hub_for(app), {}, 0))
 
 
 def _tags(db, visit) -> list[str]:  # type: ignore[no-untyped-def]
