@@ -469,7 +469,7 @@ async def loadgen(base_url: str, clip_path: str) -> None:
 
     from aiortc.mediastreams import MediaStreamError
 
-    from openvisit.auth.context import KIOSK_COOKIE, SESSION_COOKIE
+    from openvisit.auth.cookies import KIOSK_COOKIE, SESSION_COOKIE
     from openvisit.media import forwarding, synthetic
 
     logging.basicConfig(level=logging.WARNING)
@@ -865,7 +865,7 @@ def browser_joins(
     """(rvfc ms, polled ms) per counted join; the cores Chromium and Playwright used."""
     from playwright.sync_api import sync_playwright
 
-    from openvisit.auth.context import KIOSK_COOKIE, SESSION_COOKIE
+    from openvisit.auth.cookies import KIOSK_COOKIE, SESSION_COOKIE
     from openvisit.media.synthetic import make_clip
 
     wrapper = folder / "chromium-in-netns"

@@ -17,12 +17,11 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from openvisit.auth.context import CSRF_COOKIE, KIOSK_COOKIE, SESSION_COOKIE
+from openvisit.auth.cookies import CSRF_COOKIE, KIOSK_COOKIE, SESSION_COOKIE
 from openvisit.clock import Clock, SystemClock
 from openvisit.config import Settings
 from openvisit.db import make_engine, make_sessionmaker
-from openvisit.deps import enforce_declared_permission
-from openvisit.errors import DomainError, NotAuthenticated, NotFound
+from openvisit.errors import Code, DomainError, NotAuthenticated, NotFound
 from openvisit.web.middleware import SecurityMiddleware
 from openvisit.web.render import STATIC_DIR, render
 
@@ -32,8 +31,7 @@ _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 class CsrfFailed(DomainError):
-    code = "csrf_failed"
-    http_status = 403
+    code = Code.CSRF_FAILED
     message = "This page has expired. Go back, reload the page and try again."
 
 
@@ -87,9 +85,7 @@ def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
-        err = DomainError(
-            "The request body is not valid JSON.", code="malformed_json", http_status=400
-        )
+        err = DomainError("The request body is not valid JSON.", code=Code.MALFORMED_JSON)
     else:
         fields = {
             ".".join(str(p) for p in e.get("loc", ())[1:]) or "body": e.get("msg", "invalid")
@@ -97,8 +93,7 @@ def _validation_error(request: Request, exc: Exception) -> Response:
         }
         err = DomainError(
             "Some of the information given is not valid.",
-            code="invalid_input",
-            http_status=422,
+            code=Code.INVALID_INPUT,
             fields=fields,
         )
     return _domain_error(request, err)
@@ -108,10 +103,8 @@ def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
         return _domain_error(request, NotFound("We couldn't find that page."))
-    code = {405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return _domain_error(
-        request, DomainError(str(exc.detail), code=code, http_status=exc.status_code)
-    )
+    code = Code.METHOD_NOT_ALLOWED if exc.status_code == 405 else Code.HTTP_ERROR
+    return _domain_error(request, DomainError(str(exc.detail), code=code))
 
 
 def _unexpected_error(request: Request, exc: Exception) -> Response:
@@ -175,7 +168,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
-        dependencies=[Depends(csrf_protect), Depends(enforce_declared_permission)],
+        dependencies=[Depends(csrf_protect)],
     )
     app.state.settings = settings
     app.state.clock = clock or SystemClock()

@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session
 from openvisit import audit
 from openvisit.approvals.models import Approval, ApprovalStatus
 from openvisit.audit.service import SYSTEM, AuditActor
+from openvisit.auth.permissions import StaffRoleName
 from openvisit.auth.service import hash_secret, new_token, token_digest, totp_uri
 from openvisit.clock import Clock, SystemClock
 from openvisit.config import Settings
 from openvisit.db import make_engine, make_sessionmaker, session_scope
-from openvisit.errors import DomainError
+from openvisit.errors import Code, DomainError
 from openvisit.facilities.models import (
     Facility,
     FacilityKind,
@@ -28,7 +29,7 @@ from openvisit.facilities.models import (
     KioskLocation,
     VisitingHours,
 )
-from openvisit.people.models import IdentityStatus, StaffMember, StaffRole, StaffRoleName, Visitor
+from openvisit.people.models import IdentityStatus, StaffMember, StaffRole, Visitor
 from openvisit.residents.models import Resident
 from openvisit.visits.models import Visit, VisitState, VisitType
 
@@ -54,7 +55,7 @@ RESIDENTS = [
 
 def seed_demo(settings: Settings) -> str:
     if settings.env == "production":
-        raise DomainError("The demo refuses to run in production.", code="demo_in_production")
+        raise DomainError("The demo refuses to run in production.", code=Code.DEMO_IN_PRODUCTION)
     settings.ensure_secret_key()
     engine = make_engine(settings.database_url)
     factory = make_sessionmaker(engine)
@@ -328,7 +329,7 @@ def begin_visit_now(
         length_minutes=length,
     )
     if not found.slots:
-        raise DomainError("No free slot to book the visit.", code="no_slot")
+        raise DomainError("No free slot to book the visit.", code=Code.NO_SLOT)
     visit = scheduling.book(
         session,
         clock,

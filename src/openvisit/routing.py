@@ -1,25 +1,32 @@
-"""Every domain's routers, in one list."""
+"""Every domain's routers, mounted here and nowhere else.
+
+Each domain has ``routes.py`` (the JSON API) and ``pages.py`` (HTML), each
+exporting ``router``.
+"""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
+from openvisit.approvals import routes as approvals
+from openvisit.audit import pages as audit_pages
+from openvisit.audit import routes as audit_routes
+from openvisit.billing import routes as billing
+from openvisit.facilities import kiosk_routes as kiosk_devices
+from openvisit.facilities import routes as facilities
+from openvisit.people import routes as people
+from openvisit.people import staff_routes
+from openvisit.residents import kiosk_routes as kiosk_residents
+from openvisit.residents import routes as residents
+from openvisit.scheduling import routes as scheduling
+from openvisit.signaling import routes as signaling
+from openvisit.visits import routes as visits
+from openvisit.web import routes as web
+
+ROUTERS = [audit_routes.router, audit_pages.router]
+
 
 def include_routers(app: FastAPI) -> None:
-    from openvisit.approvals import routes as approvals
-    from openvisit.audit import routes as audit
-    from openvisit.billing import routes as billing
-    from openvisit.facilities import kiosk_routes as kiosk_devices
-    from openvisit.facilities import routes as facilities
-    from openvisit.people import routes as people
-    from openvisit.people import staff_routes
-    from openvisit.residents import kiosk_routes as kiosk_residents
-    from openvisit.residents import routes as residents
-    from openvisit.scheduling import routes as scheduling
-    from openvisit.signaling import routes as signaling
-    from openvisit.visits import routes as visits
-    from openvisit.web import routes as web
-
     for module in (
         web,
         staff_routes,
@@ -28,7 +35,6 @@ def include_routers(app: FastAPI) -> None:
         kiosk_devices,
         residents,
         kiosk_residents,
-        audit,
         approvals,
         scheduling,
         billing,
@@ -37,3 +43,5 @@ def include_routers(app: FastAPI) -> None:
     ):
         app.include_router(module.api)
         app.include_router(module.pages)
+    for router in ROUTERS:
+        app.include_router(router)

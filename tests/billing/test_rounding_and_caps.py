@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from openvisit.billing.caps import cap_for, check_rate
 from openvisit.billing.ledger import cents_half_down, dollars
 from openvisit.billing.service import hold_cents
 from openvisit.errors import InvalidInput
+from openvisit.facilities.caps import cap_for, check_rate
 from openvisit.facilities.models import Facility, FacilityKind, FacilitySettings
 from tests.factories import sign_in_staff
 

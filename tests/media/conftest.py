@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from openvisit.audit.service import AuditActor
 from openvisit.auth import service as auth
-from openvisit.auth.context import KIOSK_COOKIE, SESSION_COOKIE
+from openvisit.auth.cookies import KIOSK_COOKIE, SESSION_COOKIE
 from openvisit.clock import SystemClock
 from openvisit.config import Settings
 from openvisit.db import make_engine, make_sessionmaker

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from openvisit.audit.models import AuditEvent
 from openvisit.auth import service as auth
-from openvisit.auth.context import KIOSK_COOKIE
+from openvisit.auth.cookies import KIOSK_COOKIE
 from openvisit.auth.models import UserSession
 from openvisit.facilities.models import Kiosk, KioskLocation
 from openvisit.residents.models import CustodyStatus

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from openvisit.audit.service import SYSTEM, AuditActor
 from openvisit.auth import service as auth
-from openvisit.auth.context import KIOSK_COOKIE
+from openvisit.auth.cookies import KIOSK_COOKIE
 from openvisit.scheduling import service as scheduling
 from openvisit.visits import states
 from openvisit.visits.models import Visit, VisitEvent, VisitState, VisitType

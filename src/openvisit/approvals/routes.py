@@ -60,9 +60,9 @@ def request_approval(
 ) -> ApprovalOut:
     resident = db.get(Resident, body.resident_id)
     if resident is None:
-        from openvisit.errors import NotFound
+        from openvisit.errors import Code, NotFound
 
-        raise NotFound("We couldn't find that resident.", code="resident_not_found")
+        raise NotFound("We couldn't find that resident.", code=Code.RESIDENT_NOT_FOUND)
     approval = service.request_approval(
         db,
         clock,

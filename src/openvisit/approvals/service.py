@@ -15,7 +15,7 @@ from openvisit.approvals.models import ACTIVE_APPROVAL, Approval, ApprovalStatus
 from openvisit.audit.service import AuditActor
 from openvisit.clock import Clock
 from openvisit.config import Settings
-from openvisit.errors import Conflict, DomainError, InvalidInput, NotFound
+from openvisit.errors import Code, Conflict, DomainError, InvalidInput, NotFound
 from openvisit.facilities.models import Facility, FacilitySettings
 from openvisit.notifications import service as notifications
 from openvisit.people.models import (
@@ -31,8 +31,6 @@ PROFESSIONAL_RELATIONSHIPS = {"attorney", "clergy"}
 
 class NotEligible(DomainError):
     """A rule says this visitor can't visit this resident (now). Not a validation error."""
-
-    http_status = 403
 
 
 def _clean_text(value: str, field: str, label: str, max_len: int) -> str:
@@ -93,7 +91,7 @@ def find_resident_for_visitor(
     ):
         raise NotFound(
             "We couldn't find that resident. The number may be wrong, or they may have moved.",
-            code="resident_not_found",
+            code=Code.RESIDENT_NOT_FOUND,
         )
     return resident
 
@@ -121,7 +119,7 @@ def check_not_blocked(
 ) -> None:
     blocks = _active_blocks(session, visitor_id, facility_id, now, resident_id)
     if blocks:
-        raise NotEligible(_blocked_message(blocks[0].until, tz), code="visitor_blocked")
+        raise NotEligible(_blocked_message(blocks[0].until, tz), code=Code.VISITOR_BLOCKED)
 
 
 def _zone(tz: str):  # type: ignore[no-untyped-def]
@@ -146,7 +144,7 @@ def request_approval(
         raise NotEligible(
             "We need to check your identity before you can ask to visit. "
             "Upload your photo ID first.",
-            code="identity_not_verified",
+            code=Code.IDENTITY_NOT_VERIFIED,
         )
     facility = session.get(Facility, resident.facility_id)
     assert facility is not None
@@ -161,11 +159,11 @@ def request_approval(
     if existing is not None:
         if existing.status == ApprovalStatus.APPROVED:
             raise Conflict(
-                "You're already approved to visit this resident.", code="already_approved"
+                "You're already approved to visit this resident.", code=Code.ALREADY_APPROVED
             )
         raise Conflict(
             "You've already asked to visit this resident. We'll e-mail you when staff decide.",
-            code="already_requested",
+            code=Code.ALREADY_REQUESTED,
         )
     _check_limit(session, resident)
     approval = Approval(
@@ -206,7 +204,7 @@ def _check_limit(session: Session, resident: Resident) -> None:
         raise Conflict(
             f"This resident already has {approved} approved visitors, the most the "
             "facility allows.",
-            code="approval_limit_reached",
+            code=Code.APPROVAL_LIMIT_REACHED,
         )
 
 
@@ -249,7 +247,7 @@ def decide(
     if approval.status != ApprovalStatus.PENDING:
         raise Conflict(
             f"A colleague already decided this request ({approval.status.value}).",
-            code="already_decided",
+            code=Code.ALREADY_DECIDED,
         )
     resident = session.get(Resident, approval.resident_id)
     assert resident is not None
@@ -307,7 +305,7 @@ def revoke(
     now = clock.now()
     approval = access_approval(session, facility_id, approval_id, for_update=True)
     if approval.status != ApprovalStatus.APPROVED:
-        raise Conflict("Only an approved visitor can be revoked.", code="not_approved")
+        raise Conflict("Only an approved visitor can be revoked.", code=Code.NOT_APPROVED)
     approval.reason = _clean_text(reason, "reason", "a reason", 500)
     approval.status = ApprovalStatus.REVOKED
     approval.decided_at = now
@@ -337,7 +335,7 @@ def resident_decline(
     if approval is None:
         raise NotFound("We couldn't find that request.")
     if approval.status != ApprovalStatus.PENDING:
-        raise Conflict("This request was already decided.", code="already_decided")
+        raise Conflict("This request was already decided.", code=Code.ALREADY_DECIDED)
     approval.status = ApprovalStatus.DECLINED
     approval.reason = "Declined by the resident"
     approval.decided_at = now
@@ -430,7 +428,7 @@ def standing(
         .first()
     )
     if row is None:
-        raise NotFound("We couldn't find that visitor.", code="visitor_not_found")
+        raise NotFound("We couldn't find that visitor.", code=Code.VISITOR_NOT_FOUND)
     return Standing(
         id=row.id,
         identity_status=row.identity_status,
@@ -466,25 +464,25 @@ def check_eligible(
     ``standing``); returns it when all hold, the approval's relationship and minors in it."""
     if resident.custody_status != CustodyStatus.IN_CUSTODY:
         raise NotEligible(
-            "This resident is no longer at the facility.", code="resident_not_in_custody"
+            "This resident is no longer at the facility.", code=Code.RESIDENT_NOT_IN_CUSTODY
         )
     if visitor.closed:
-        raise NotEligible("This visitor's account is closed.", code="account_closed")
+        raise NotEligible("This visitor's account is closed.", code=Code.ACCOUNT_CLOSED)
     if visitor.identity_status != IdentityStatus.VERIFIED:
-        raise NotEligible("Your identity hasn't been checked yet.", code="identity_not_verified")
+        raise NotEligible("Your identity hasn't been checked yet.", code=Code.IDENTITY_NOT_VERIFIED)
     if visitor.blocked:
         raise NotEligible(
-            _blocked_message(visitor.block_until, facility.timezone), code="visitor_blocked"
+            _blocked_message(visitor.block_until, facility.timezone), code=Code.VISITOR_BLOCKED
         )
     if visitor.approval_id is None:
         raise NotEligible(
-            "You're not approved to visit this resident yet.", code="visitor_not_approved"
+            "You're not approved to visit this resident yet.", code=Code.VISITOR_NOT_APPROVED
         )
     if professional:
         if visitor.relationship not in PROFESSIONAL_RELATIONSHIPS:
             raise NotEligible(
                 "Privileged visits are for attorneys and clergy with their clients.",
-                code="not_a_professional",
+                code=Code.NOT_A_PROFESSIONAL,
             )
         credential = session.scalar(
             select(ProfessionalCredential).where(
@@ -497,7 +495,7 @@ def check_eligible(
         if credential is None:
             raise NotEligible(
                 "Your professional credential hasn't been verified at this facility.",
-                code="credential_not_verified",
+                code=Code.CREDENTIAL_NOT_VERIFIED,
             )
     return visitor
 
@@ -563,7 +561,7 @@ def lift_block(
     if block is None:
         raise NotFound("We couldn't find that block.")
     if block.lifted_at is not None:
-        raise Conflict("This block was already lifted.", code="already_lifted")
+        raise Conflict("This block was already lifted.", code=Code.ALREADY_LIFTED)
     block.lifted_at = now
     session.flush()
     audit.service.record(

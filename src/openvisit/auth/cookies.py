@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from fastapi import Response
 
-from openvisit.auth.context import CSRF_COOKIE
 from openvisit.auth.service import new_token
 from openvisit.config import Settings
+
+SESSION_COOKIE = "ov_session"
+KIOSK_COOKIE = "ov_kiosk"
+CSRF_COOKIE = "ov_csrf"
 
 
 def set_session_cookie(

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import enum
+from typing import Protocol
 
-from openvisit.people.models import StaffRoleName as Role
+
+class StaffRoleName(enum.StrEnum):
+    OFFICER = "officer"
+    SCHEDULER = "scheduler"
+    INVESTIGATOR = "investigator"
+    FACILITY_ADMIN = "facility_admin"
+    PROVIDER_ADMIN = "provider_admin"
+
+
+Role = StaffRoleName
 
 
 class Permission(enum.StrEnum):
@@ -53,3 +63,17 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     ),
     Role.PROVIDER_ADMIN: frozenset(Permission),
 }
+
+
+class Grants(Protocol):
+    """What a staff member may do where: all that facility access needs to know.
+
+    The signed-in staff context (people.context.StaffContext) is one; services
+    below people (facilities) authorize against this shape, not that class.
+    """
+
+    def works_at(self, facility_id: int) -> bool: ...
+
+    def can(self, facility_id: int | None, permission: Permission) -> bool: ...
+
+    def facility_ids(self) -> list[int] | None: ...

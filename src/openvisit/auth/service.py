@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from openvisit.auth.models import LoginAttempt, UserSession
 from openvisit.config import Settings
-from openvisit.errors import DomainError, TooManyAttempts
+from openvisit.errors import Code, DomainError, TooManyAttempts
 
 # argon2-cffi's defaults are argon2id with RFC 9106's low-memory profile.
 _hasher = PasswordHasher()
@@ -61,14 +61,12 @@ def totp_uri(secret: str, account: str) -> str:
 class SignInFailed(DomainError):
     """A wrong credential. The attempt row it leaves behind is kept (committed)."""
 
-    code = "sign_in_failed"
-    http_status = 401
+    code = Code.SIGN_IN_FAILED
     keep_changes = True
 
 
 class PasswordTooWeak(DomainError):
-    code = "password_too_weak"
-    http_status = 422
+    code = Code.PASSWORD_TOO_WEAK
 
 
 def check_new_password(password: str, *, email: str = "") -> None:

@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
-from openvisit.errors import DomainError
+from openvisit.errors import Code, DomainError
 
 
 @dataclass(frozen=True)
@@ -22,14 +22,12 @@ class ChargeResult:
 
 
 class CardDeclined(DomainError):
-    code = "card_declined"
-    http_status = 402
+    code = Code.CARD_DECLINED
     message = "The card was declined. No money was taken. Try another card."
 
 
 class GatewayTimeout(DomainError):
-    code = "gateway_timeout"
-    http_status = 504
+    code = Code.GATEWAY_TIMEOUT
     message = (
         "The card payment service did not answer in time. No money was added. "
         "Please try again in a moment (your card will not be charged twice)."
@@ -37,8 +35,7 @@ class GatewayTimeout(DomainError):
 
 
 class GatewayConflict(DomainError):
-    code = "idempotency_conflict"
-    http_status = 409
+    code = Code.IDEMPOTENCY_CONFLICT
     message = "This payment's key was already used for a different amount or card."
 
 

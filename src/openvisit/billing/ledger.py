@@ -33,7 +33,7 @@ from openvisit.billing.models import (
     LedgerTransaction,
 )
 from openvisit.clock import Clock
-from openvisit.errors import Conflict, DomainError, InvalidInput
+from openvisit.errors import Code, Conflict, DomainError, InvalidInput
 
 # Far beyond any real amount, far below BigInteger's limit: a bug, not a payment.
 MAX_POSTING_CENTS = 10**12
@@ -60,7 +60,7 @@ Posting = tuple[LedgerAccount, int]
 
 
 class IdempotencyConflict(Conflict):
-    code = "idempotency_conflict"
+    code = Code.IDEMPOTENCY_CONFLICT
     message = (
         "This request's key was already used for a different operation. "
         "Use a new key for a new operation."
@@ -68,8 +68,7 @@ class IdempotencyConflict(Conflict):
 
 
 class InsufficientFunds(DomainError):
-    code = "insufficient_funds"
-    http_status = 402
+    code = Code.INSUFFICIENT_FUNDS
     message = "There is not enough money available in the wallet."
 
 
@@ -189,14 +188,14 @@ def _same_or_refuse(existing: LedgerTransaction, wanted: str) -> LedgerTransacti
 
 def check_postings(postings: Sequence[Posting]) -> None:
     if not postings:
-        raise InvalidInput("A transaction needs at least two entries.", code="unbalanced")
+        raise InvalidInput("A transaction needs at least two entries.", code=Code.UNBALANCED)
     for _account, amount in postings:
         if type(amount) is not int or amount == 0 or abs(amount) > MAX_POSTING_CENTS:
             raise InvalidInput(
-                "Amounts are whole, non-zero numbers of cents.", code="invalid_amount"
+                "Amounts are whole, non-zero numbers of cents.", code=Code.INVALID_AMOUNT
             )
     if sum(amount for _a, amount in postings) != 0:
-        raise InvalidInput("The entries of a transaction must sum to zero.", code="unbalanced")
+        raise InvalidInput("The entries of a transaction must sum to zero.", code=Code.UNBALANCED)
 
 
 def post(

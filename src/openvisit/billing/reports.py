@@ -25,7 +25,7 @@ from openvisit.billing.models import (
     LedgerTransaction,
 )
 from openvisit.billing.service import REFUND_REASONS, payout_reference
-from openvisit.errors import InvalidInput
+from openvisit.errors import Code, InvalidInput
 from openvisit.facilities.models import Facility
 from openvisit.people.models import Visitor
 from openvisit.residents.models import Resident
@@ -82,7 +82,7 @@ def date_range(facility: Facility, now: dt.datetime, first: str = "", last: str 
     if errors or start is None or end is None:
         raise InvalidInput(
             " ".join(f"{message}." for message in errors.values()),
-            code="invalid_date_range",
+            code=Code.INVALID_DATE_RANGE,
             fields=errors,
         )
     return DateRange(start, end, facility.timezone)

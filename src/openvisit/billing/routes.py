@@ -32,7 +32,7 @@ from openvisit.billing.schemas import (
     WalletOut,
 )
 from openvisit.deps import ClockDep, CurrentStaff, CurrentVisitor, DbSession, SettingsDep
-from openvisit.errors import DomainError
+from openvisit.errors import Code, DomainError
 from openvisit.facilities.service import access_facility
 from openvisit.scheduling import service as scheduling
 from openvisit.web.render import flash_redirect, form_error, redirect, render
@@ -48,8 +48,7 @@ def payment_gateway(request: Request, settings: SettingsDep) -> PaymentGateway:
         if settings.env == "production":
             raise DomainError(
                 "Card payments are not set up yet. Pay at the facility's lobby.",
-                code="payments_unavailable",
-                http_status=503,
+                code=Code.PAYMENTS_UNAVAILABLE,
             )
         gateway = request.app.state.payment_gateway = SandboxGateway()
     return gateway

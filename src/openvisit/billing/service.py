@@ -37,7 +37,7 @@ from openvisit.billing.models import (
 )
 from openvisit.clock import Clock
 from openvisit.config import Settings
-from openvisit.errors import Conflict, InvalidInput, NotFound
+from openvisit.errors import Code, Conflict, InvalidInput, NotFound
 from openvisit.facilities.models import Facility, FacilitySettings
 from openvisit.people.models import Visitor
 from openvisit.residents.models import Resident
@@ -64,7 +64,7 @@ def check_amount(value: object) -> int:
         raise InvalidInput(
             f"Enter a whole number of cents from 1 to {MAX_DEPOSIT_CENTS:,} "
             f"({dollars(MAX_DEPOSIT_CENTS)} at most per deposit).",
-            code="invalid_amount",
+            code=Code.INVALID_AMOUNT,
             fields={"amount_cents": f"Enter from 1 to {MAX_DEPOSIT_CENTS} cents"},
         )
     return value
@@ -74,7 +74,7 @@ def check_key(value: str) -> str:
     if not _KEY.match(value or ""):
         raise InvalidInput(
             "The idempotency key must be 8 to 100 letters, digits or . _ : -",
-            code="invalid_idempotency_key",
+            code=Code.INVALID_IDEMPOTENCY_KEY,
             fields={"idempotency_key": "Use 8 to 100 letters, digits or . _ : -"},
         )
     return value
@@ -85,7 +85,7 @@ def check_card(value: str) -> str:
     if not digits.isdigit() or not 12 <= len(digits) <= 19:
         raise InvalidInput(
             "Enter the card number: 12 to 19 digits.",
-            code="invalid_card",
+            code=Code.INVALID_CARD,
             fields={"card_number": "Enter 12 to 19 digits"},
         )
     return digits
@@ -259,24 +259,24 @@ def record_lobby_deposit(
     if method not in DEPOSIT_METHODS:
         raise InvalidInput(
             "Choose cash or money order.",
-            code="invalid_method",
+            code=Code.INVALID_METHOD,
             fields={"method": "Choose cash or money order"},
         )
     reference = " ".join((reference or "").split())
     if len(reference) > 100 or (method == "money_order" and not reference):
         raise InvalidInput(
             "Enter the money order's number (at most 100 characters).",
-            code="invalid_reference",
+            code=Code.INVALID_REFERENCE,
             fields={"reference": "Enter the money order number"},
         )
     visitor = session.get(Visitor, visitor_id)
     if visitor is None:
-        raise NotFound("We couldn't find that visitor.", code="visitor_not_found")
+        raise NotFound("We couldn't find that visitor.", code=Code.VISITOR_NOT_FOUND)
     if visitor.closed_at is not None:
         raise Conflict(
             "This visitor closed their account, so money can't be added to it. "
             "Give the money back to the family.",
-            code="account_closed",
+            code=Code.ACCOUNT_CLOSED,
         )
     key = (
         f"lobby:{facility.id}:{check_key(idempotency_key)}"
@@ -706,7 +706,7 @@ def settle_visit(session: Session, clock: Clock, visit: Visit) -> bool:
 
 
 class NotSettled(Conflict):
-    code = "not_settled"
+    code = Code.NOT_SETTLED
     message = (
         "This visit's money is not settled yet. The receipt is ready a minute or two "
         "after the visit ends."
@@ -745,7 +745,7 @@ def receipt(session: Session, visit_id: int, *, visitor_id: int | None = None) -
     (anyone else's, or a missing one, is ``visit_not_found``)."""
     visit = session.get(Visit, visit_id)
     if visit is None or (visitor_id is not None and visit.visitor_id != visitor_id):
-        raise NotFound("We couldn't find that visit.", code="visit_not_found")
+        raise NotFound("We couldn't find that visit.", code=Code.VISIT_NOT_FOUND)
     row = session.get(BillingSettlement, visit.id)
     if row is None:
         raise NotSettled(visit_id=visit.id)
@@ -782,7 +782,7 @@ def receipt(session: Session, visit_id: int, *, visitor_id: int | None = None) -
 
 
 class NothingToRefund(Conflict):
-    code = "nothing_to_refund"
+    code = Code.NOTHING_TO_REFUND
     message = "There is no money in your wallet to refund."
 
 
@@ -860,7 +860,7 @@ def lock_wallet(session: Session, clock: Clock, visitor_id: int) -> int:
 
 
 class SettlementPending(Conflict):
-    code = "settlement_pending"
+    code = Code.SETTLEMENT_PENDING
     message = (
         "The charge for your last visit is still being worked out. This takes a minute or two "
         "after a visit ends. Please try again shortly."

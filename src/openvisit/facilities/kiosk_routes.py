@@ -7,8 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse
 
-from openvisit.auth.context import KIOSK_COOKIE
-from openvisit.auth.cookies import set_session_cookie
+from openvisit.auth.cookies import KIOSK_COOKIE, set_session_cookie
 from openvisit.deps import ClockDep, DbSession, SettingsDep, client_ip
 from openvisit.errors import DomainError
 from openvisit.facilities import service

@@ -9,10 +9,9 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from openvisit.auth.context import StaffContext
 from openvisit.auth.permissions import Permission
 from openvisit.deps import ClockDep, CurrentStaff, DbSession, SettingsDep
-from openvisit.errors import DomainError, InvalidInput
+from openvisit.errors import Code, DomainError, InvalidInput
 from openvisit.facilities import service
 from openvisit.facilities.models import Closure, Facility, FacilitySettings, HousingUnit, Kiosk
 from openvisit.facilities.schemas import (
@@ -34,6 +33,7 @@ from openvisit.facilities.schemas import (
     UnitBody,
     UnitOut,
 )
+from openvisit.people.context import StaffContext
 from openvisit.scheduling import service as scheduling
 from openvisit.web.render import flash_redirect, form_error, render
 
@@ -479,7 +479,9 @@ def _settings_from_form(form: SettingsForm) -> service.SettingsInput:
         errors["remote_rate_cents_per_minute"] = "Enter a rate in cents, like 15 or 15.50"
         values["remote_rate_cents_per_minute"] = Decimal(0)
     if errors:
-        raise InvalidInput("Some settings are not valid.", code="invalid_settings", fields=errors)
+        raise InvalidInput(
+            "Some settings are not valid.", code=Code.INVALID_SETTINGS, fields=errors
+        )
     return service.SettingsInput(**values)
 
 

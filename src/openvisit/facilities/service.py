@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session, selectinload
 from openvisit import audit
 from openvisit.audit.service import AuditActor
 from openvisit.auth import service as auth
-from openvisit.auth.context import StaffContext
-from openvisit.auth.permissions import Permission
+from openvisit.auth.permissions import Grants, Permission
 from openvisit.clock import Clock
 from openvisit.config import Settings
-from openvisit.errors import Conflict, Forbidden, InvalidInput, NotFound
+from openvisit.errors import Code, Conflict, Forbidden, InvalidInput, NotFound
+from openvisit.facilities import caps
 from openvisit.facilities.models import (
     Closure,
     ClosureKind,
@@ -41,7 +41,7 @@ KIOSK_SCOPE = "kiosk_device"
 
 def access_facility(
     session: Session,
-    staff: StaffContext,
+    staff: Grants,
     facility_id: int,
     permission: Permission = Permission.VIEW_FACILITY,
 ) -> Facility:
@@ -58,7 +58,7 @@ def access_facility(
     return facility
 
 
-def access_platform(staff: StaffContext) -> None:
+def access_platform(staff: Grants) -> None:
     """Only provider admins create facilities."""
     if not staff.can(None, Permission.MANAGE_PLATFORM):
         raise Forbidden("Only provider administrators can add facilities.")
@@ -76,7 +76,7 @@ def check_time_zone(name: str) -> str:
     if not valid:
         raise InvalidInput(
             "Choose a time zone from the IANA list, like America/New_York.",
-            code="invalid_time_zone",
+            code=Code.INVALID_TIME_ZONE,
             fields={"timezone": "Enter a time zone like America/New_York"},
         )
     return name
@@ -143,7 +143,7 @@ def create_facility(
     if _name_taken(session, clean["name"]):
         raise Conflict(
             "A facility with that name already exists.",
-            code="facility_name_taken",
+            code=Code.FACILITY_NAME_TAKEN,
             fields={"name": "This name is already used"},
         )
     now = clock.now()
@@ -182,7 +182,7 @@ def update_facility(
     if "name" in clean and _name_taken(session, clean["name"], except_id=facility.id):
         raise Conflict(
             "A facility with that name already exists.",
-            code="facility_name_taken",
+            code=Code.FACILITY_NAME_TAKEN,
             fields={"name": "This name is already used"},
         )
     before = _facility_data(facility)
@@ -213,7 +213,7 @@ def _facility_data(facility: Facility) -> dict[str, Any]:
     }
 
 
-def list_facilities(session: Session, staff: StaffContext) -> list[Facility]:
+def list_facilities(session: Session, staff: Grants) -> list[Facility]:
     """The facilities this staff member works at (all of them for provider admins)."""
     query = select(Facility).order_by(Facility.name)
     ids = staff.facility_ids()
@@ -313,7 +313,9 @@ def check_settings(values: SettingsInput) -> dict[str, Any]:
     else:
         clean["remote_rate_cents_per_minute"] = rate.quantize(Decimal("0.01"))
     if errors:
-        raise InvalidInput("Some settings are not valid.", code="invalid_settings", fields=errors)
+        raise InvalidInput(
+            "Some settings are not valid.", code=Code.INVALID_SETTINGS, fields=errors
+        )
     return clean
 
 
@@ -331,7 +333,6 @@ def update_settings(
 ) -> FacilitySettings:
     """Replace every setting at once; audited with the values before and after."""
     clean = check_settings(values)
-    from openvisit.billing import caps  # billing imports facilities: import here
 
     today = clock.now().astimezone(ZoneInfo(facility.timezone)).date()
     caps.check_rate(facility, clean["remote_rate_cents_per_minute"], today)
@@ -403,7 +404,7 @@ def _unit_name(
     if session.scalar(query):
         raise Conflict(
             f"There is already a unit called {name}.",
-            code="unit_name_taken",
+            code=Code.UNIT_NAME_TAKEN,
             fields={"name": "Another unit already has this name"},
         )
     return name
@@ -483,7 +484,7 @@ def delete_unit(
         raise Conflict(
             f"{unit.name} can't be deleted: it still has {' and '.join(parts)}. "
             "Move them to another unit first.",
-            code="unit_in_use",
+            code=Code.UNIT_IN_USE,
             residents=residents,
             kiosks=kiosks,
             closures=closures,
@@ -541,7 +542,7 @@ def check_hours(windows: list[HoursWindow]) -> list[tuple[int, dt.time, dt.time]
         if end <= start:
             raise InvalidInput(
                 "Each window must end after it starts.",
-                code="hours_end_before_start",
+                code=Code.HOURS_END_BEFORE_START,
                 fields={f"windows.{n}.end": "Enter an end time after the start"},
             )
     ordered = sorted(range(len(parsed)), key=lambda i: (parsed[i][0], parsed[i][1]))
@@ -549,7 +550,7 @@ def check_hours(windows: list[HoursWindow]) -> list[tuple[int, dt.time, dt.time]
         if parsed[a][0] == parsed[b][0] and parsed[b][1] < parsed[a][2]:
             raise InvalidInput(
                 "Two windows on the same day overlap.",
-                code="hours_overlap",
+                code=Code.HOURS_OVERLAP,
                 fields={f"windows.{b}.start": "This window overlaps another on the same day"},
             )
     return sorted(parsed)
@@ -683,14 +684,14 @@ def create_closure(
     if starts_at.tzinfo is None or (ends_at is not None and ends_at.tzinfo is None):
         raise InvalidInput(
             "Give times with their UTC offset.",
-            code="naive_datetime",
+            code=Code.NAIVE_DATETIME,
             fields={"starts_at": "Include the UTC offset, like +00:00"},
         )
     starts_at = starts_at.astimezone(dt.UTC)
     if ends_at is None and closure_kind == ClosureKind.BLACKOUT:
         raise InvalidInput(
             "A blackout needs an end. Only a lockdown may be open-ended.",
-            code="closure_needs_end",
+            code=Code.CLOSURE_NEEDS_END,
             fields={"ends_at": "Enter when it ends"},
         )
     if ends_at is not None:
@@ -698,13 +699,13 @@ def create_closure(
         if ends_at <= starts_at:
             raise InvalidInput(
                 "The end must be after the start.",
-                code="closure_end_before_start",
+                code=Code.CLOSURE_END_BEFORE_START,
                 fields={"ends_at": "Enter an end after the start"},
             )
         if ends_at <= clock.now():
             raise InvalidInput(
                 "That period is already over.",
-                code="closure_in_past",
+                code=Code.CLOSURE_IN_PAST,
                 fields={"ends_at": "Enter an end in the future"},
             )
     if unit_id is not None:
@@ -750,13 +751,14 @@ def lift_lockdown(
     now = clock.now()
     if closure.kind != ClosureKind.LOCKDOWN:
         raise Conflict(
-            "Only a lockdown can be lifted; a blackout ends when planned.", code="not_a_lockdown"
+            "Only a lockdown can be lifted; a blackout ends when planned.", code=Code.NOT_A_LOCKDOWN
         )
     if closure.lifted_at is not None or (closure.ends_at is not None and closure.ends_at <= now):
-        raise Conflict("This lockdown has already ended.", code="closure_not_active")
+        raise Conflict("This lockdown has already ended.", code=Code.CLOSURE_NOT_ACTIVE)
     if closure.starts_at >= now:
         raise Conflict(
-            "This lockdown hasn't started yet, so it can't be lifted.", code="closure_not_started"
+            "This lockdown hasn't started yet, so it can't be lifted.",
+            code=Code.CLOSURE_NOT_STARTED,
         )
     before = _closure_data(closure)
     closure.lifted_at = now
@@ -834,14 +836,14 @@ def create_kiosk(
     if where == KioskLocation.LOBBY and unit_id is not None:
         raise InvalidInput(
             "A lobby kiosk is not in a housing unit.",
-            code="lobby_kiosk_unit",
+            code=Code.LOBBY_KIOSK_UNIT,
             fields={"unit_id": "Leave the unit empty for a lobby kiosk"},
         )
     if where == KioskLocation.HOUSING:
         if unit_id is None:
             raise InvalidInput(
                 "Choose the housing unit this kiosk is in.",
-                code="kiosk_needs_unit",
+                code=Code.KIOSK_NEEDS_UNIT,
                 fields={"unit_id": "Choose a unit"},
             )
         if (
@@ -863,7 +865,7 @@ def create_kiosk(
     ):
         raise Conflict(
             f"There is already a kiosk called {name}.",
-            code="kiosk_name_taken",
+            code=Code.KIOSK_NAME_TAKEN,
             fields={"name": "Another kiosk already has this name"},
         )
     now = clock.now()
@@ -959,7 +961,7 @@ def revoke_kiosk_credential(
     """Forget the credential and sign the device out."""
     if kiosk.credential_hash is None:
         raise Conflict(
-            "This kiosk has no device credential to revoke.", code="kiosk_has_no_credential"
+            "This kiosk has no device credential to revoke.", code=Code.KIOSK_HAS_NO_CREDENTIAL
         )
     kiosk.credential_hash = None
     kiosk.credential_issued_at = None

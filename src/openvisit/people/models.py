@@ -6,6 +6,7 @@ import enum
 from sqlalchemy import Boolean, Date, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from openvisit.auth.permissions import StaffRoleName
 from openvisit.db import Base, enum_column, intpk
 
 
@@ -25,14 +26,6 @@ class ReviewStatus(enum.StrEnum):
 class ProfessionKind(enum.StrEnum):
     ATTORNEY = "attorney"
     CLERGY = "clergy"
-
-
-class StaffRoleName(enum.StrEnum):
-    OFFICER = "officer"
-    SCHEDULER = "scheduler"
-    INVESTIGATOR = "investigator"
-    FACILITY_ADMIN = "facility_admin"
-    PROVIDER_ADMIN = "provider_admin"
 
 
 class Visitor(Base):

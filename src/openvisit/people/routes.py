@@ -12,8 +12,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFil
 from fastapi.responses import HTMLResponse
 
 from openvisit.auth import service as auth
-from openvisit.auth.context import SESSION_COOKIE
-from openvisit.auth.cookies import clear_session_cookie, set_session_cookie
+from openvisit.auth.cookies import SESSION_COOKIE, clear_session_cookie, set_session_cookie
 from openvisit.billing.gateway import PaymentGateway
 from openvisit.billing.ledger import dollars
 from openvisit.billing.routes import payment_gateway

@@ -26,6 +26,7 @@ from openvisit.auth.models import AccountToken, UserSession
 from openvisit.clock import Clock
 from openvisit.config import Settings
 from openvisit.errors import (
+    Code,
     Conflict,
     DomainError,
     Forbidden,
@@ -70,8 +71,7 @@ DOCUMENTS = ("photo_id", "selfie")
 
 
 class LinkNotValid(DomainError):
-    code = "token_invalid"
-    http_status = 400
+    code = Code.TOKEN_INVALID
     message = (
         "This link isn't valid. Check you copied the whole link from the e-mail, "
         "or ask for a new one."
@@ -79,35 +79,30 @@ class LinkNotValid(DomainError):
 
 
 class LinkExpired(DomainError):
-    code = "token_expired"
-    http_status = 410
+    code = Code.TOKEN_EXPIRED
     message = "This link has expired. Ask for a new one."
 
 
 class LinkUsed(DomainError):
-    code = "token_used"
-    http_status = 410
+    code = Code.TOKEN_USED
     message = "This link has already been used. Ask for a new one if you still need it."
 
 
 class FileTooLarge(DomainError):
-    code = "file_too_large"
-    http_status = 413
+    code = Code.FILE_TOO_LARGE
 
 
 class UnsupportedFileType(DomainError):
-    code = "unsupported_file_type"
-    http_status = 422
+    code = Code.UNSUPPORTED_FILE_TYPE
 
 
 class AccountClosed(DomainError):
-    code = "account_closed"
-    http_status = 403
+    code = Code.ACCOUNT_CLOSED
     message = "This account was closed, so it can't be signed in to."
 
 
 class AlreadyDecided(Conflict):
-    code = "already_decided"
+    code = Code.ALREADY_DECIDED
     message = "A colleague already decided this."
 
 
@@ -237,14 +232,14 @@ def register(
     if existing is not None and existing.closed_at is not None:
         raise Conflict(
             "The account with this e-mail address was closed. Use another e-mail address.",
-            code="email_taken",
+            code=Code.EMAIL_TAKEN,
             fields={"email": "The account with this e-mail address was closed"},
         )
     if existing is not None:
         raise Conflict(
             "There is already an account with this e-mail address. "
             "Sign in instead, or reset your password if you have forgotten it.",
-            code="email_taken",
+            code=Code.EMAIL_TAKEN,
             fields={"email": "There is already an account with this e-mail address"},
         )
     visitor = Visitor(
@@ -355,7 +350,9 @@ def resend_verification(
     session: Session, clock: Clock, settings: Settings, visitor: Visitor
 ) -> None:
     if visitor.email_verified_at is not None:
-        raise Conflict("Your e-mail address is already confirmed.", code="email_already_verified")
+        raise Conflict(
+            "Your e-mail address is already confirmed.", code=Code.EMAIL_ALREADY_VERIFIED
+        )
     if _links_sent_lately(session, visitor, VERIFY_EMAIL, clock.now()):
         raise TooManyAttempts(
             "We've sent you several links in the last hour. Check your spam folder, "
@@ -465,8 +462,7 @@ def sign_in(
             if not allow_second_step:
                 raise DomainError(
                     "Enter the 6-digit code from your authenticator app.",
-                    code="totp_required",
-                    http_status=401,
+                    code=Code.TOTP_REQUIRED,
                     fields={"totp_code": "Enter the 6-digit code"},
                 )
             pending = auth.start_session(
@@ -514,9 +510,7 @@ def confirm_code(
     now = clock.now()
     visitor = pending_sign_in(session, row)
     if visitor is None:
-        raise DomainError(
-            "Your sign-in expired. Please sign in again.", code="sign_in_expired", http_status=401
-        )
+        raise DomainError("Your sign-in expired. Please sign in again.", code=Code.SIGN_IN_EXPIRED)
     auth.check_throttle(
         session, settings, scope=VISITOR_SCOPE, identifier=visitor.email, ip=ip, now=now
     )
@@ -646,7 +640,7 @@ def start_totp(session: Session, visitor: Visitor) -> TotpSetup:
     if visitor.totp_enabled_at is not None:
         raise Conflict(
             "Two-step sign-in is already on. Turn it off first to set up a new app.",
-            code="totp_already_enabled",
+            code=Code.TOTP_ALREADY_ENABLED,
         )
     visitor.totp_secret = auth.new_totp_secret()
     session.flush()
@@ -662,7 +656,7 @@ def totp_setup(visitor: Visitor) -> TotpSetup | None:
 
 def _code_error() -> InvalidInput:
     msg = "Enter the 6-digit code from your authenticator app"
-    return InvalidInput(msg + ".", code="totp_code_wrong", fields={"totp_code": msg})
+    return InvalidInput(msg + ".", code=Code.TOTP_CODE_WRONG, fields={"totp_code": msg})
 
 
 def confirm_totp(
@@ -670,9 +664,9 @@ def confirm_totp(
 ) -> None:
     now = clock.now()
     if visitor.totp_enabled_at is not None:
-        raise Conflict("Two-step sign-in is already on.", code="totp_already_enabled")
+        raise Conflict("Two-step sign-in is already on.", code=Code.TOTP_ALREADY_ENABLED)
     if not visitor.totp_secret:
-        raise Conflict("Start setting up two-step sign-in first.", code="totp_not_started")
+        raise Conflict("Start setting up two-step sign-in first.", code=Code.TOTP_NOT_STARTED)
     if not auth.totp_matches(visitor.totp_secret, code, now):
         raise _code_error()
     visitor.totp_enabled_at = now
@@ -691,7 +685,7 @@ def disable_totp(
 ) -> None:
     now = clock.now()
     if visitor.totp_enabled_at is None:
-        raise Conflict("Two-step sign-in is not on.", code="totp_not_enabled")
+        raise Conflict("Two-step sign-in is not on.", code=Code.TOTP_NOT_ENABLED)
     if not auth.totp_matches(visitor.totp_secret, code, now):
         raise _code_error()
     visitor.totp_enabled_at = None
@@ -785,10 +779,10 @@ def submit_identity(
     if visitor.email_verified_at is None:
         raise Forbidden(
             "Confirm your e-mail address first: use the link we sent you.",
-            code="email_not_verified",
+            code=Code.EMAIL_NOT_VERIFIED,
         )
     if visitor.identity_status == IdentityStatus.VERIFIED:
-        raise Conflict("Your identity is already confirmed.", code="already_verified")
+        raise Conflict("Your identity is already confirmed.", code=Code.ALREADY_VERIFIED)
     problems: list[DomainError] = []
     checked: dict[str, tuple[str, str]] = {}
     for field, upload, label in (
@@ -920,7 +914,7 @@ def identity_document(
     )
     path = settings.upload_dir / name
     if not path.is_file():
-        raise NotFound("That document is no longer stored.", code="document_missing")
+        raise NotFound("That document is no longer stored.", code=Code.DOCUMENT_MISSING)
     audit.service.record(
         session,
         tag="identity:document_viewed",
@@ -1028,7 +1022,7 @@ def submit_credential(
     if visitor.email_verified_at is None:
         raise Forbidden(
             "Confirm your e-mail address first: use the link we sent you.",
-            code="email_not_verified",
+            code=Code.EMAIL_NOT_VERIFIED,
         )
     errors: dict[str, str] = {}
     facility = None
@@ -1079,7 +1073,7 @@ def submit_credential(
             and credential.issuer == issuer
         ):
             raise Conflict(
-                "This credential is already verified at this facility.", code="already_verified"
+                "This credential is already verified at this facility.", code=Code.ALREADY_VERIFIED
             )
         credential.number, credential.issuer = number, issuer
         credential.status, credential.reason = ReviewStatus.PENDING, ""
@@ -1214,8 +1208,7 @@ class ClosedAccount:
 
 
 class PayoutFailed(DomainError):
-    code = "payout_failed"
-    http_status = 503
+    code = Code.PAYOUT_FAILED
     message = (
         "We couldn't pay your balance back just now, so your account is still open and "
         "nothing has changed. Please try again in a few minutes."
@@ -1272,7 +1265,7 @@ def close_account(
     if not confirm:
         raise InvalidInput(
             "Choose yes to close your account, or go back to keep it.",
-            code="not_confirmed",
+            code=Code.NOT_CONFIRMED,
             fields={"answer": "Choose yes to close your account"},
         )
     auth.check_throttle(
@@ -1286,7 +1279,7 @@ def close_account(
     if any(v.state in _IN_PROGRESS for v in mine):
         raise Conflict(
             "You have a visit in progress. You can close your account once it has ended.",
-            code="visit_in_progress",
+            code=Code.VISIT_IN_PROGRESS,
         )
     cancelled = []
     for visit in mine:

@@ -9,14 +9,12 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from openvisit.auth import service as auth
-from openvisit.auth.context import SESSION_COOKIE
-from openvisit.auth.cookies import clear_session_cookie, set_session_cookie
-from openvisit.auth.permissions import Permission
+from openvisit.auth.cookies import SESSION_COOKIE, clear_session_cookie, set_session_cookie
+from openvisit.auth.permissions import Permission, StaffRoleName
 from openvisit.deps import ClockDep, CurrentStaff, DbSession, SettingsDep, client_ip
 from openvisit.errors import DomainError, Forbidden
 from openvisit.facilities.service import access_facility
 from openvisit.people import staff_service
-from openvisit.people.models import StaffRoleName
 from openvisit.web.render import form_error, redirect, render
 
 api = APIRouter(prefix="/api/v1", tags=["staff"])

@@ -12,11 +12,12 @@ from openvisit import audit
 from openvisit.audit.service import SYSTEM, AuditActor
 from openvisit.auth import service as auth
 from openvisit.auth.models import UserSession
+from openvisit.auth.permissions import StaffRoleName
 from openvisit.clock import Clock
 from openvisit.config import Settings
-from openvisit.errors import Conflict, DomainError, InvalidInput, NotFound
+from openvisit.errors import Code, Conflict, DomainError, InvalidInput, NotFound
 from openvisit.facilities.models import Facility
-from openvisit.people.models import StaffMember, StaffRole, StaffRoleName
+from openvisit.people.models import StaffMember, StaffRole
 
 STAFF_SCOPE = "staff"
 
@@ -69,7 +70,7 @@ def create_staff(
     if session.scalar(select(func.count()).where(StaffMember.email == email)):
         raise Conflict(
             "A staff account with that e-mail already exists.",
-            code="email_taken",
+            code=Code.EMAIL_TAKEN,
             fields={"email": "This e-mail is already in use"},
         )
     now = clock.now()
@@ -211,9 +212,7 @@ def confirm_code(
     now = clock.now()
     member = pending_sign_in(session, row)
     if member is None:
-        raise DomainError(
-            "Your sign-in expired. Please sign in again.", code="sign_in_expired", http_status=401
-        )
+        raise DomainError("Your sign-in expired. Please sign in again.", code=Code.SIGN_IN_EXPIRED)
     auth.check_throttle(
         session, settings, scope=STAFF_SCOPE, identifier=member.email, ip=ip, now=now
     )

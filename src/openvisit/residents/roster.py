@@ -16,7 +16,7 @@ from openvisit import audit
 from openvisit.audit.service import AuditActor
 from openvisit.clock import Clock
 from openvisit.config import Settings
-from openvisit.errors import DomainError, InvalidInput
+from openvisit.errors import Code, DomainError, InvalidInput
 from openvisit.facilities.models import Facility, HousingUnit
 from openvisit.residents.models import CustodyStatus, Resident
 from openvisit.residents.service import (
@@ -83,8 +83,7 @@ class RosterReport:
 
 
 class RosterRejected(DomainError):
-    code = "roster_rejected"
-    http_status = 422
+    code = Code.ROSTER_REJECTED
     message = "Some rows of the roster have problems, so nothing was imported."
 
     def __init__(self, report: RosterReport) -> None:
@@ -104,14 +103,13 @@ def read_roster(data: bytes, settings: Settings) -> list[tuple[int, dict[str, st
         raise DomainError(
             f"The roster file is too large. The limit is "
             f"{settings.upload_max_bytes // (1024 * 1024) or 1} MB.",
-            code="roster_too_large",
-            http_status=413,
+            code=Code.ROSTER_TOO_LARGE,
             fields={"roster": "Choose a smaller file"},
         )
     if not data.strip():
         raise InvalidInput(
             "The roster file is empty.",
-            code="roster_empty",
+            code=Code.ROSTER_EMPTY,
             fields={"roster": "Choose a CSV file with a header and rows"},
         )
     try:
@@ -131,7 +129,7 @@ def read_roster(data: bytes, settings: Settings) -> list[tuple[int, dict[str, st
                 "The roster's first line must name the columns. Missing: "
                 + ", ".join(missing)
                 + ".",
-                code="roster_bad_header",
+                code=Code.ROSTER_BAD_HEADER,
                 fields={"roster": "Missing columns: " + ", ".join(missing)},
                 missing=missing,
             )
@@ -144,7 +142,7 @@ def read_roster(data: bytes, settings: Settings) -> list[tuple[int, dict[str, st
                 raise InvalidInput(
                     f"The roster has more than {settings.roster_max_rows} rows. "
                     "Split it into smaller files.",
-                    code="roster_too_many_rows",
+                    code=Code.ROSTER_TOO_MANY_ROWS,
                     fields={"roster": f"Use at most {settings.roster_max_rows} rows per file"},
                 )
             rows.append(
@@ -156,7 +154,7 @@ def read_roster(data: bytes, settings: Settings) -> list[tuple[int, dict[str, st
     except csv.Error as exc:
         raise InvalidInput(
             f"The roster is not a valid CSV file (line {reader.line_num}): {exc}.",
-            code="roster_not_csv",
+            code=Code.ROSTER_NOT_CSV,
             fields={"roster": "Choose a valid CSV file"},
         ) from None
     return rows

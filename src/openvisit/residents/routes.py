@@ -8,13 +8,13 @@ from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
-from openvisit.auth.context import StaffContext
 from openvisit.auth.permissions import Permission
 from openvisit.clock import Clock
 from openvisit.deps import ClockDep, CurrentStaff, DbSession, SettingsDep
-from openvisit.errors import DomainError
+from openvisit.errors import Code, DomainError
 from openvisit.facilities.models import Facility
 from openvisit.facilities.service import access_facility
+from openvisit.people.context import StaffContext
 from openvisit.residents import roster, service
 from openvisit.residents.models import CustodyStatus, Resident
 from openvisit.residents.schemas import (
@@ -531,8 +531,7 @@ def custody_submit(
         if status not in CustodyStatus._value2member_map_:
             raise DomainError(
                 "Choose a custody status.",
-                code="invalid_input",
-                http_status=422,
+                code=Code.INVALID_INPUT,
                 fields={"status": "Choose a custody status"},
             )
         service.change_custody_status(

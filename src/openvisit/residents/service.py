@@ -15,14 +15,14 @@ from sqlalchemy.orm import Session
 from openvisit import audit
 from openvisit.audit.service import AuditActor
 from openvisit.auth import service as auth
-from openvisit.auth.context import KioskContext, StaffContext
 from openvisit.auth.models import UserSession
 from openvisit.auth.permissions import Permission
 from openvisit.clock import Clock
 from openvisit.config import Settings
-from openvisit.errors import Conflict, DomainError, InvalidInput, NotFound
+from openvisit.errors import Code, Conflict, DomainError, InvalidInput, NotFound
 from openvisit.facilities.models import Facility, HousingUnit, Kiosk, KioskLocation
 from openvisit.facilities.service import access_facility
+from openvisit.people.context import KioskContext, StaffContext
 from openvisit.residents.models import CustodyStatus, Resident
 
 PAGE_SIZE = 50
@@ -43,13 +43,12 @@ EDITABLE = (
 
 
 class BookingNumberTaken(Conflict):
-    code = "booking_number_taken"
+    code = Code.BOOKING_NUMBER_TAKEN
     message = "Another resident at this facility already has that booking number."
 
 
 class KioskOutOfService(DomainError):
-    code = "kiosk_out_of_service"
-    http_status = 403
+    code = Code.KIOSK_OUT_OF_SERVICE
     message = "This kiosk is out of service. Please use another kiosk or ask an officer."
 
 
@@ -345,7 +344,7 @@ def set_pin(
     if not digits.isdigit() or not digits.isascii() or not 4 <= len(digits) <= 8:
         raise InvalidInput(
             "The PIN must be 4 to 8 digits.",
-            code="pin_invalid",
+            code=Code.PIN_INVALID,
             fields={"pin": "Enter 4 to 8 digits"},
         )
     now = clock.now()
@@ -366,7 +365,7 @@ def _reason(value: str, field: str = "reason") -> str:
     reason = " ".join(value.split())
     if not reason:
         raise InvalidInput(
-            "Enter a reason.", code="reason_required", fields={field: "Enter a reason"}
+            "Enter a reason.", code=Code.REASON_REQUIRED, fields={field: "Enter a reason"}
         )
     if len(reason) > REASON_MAX:
         raise InvalidInput(
@@ -397,7 +396,7 @@ def change_custody_status(
         label = status.value.replace("_", " ")
         raise Conflict(
             f"The resident's custody status is already {label}.",
-            code="custody_unchanged",
+            code=Code.CUSTODY_UNCHANGED,
             fields={"status": "Choose a different status"},
         )
     now = clock.now()
@@ -465,7 +464,7 @@ def restrict_visits(
     if until <= now:
         raise InvalidInput(
             "The restriction must end in the future.",
-            code="restriction_in_past",
+            code=Code.RESTRICTION_IN_PAST,
             fields={"until": "Choose a day in the future"},
         )
     reason = _reason(reason)
@@ -487,7 +486,7 @@ def restrict_visits(
 def lift_restriction(session: Session, clock: Clock, actor: AuditActor, resident: Resident) -> None:
     now = clock.now()
     if not is_restricted(resident, now):
-        raise Conflict("This resident has no restriction to lift.", code="not_restricted")
+        raise Conflict("This resident has no restriction to lift.", code=Code.NOT_RESTRICTED)
     resident.restricted_until = None
     resident.restriction_reason = ""
     resident.updated_at = now

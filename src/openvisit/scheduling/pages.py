@@ -16,7 +16,7 @@ from openvisit.auth.permissions import Permission
 from openvisit.billing import service as billing
 from openvisit.billing.ledger import dollars
 from openvisit.deps import ClockDep, CurrentStaff, CurrentVisitor, DbSession, SettingsDep
-from openvisit.errors import DomainError, InvalidInput, NotFound
+from openvisit.errors import Code, DomainError, InvalidInput, NotFound
 from openvisit.facilities.models import Facility, FacilitySettings, Kiosk
 from openvisit.facilities.service import access_facility
 from openvisit.people.models import Visitor
@@ -173,7 +173,7 @@ def booking_context(
 def _visitor_resident(db: Session, visitor_id: int, resident_id: int) -> Resident:
     """A resident this visitor has asked about (approved or not): others are not found."""
     if not any(a.resident_id == resident_id for a in approvals.for_visitor(db, visitor_id)):
-        raise NotFound("We couldn't find that resident.", code="resident_not_found")
+        raise NotFound("We couldn't find that resident.", code=Code.RESIDENT_NOT_FOUND)
     resident = db.get(Resident, resident_id)
     assert resident is not None
     return resident
@@ -283,11 +283,11 @@ def _parse_start(value: str) -> dt.datetime:
         when = dt.datetime.fromisoformat(value)
     except ValueError:
         raise InvalidInput(
-            "Choose a time.", code="slot_not_chosen", fields={"start": "Choose a time"}
+            "Choose a time.", code=Code.SLOT_NOT_CHOSEN, fields={"start": "Choose a time"}
         ) from None
     if when.tzinfo is None:
         raise InvalidInput(
-            "Choose a time.", code="slot_not_chosen", fields={"start": "Choose a time"}
+            "Choose a time.", code=Code.SLOT_NOT_CHOSEN, fields={"start": "Choose a time"}
         )
     return when
 
@@ -371,7 +371,7 @@ def _local_day(facility: Facility, value: str, now: dt.datetime) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise InvalidInput(
-            "Enter a real date.", code="invalid_date", fields={"date": "Enter a real date"}
+            "Enter a real date.", code=Code.INVALID_DATE, fields={"date": "Enter a real date"}
         ) from None
 
 
@@ -489,14 +489,14 @@ def _pair(
     if resident is None:
         raise NotFound(
             "No resident here has that booking number.",
-            code="resident_not_found",
+            code=Code.RESIDENT_NOT_FOUND,
             fields={"booking_number": "Enter a booking number of this facility"},
         )
     visitor = db.scalar(select(Visitor).where(Visitor.email == visitor_email.strip().lower()))
     if visitor is None:
         raise NotFound(
             "No visitor account has that e-mail address.",
-            code="visitor_not_found",
+            code=Code.VISITOR_NOT_FOUND,
             fields={"visitor_email": "Enter the e-mail of the visitor's account"},
         )
     return resident, visitor

@@ -17,7 +17,7 @@ from openvisit.deps import (
     DbSession,
     SettingsDep,
 )
-from openvisit.errors import InvalidInput
+from openvisit.errors import Code, InvalidInput
 from openvisit.facilities.models import Facility
 from openvisit.facilities.service import access_facility
 from openvisit.residents.models import Resident
@@ -295,7 +295,7 @@ def closure_preview(
     """What a lockdown or blackout of this span would cancel, before it is confirmed."""
     access_facility(db, staff, facility_id, Permission.MANAGE_CLOSURES)
     if starts_at.tzinfo is None or (ends_at is not None and ends_at.tzinfo is None):
-        raise InvalidInput("Give times with their time zone offset.", code="invalid_time")
+        raise InvalidInput("Give times with their time zone offset.", code=Code.INVALID_TIME)
     visits = service.visits_affected_by(
         db, facility_id=facility_id, unit_id=unit_id, starts_at=starts_at, ends_at=ends_at
     )
@@ -322,6 +322,6 @@ def parse_date(value: str) -> dt.date:
     except ValueError:
         raise InvalidInput(
             "Enter a real date as YYYY-MM-DD.",
-            code="invalid_date",
+            code=Code.INVALID_DATE,
             fields={"date": "Enter a real date"},
         ) from None

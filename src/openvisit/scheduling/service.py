@@ -27,7 +27,7 @@ from openvisit.audit.service import AuditActor
 from openvisit.billing import service as billing
 from openvisit.clock import Clock
 from openvisit.config import Settings
-from openvisit.errors import Conflict, DomainError, InvalidInput, NotFound
+from openvisit.errors import Code, Conflict, DomainError, InvalidInput, NotFound
 from openvisit.facilities.models import (
     Closure,
     Facility,
@@ -59,7 +59,7 @@ MESSAGES = {
 
 
 class SlotUnavailable(Conflict):
-    code = "slot_taken"
+    code = Code.SLOT_TAKEN
 
 
 @dataclass
@@ -89,7 +89,7 @@ def check_length(settings: FacilitySettings, length: int) -> dt.timedelta:
         offered = ", ".join(str(n) for n in sorted(settings.visit_lengths_minutes))
         raise InvalidInput(
             f"Visits here last {offered} minutes.",
-            code="length_not_offered",
+            code=Code.LENGTH_NOT_OFFERED,
             fields={"length": f"Choose one of: {offered} minutes"},
         )
     return dt.timedelta(minutes=length)
@@ -195,7 +195,7 @@ def _plan(
         {"resident_id": resident_id, "facility_id": facility_id},
     ).first()
     if row is None:
-        raise NotFound("We couldn't find that resident.", code="resident_not_found")
+        raise NotFound("We couldn't find that resident.", code=Code.RESIDENT_NOT_FOUND)
     resident, facility, settings = row
     length = check_length(settings, length_minutes)
     visitor = approvals.standing(
@@ -367,7 +367,7 @@ def book(
     if start.tzinfo is None:
         raise InvalidInput(
             "Give the start time with its time zone offset.",
-            code="invalid_time",
+            code=Code.INVALID_TIME,
             fields={"start": "Include the time zone offset"},
         )
     start = start.astimezone(dt.UTC)
@@ -390,13 +390,12 @@ def book(
     c = plan.constraints
     if start < c.not_before or start > c.not_after:
         early = "too_soon" if start < c.not_before else "beyond_horizon"
-        raise DomainError(MESSAGES[early], code=early, http_status=422)
+        raise DomainError(MESSAGES[early], code=Code(early))
     if not rules.fits_hours(plan.windows, start, c.length, c.step):
-        raise DomainError(MESSAGES["slot_not_offered"], code="slot_not_offered", http_status=422)
+        raise DomainError(MESSAGES["slot_not_offered"], code=Code.SLOT_NOT_OFFERED)
     problem = rules.slot_problem(c, start)
     if problem is not None:
-        status = 409 if problem in ("slot_taken", "no_kiosk") else 422
-        raise DomainError(MESSAGES[problem], code=problem, http_status=status)
+        raise DomainError(MESSAGES[problem], code=Code(problem))
     approval = plan.approval
     end = start + c.length
     state = VisitState.REQUESTED if plan.settings.bookings_need_approval else VisitState.SCHEDULED
@@ -509,7 +508,7 @@ def access_visit(
         query = query.with_for_update()
     visit = session.scalar(query)
     if visit is None:
-        raise NotFound("We couldn't find that visit.", code="visit_not_found")
+        raise NotFound("We couldn't find that visit.", code=Code.VISIT_NOT_FOUND)
     return visit
 
 
@@ -575,9 +574,11 @@ def cancel(
     """Cancel a requested or scheduled visit. ``cause`` tells billing who cancelled."""
     now = clock.now()
     if visit.state not in (VisitState.REQUESTED, VisitState.SCHEDULED, VisitState.OPEN):
-        raise Conflict("This visit can no longer be cancelled.", code="not_cancellable")
+        raise Conflict("This visit can no longer be cancelled.", code=Code.NOT_CANCELLABLE)
     if cause == "visitor" and visit.state == VisitState.OPEN:
-        raise Conflict("This visit has started; leave the visit instead.", code="not_cancellable")
+        raise Conflict(
+            "This visit has started; leave the visit instead.", code=Code.NOT_CANCELLABLE
+        )
     states.transition(
         session,
         visit,
@@ -611,7 +612,7 @@ def reschedule(
     """Move a visit to a new start, atomically: if the new time fails, the old one stays
     (the caller's transaction rolls back both steps)."""
     if visit.state not in (VisitState.REQUESTED, VisitState.SCHEDULED):
-        raise Conflict("This visit can no longer be changed.", code="not_reschedulable")
+        raise Conflict("This visit can no longer be changed.", code=Code.NOT_RESCHEDULABLE)
     length = length_minutes or int((visit.ends_at - visit.starts_at).total_seconds() // 60)
     # The old visit gives way first (the new time may overlap it); if the new
     # booking fails, the caller's transaction rolls this back too.
@@ -659,7 +660,7 @@ def decide_booking(
 ) -> Visit:
     visit = access_visit(session, visit_id, facility_id=facility_id, for_update=True)
     if visit.state != VisitState.REQUESTED:
-        raise Conflict("A colleague already decided this booking.", code="already_decided")
+        raise Conflict("A colleague already decided this booking.", code=Code.ALREADY_DECIDED)
     if not approve and not reason.strip():
         raise InvalidInput("Enter a reason.", fields={"reason": "Enter a reason"})
     target = VisitState.SCHEDULED if approve else VisitState.DENIED

@@ -22,7 +22,7 @@ from openvisit.auth.permissions import Permission
 from openvisit.clock import Clock
 from openvisit.config import Settings
 from openvisit.deps import optional_kiosk, optional_staff, optional_visitor
-from openvisit.errors import Conflict, DomainError, Forbidden, NotAuthenticated, NotFound
+from openvisit.errors import Code, Conflict, DomainError, Forbidden, NotAuthenticated, NotFound
 from openvisit.facilities.service import access_facility
 from openvisit.media.backend import Recording
 from openvisit.visits import service as visits
@@ -38,13 +38,13 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 class MonitorRefused(Forbidden):
     """Nobody monitors a privileged visit; the refusal is audited (and kept)."""
 
-    code = "privileged_visit"
+    code = Code.PRIVILEGED_VISIT
     keep_changes = True
     message = "This is a privileged visit: it is not recorded or monitored."
 
 
 class VisitNotOpen(Conflict):
-    code = "visit_not_open"
+    code = Code.VISIT_NOT_OPEN
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,7 @@ def connect(
 
 
 def _not_found() -> NotFound:
-    return NotFound("We couldn't find that visit.", code="visit_not_found")
+    return NotFound("We couldn't find that visit.", code=Code.VISIT_NOT_FOUND)
 
 
 # --- what the parties report ---------------------------------------------------------

@@ -21,7 +21,7 @@ from openvisit.audit import service as audit_service
 from openvisit.audit.models import AuditEvent
 from openvisit.auth.permissions import Permission
 from openvisit.deps import ClockDep, CurrentResident, CurrentStaff, CurrentVisitor, DbSession
-from openvisit.errors import Conflict, NotFound
+from openvisit.errors import Code, Conflict, NotFound
 from openvisit.facilities.models import Facility, Kiosk
 from openvisit.facilities.service import access_facility
 from openvisit.people.models import StaffMember, Visitor
@@ -48,7 +48,7 @@ JOINABLE = (S.OPEN, S.LIVE)
 
 
 class VisitNotLive(Conflict):
-    code = "visit_not_live"
+    code = Code.VISIT_NOT_LIVE
 
 
 def _page_config(request: Request, visit: Visit, party: str) -> dict[str, Any]:
@@ -111,7 +111,7 @@ def kiosk_visit_page(
 ) -> HTMLResponse:
     visit = access_visit(db, visit_id, resident_id=kiosk.resident_id)
     if visit.resident_kiosk_id != kiosk.kiosk_id:
-        raise NotFound("This visit is at another kiosk.", code="visit_not_found")
+        raise NotFound("This visit is at another kiosk.", code=Code.VISIT_NOT_FOUND)
     context = _visit_context(db, visit)
     context.update(
         config=_page_config(request, visit, "resident"),
@@ -202,7 +202,7 @@ def _monitored_visit(db: Session, staff: Any, facility_id: int, visit_id: int) -
     facility = access_facility(db, staff, facility_id, Permission.MONITOR_VISITS)
     visit = access_visit(db, visit_id, facility_id=facility.id)
     if visit.visit_type == VisitType.PRIVILEGED:
-        raise NotFound("We couldn't find that visit.", code="visit_not_found")
+        raise NotFound("We couldn't find that visit.", code=Code.VISIT_NOT_FOUND)
     return visit
 
 
@@ -224,7 +224,7 @@ def send_warning(
     visit = _monitored_visit(db, staff, facility_id, visit_id)
     text = " ".join(body.text.split())
     if not text:
-        raise VisitNotLive("Write the warning to send.", code="empty_warning")
+        raise VisitNotLive("Write the warning to send.", code=Code.EMPTY_WARNING)
     if visit.state not in JOINABLE:
         raise VisitNotLive("This visit is not live, so nobody would see the warning.")
     now = clock.now()

@@ -28,7 +28,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from openvisit.audit.service import SYSTEM
 from openvisit.clock import Clock
 from openvisit.config import Settings
-from openvisit.errors import InvalidInput
+from openvisit.errors import Code, InvalidInput
 from openvisit.facilities.models import FacilitySettings
 from openvisit.visits import metering, states
 from openvisit.visits.deadlines import Action, due, next_deadline
@@ -56,9 +56,9 @@ def record_event(
 ) -> VisitEvent:
     """Store one event of ``visit`` and apply what it means for the visit's state."""
     if kind not in EVENT_KINDS:
-        raise InvalidInput(f"Unknown visit event {kind[:40]!r}.", code="invalid_event")
+        raise InvalidInput(f"Unknown visit event {kind[:40]!r}.", code=Code.INVALID_EVENT)
     if party not in EVENT_PARTIES:
-        raise InvalidInput(f"Unknown party {party[:40]!r}.", code="invalid_event")
+        raise InvalidInput(f"Unknown party {party[:40]!r}.", code=Code.INVALID_EVENT)
     event = VisitEvent(visit_id=visit.id, at=at, kind=kind, party=party, data=data or {})
     session.add(event)
     session.flush()

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from openvisit.audit.service import AuditActor
-from openvisit.errors import Conflict
+from openvisit.errors import Code, Conflict
 from openvisit.visits.deadlines import next_deadline
 from openvisit.visits.metering import meter_visit
 from openvisit.visits.models import Visit, VisitState, VisitTransition
@@ -40,7 +40,7 @@ _INSERT_TRANSITION = insert(VisitTransition)
 
 
 class InvalidTransition(Conflict):
-    code = "invalid_transition"
+    code = Code.INVALID_TRANSITION
 
 
 def record_creation(

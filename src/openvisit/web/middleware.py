@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from openvisit.auth.context import CSRF_COOKIE
+from openvisit.auth.cookies import CSRF_COOKIE
 
 Scope = dict[str, Any]
 

@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from openvisit.errors import InvalidInput
+from openvisit.errors import Code, InvalidInput
 from openvisit.facilities.models import Facility, FacilityKind
 
 
@@ -69,7 +69,7 @@ def check_rate(facility: Facility, rate: Decimal, today: dt.date) -> None:
     )
     raise InvalidInput(
         message,
-        code="rate_above_cap",
+        code=Code.RATE_ABOVE_CAP,
         fields={
             "remote_rate_cents_per_minute": (
                 f"Enter at most {_cents(cap.cents_per_minute)} cents (FCC cap for {cap.label})"

@@ -6,12 +6,8 @@ from dataclasses import dataclass, field
 
 from openvisit.audit.service import AuditActor
 from openvisit.auth.models import UserSession
-from openvisit.auth.permissions import ROLE_PERMISSIONS, Permission
-from openvisit.people.models import StaffMember, StaffRoleName, Visitor
-
-SESSION_COOKIE = "ov_session"
-KIOSK_COOKIE = "ov_kiosk"
-CSRF_COOKIE = "ov_csrf"
+from openvisit.auth.permissions import ROLE_PERMISSIONS, Permission, StaffRoleName
+from openvisit.people.models import StaffMember, Visitor
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Operations that span domains: they call the domains' services, never the reverse."""
