@@ -35,6 +35,7 @@ from openvisit.deps import ClockDep, CurrentStaff, CurrentVisitor, DbSession, Se
 from openvisit.errors import Code, DomainError
 from openvisit.facilities.service import access_facility
 from openvisit.scheduling import service as scheduling
+from openvisit.visits.service import access_visit
 from openvisit.web.render import flash_redirect, form_error, redirect, render
 
 api = APIRouter(prefix="/api/v1", tags=["billing"])
@@ -268,7 +269,7 @@ def visit_money_trail(
     """Every ledger entry of one visit (hold, capture or release), what stayed set aside
     after each, and how the settlement split the hold (connected time, credits, free time)."""
     facility = access_facility(db, staff, facility_id, Permission.VIEW_BILLING)
-    visit = scheduling.access_visit(db, visit_id, facility_id=facility.id)
+    visit = access_visit(db, facility, visit_id)
     return _trail_out(reports.money_trail(db, facility, visit))
 
 
@@ -346,7 +347,7 @@ def money_trail_page(
     request: Request, facility_id: int, visit_id: int, staff: CurrentStaff, db: DbSession
 ) -> HTMLResponse:
     facility = access_facility(db, staff, facility_id, Permission.VIEW_BILLING)
-    visit = scheduling.access_visit(db, visit_id, facility_id=facility.id)
+    visit = access_visit(db, facility, visit_id)
     trail = reports.money_trail(db, facility, visit)
     return render(
         request,

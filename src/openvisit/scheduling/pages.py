@@ -23,6 +23,7 @@ from openvisit.people.models import Visitor
 from openvisit.residents.models import Resident
 from openvisit.scheduling import presenters, service
 from openvisit.visits.models import ACTIVE_STATES, Visit, VisitState, VisitType
+from openvisit.visits.service import access_visit
 from openvisit.web.render import flash_redirect, form_error, redirect, render
 
 pages = APIRouter(include_in_schema=False)
@@ -231,9 +232,7 @@ def book_submit(
     try:
         when = _parse_start(start)
         if reschedule.isdigit():
-            old = service.access_visit(
-                db, int(reschedule), visitor_id=visitor.visitor.id, for_update=True
-            )
+            old = access_visit(db, visitor, int(reschedule), for_update=True)
             visit = service.reschedule(
                 db, clock, visitor.actor, old, start=when, length_minutes=length
             )
@@ -301,7 +300,7 @@ def visit_page(
     clock: ClockDep,
     booked: int = 0,
 ) -> HTMLResponse:
-    visit = service.access_visit(db, visit_id, visitor_id=visitor.visitor.id)
+    visit = access_visit(db, visitor, visit_id)
     names = _lookup(db, [visit])
     facility = names["facilities"][visit.facility_id]
     return render(
@@ -333,7 +332,7 @@ def cancel_submit(
     clock: ClockDep,
     answer: FormStr = "",
 ) -> Response:
-    visit = service.access_visit(db, visit_id, visitor_id=visitor.visitor.id, for_update=True)
+    visit = access_visit(db, visitor, visit_id, for_update=True)
     if answer != "yes":
         return flash_redirect(request, f"/visits/{visit.id}", "Your visit is still booked.", "info")
     service.cancel(
@@ -346,7 +345,7 @@ def cancel_submit(
 def visit_calendar(
     visit_id: int, visitor: CurrentVisitor, db: DbSession, settings: SettingsDep
 ) -> Response:
-    visit = service.access_visit(db, visit_id, visitor_id=visitor.visitor.id)
+    visit = access_visit(db, visitor, visit_id)
     names = _lookup(db, [visit])
     body = presenters.ics(
         visit,
@@ -430,7 +429,7 @@ def staff_cancel_submit(
     other: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     facility = access_facility(db, staff, facility_id, Permission.MANAGE_VISITS)
-    visit = service.access_visit(db, visit_id, facility_id=facility.id, for_update=True)
+    visit = access_visit(db, facility, visit_id, for_update=True)
     day = visit.starts_at.astimezone(ZoneInfo(facility.timezone)).date()
     text = other.strip() if reason == "other" else reason
     back = f"/staff/facilities/{facility.id}/schedule?date={day.isoformat()}"
@@ -454,7 +453,7 @@ def staff_decide_submit(
     reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     facility = access_facility(db, staff, facility_id, Permission.MANAGE_VISITS)
-    visit = service.access_visit(db, visit_id, facility_id=facility.id)
+    visit = access_visit(db, facility, visit_id)
     day = visit.starts_at.astimezone(ZoneInfo(facility.timezone)).date()
     back = f"/staff/facilities/{facility.id}/schedule?date={day.isoformat()}"
     try:

@@ -34,6 +34,7 @@ from openvisit.scheduling.schemas import (
     VisitOut,
 )
 from openvisit.visits.models import VisitType
+from openvisit.visits.service import access_visit, access_visit_at
 
 api = APIRouter(prefix="/api/v1", tags=["visits"])
 __all__ = ["api", "pages"]
@@ -102,7 +103,7 @@ def my_visits(visitor: CurrentVisitor, db: DbSession) -> list[VisitOut]:
 def cancel_my_visit(
     visit_id: int, body: CancelIn, visitor: CurrentVisitor, db: DbSession, clock: ClockDep
 ) -> VisitOut:
-    visit = service.access_visit(db, visit_id, visitor_id=visitor.visitor.id, for_update=True)
+    visit = access_visit(db, visitor, visit_id, for_update=True)
     service.cancel(
         db,
         clock,
@@ -118,7 +119,7 @@ def cancel_my_visit(
 def reschedule_my_visit(
     visit_id: int, body: RescheduleIn, visitor: CurrentVisitor, db: DbSession, clock: ClockDep
 ) -> VisitOut:
-    visit = service.access_visit(db, visit_id, visitor_id=visitor.visitor.id, for_update=True)
+    visit = access_visit(db, visitor, visit_id, for_update=True)
     new = service.reschedule(db, clock, visitor.actor, visit, start=body.start)
     return VisitOut.model_validate(new)
 
@@ -127,7 +128,7 @@ def reschedule_my_visit(
 def my_visit_calendar(
     visit_id: int, visitor: CurrentVisitor, db: DbSession, settings: SettingsDep
 ) -> Response:
-    visit = service.access_visit(db, visit_id, visitor_id=visitor.visitor.id)
+    visit = access_visit(db, visitor, visit_id)
     facility = db.get(Facility, visit.facility_id)
     resident = db.get(Resident, visit.resident_id)
     assert facility is not None and resident is not None
@@ -231,7 +232,7 @@ def staff_cancel(
     access_facility(db, staff, facility_id, Permission.MANAGE_VISITS)
     if not body.reason.strip():
         raise InvalidInput("Enter a reason for cancelling.", fields={"reason": "Enter a reason"})
-    visit = service.access_visit(db, visit_id, facility_id=facility_id, for_update=True)
+    visit = access_visit_at(db, facility_id, visit_id, for_update=True)
     service.cancel_visits(
         db, clock, settings, staff.actor, [visit], cause="staff", reason=body.reason
     )

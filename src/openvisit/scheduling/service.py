@@ -40,6 +40,7 @@ from openvisit.notifications import service as notifications
 from openvisit.people.models import Visitor
 from openvisit.residents.models import Resident
 from openvisit.scheduling import rules
+from openvisit.visits import service as visits
 from openvisit.visits import states
 from openvisit.visits.deadlines import schedule_deadlines
 from openvisit.visits.models import ACTIVE_STATES, Visit, VisitState, VisitType
@@ -487,31 +488,6 @@ def _insert(session: Session, visit: Visit) -> bool:
 # --- reading -------------------------------------------------------------------------
 
 
-def access_visit(
-    session: Session,
-    visit_id: int,
-    *,
-    facility_id: int | None = None,
-    visitor_id: int | None = None,
-    resident_id: int | None = None,
-    for_update: bool = False,
-) -> Visit:
-    """A visit seen by whoever asks; anyone else's answers "not found"."""
-    query = select(Visit).where(Visit.id == visit_id)
-    if facility_id is not None:
-        query = query.where(Visit.facility_id == facility_id)
-    if visitor_id is not None:
-        query = query.where(Visit.visitor_id == visitor_id)
-    if resident_id is not None:
-        query = query.where(Visit.resident_id == resident_id)
-    if for_update:
-        query = query.with_for_update()
-    visit = session.scalar(query)
-    if visit is None:
-        raise NotFound("We couldn't find that visit.", code=Code.VISIT_NOT_FOUND)
-    return visit
-
-
 def visit_by_reference(session: Session, facility_id: int, reference: str) -> Visit | None:
     """The facility's visit with this reference, as read out by a family: any case, with or
     without the dash or spaces ("abcd efgh" is ABCD-EFGH)."""
@@ -658,7 +634,7 @@ def decide_booking(
     approve: bool,
     reason: str = "",
 ) -> Visit:
-    visit = access_visit(session, visit_id, facility_id=facility_id, for_update=True)
+    visit = visits.access_visit_at(session, facility_id, visit_id, for_update=True)
     if visit.state != VisitState.REQUESTED:
         raise Conflict("A colleague already decided this booking.", code=Code.ALREADY_DECIDED)
     if not approve and not reason.strip():

@@ -27,7 +27,6 @@ from openvisit.facilities.service import access_facility
 from openvisit.people.models import StaffMember, Visitor
 from openvisit.residents.models import Resident
 from openvisit.scheduling import presenters
-from openvisit.scheduling.service import access_visit
 from openvisit.visits import service as visits
 from openvisit.visits import states
 from openvisit.visits.models import (
@@ -82,7 +81,7 @@ def device_check_page(
     request: Request, visit_id: int, visitor: CurrentVisitor, db: DbSession
 ) -> HTMLResponse:
     """Camera and microphone preview before joining, with help when they don't work."""
-    visit = access_visit(db, visit_id, visitor_id=visitor.visitor.id)
+    visit = visits.access_visit(db, visitor, visit_id)
     context = _visit_context(db, visit)
     context.update(visitor=visitor.visitor, joinable=visit.state in JOINABLE)
     return render(request, "visits/device_check.html", context)
@@ -92,7 +91,7 @@ def device_check_page(
 def visitor_visit_page(
     request: Request, visit_id: int, visitor: CurrentVisitor, db: DbSession
 ) -> HTMLResponse:
-    visit = access_visit(db, visit_id, visitor_id=visitor.visitor.id)
+    visit = visits.access_visit(db, visitor, visit_id)
     context = _visit_context(db, visit)
     resident = context["resident"]
     context.update(
@@ -109,7 +108,7 @@ def visitor_visit_page(
 def kiosk_visit_page(
     request: Request, visit_id: int, kiosk: CurrentResident, db: DbSession
 ) -> HTMLResponse:
-    visit = access_visit(db, visit_id, resident_id=kiosk.resident_id)
+    visit = visits.access_visit(db, kiosk, visit_id)
     if visit.resident_kiosk_id != kiosk.kiosk_id:
         raise NotFound("This visit is at another kiosk.", code=Code.VISIT_NOT_FOUND)
     context = _visit_context(db, visit)
@@ -200,7 +199,7 @@ class VisitActionOut(BaseModel):
 
 def _monitored_visit(db: Session, staff: Any, facility_id: int, visit_id: int) -> Visit:
     facility = access_facility(db, staff, facility_id, Permission.MONITOR_VISITS)
-    visit = access_visit(db, visit_id, facility_id=facility.id)
+    visit = visits.access_visit(db, facility, visit_id)
     if visit.visit_type == VisitType.PRIVILEGED:
         raise NotFound("We couldn't find that visit.", code=Code.VISIT_NOT_FOUND)
     return visit
@@ -316,7 +315,7 @@ def list_monitors(
     facility_id: int, visit_id: int, staff: CurrentStaff, db: DbSession
 ) -> list[MonitorOut]:
     facility = access_facility(db, staff, facility_id, Permission.VIEW_AUDIT)
-    return monitors_of(db, access_visit(db, visit_id, facility_id=facility.id))
+    return monitors_of(db, visits.access_visit(db, facility, visit_id))
 
 
 @pages.get("/staff/facilities/{facility_id}/visits/{visit_id}", response_class=HTMLResponse)
@@ -326,7 +325,7 @@ def staff_visit_page(
     """A visit's story: transitions, connection events, recordings and, for those who
     may read the audit log, who monitored it."""
     facility = access_facility(db, staff, facility_id, Permission.VIEW_FACILITY)
-    visit = access_visit(db, visit_id, facility_id=facility.id)
+    visit = visits.access_visit(db, facility, visit_id)
     context = _visit_context(db, visit)
     can_audit = staff.can(facility.id, Permission.VIEW_AUDIT)
     context.update(

@@ -28,13 +28,55 @@ from sqlalchemy.orm.attributes import set_committed_value
 from openvisit.audit.service import SYSTEM
 from openvisit.clock import Clock
 from openvisit.config import Settings
-from openvisit.errors import Code, InvalidInput
-from openvisit.facilities.models import FacilitySettings
+from openvisit.errors import Code, InvalidInput, NotFound
+from openvisit.facilities.models import Facility, FacilitySettings
+from openvisit.people.context import KioskContext, VisitorContext
 from openvisit.visits import metering, states
 from openvisit.visits.deadlines import Action, due, next_deadline
 from openvisit.visits.models import Visit, VisitEvent, VisitState
 
 S = VisitState
+
+# Who may look at a visit: its visitor, its resident at a kiosk, or staff of its
+# facility (the facility already authorized by the route's FacilityFor).
+VisitViewer = VisitorContext | KioskContext | Facility
+
+
+def access_visit(
+    session: Session, viewer: VisitViewer, visit_id: int, *, for_update: bool = False
+) -> Visit:
+    """The visit, as ``viewer`` may see it; anyone else's visit answers "not found"
+    (zulip's ``access_message``). ``for_update`` locks the row for a change."""
+    query = select(Visit).where(Visit.id == visit_id)
+    match viewer:
+        case VisitorContext():
+            query = query.where(Visit.visitor_id == viewer.visitor.id)
+        case KioskContext():
+            if viewer.resident_id is None:
+                raise NotFound("We couldn't find that visit.", code=Code.VISIT_NOT_FOUND)
+            query = query.where(Visit.resident_id == viewer.resident_id)
+        case Facility():
+            query = query.where(Visit.facility_id == viewer.id)
+    if for_update:
+        query = query.with_for_update()
+    visit = session.scalar(query)
+    if visit is None:
+        raise NotFound("We couldn't find that visit.", code=Code.VISIT_NOT_FOUND)
+    return visit
+
+
+def access_visit_at(
+    session: Session, facility_id: int, visit_id: int, *, for_update: bool = False
+) -> Visit:
+    """The facility's visit, for services handed a facility id by an authorized caller."""
+    query = select(Visit).where(Visit.id == visit_id, Visit.facility_id == facility_id)
+    if for_update:
+        query = query.with_for_update()
+    visit = session.scalar(query)
+    if visit is None:
+        raise NotFound("We couldn't find that visit.", code=Code.VISIT_NOT_FOUND)
+    return visit
+
 
 EVENT_KINDS = frozenset(
     {"joined", "left", "media_up", "media_down", "stats", "warning", "reconnecting", "note"}
