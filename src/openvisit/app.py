@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.routing import iter_route_contexts
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -21,6 +22,7 @@ from openvisit.auth.cookies import CSRF_COOKIE, KIOSK_COOKIE, SESSION_COOKIE
 from openvisit.clock import Clock, SystemClock
 from openvisit.config import Settings
 from openvisit.db import make_engine, make_sessionmaker
+from openvisit.deps import declared_access
 from openvisit.errors import Code, DomainError, NotAuthenticated, NotFound
 from openvisit.web.middleware import SecurityMiddleware
 from openvisit.web.render import STATIC_DIR, render
@@ -206,4 +208,24 @@ def create_app(
     from openvisit.routing import include_routers
 
     include_routers(app)
+    _document_permissions(app)
     return app
+
+
+def _document_permissions(app: FastAPI) -> None:
+    """OpenAPI names each operation's permission (``x-permission``), read from the
+    ``FacilityFor``/``StaffWith`` the route declares: one declaration, two readers."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        for route in iter_route_contexts(app.routes):
+            dependant = getattr(route, "dependant", None)
+            permission = declared_access(dependant) if dependant is not None else None
+            operations = schema["paths"].get(route.path or "", {})
+            for method in route.methods or ():
+                if permission is not None and method.lower() in operations:
+                    operations[method.lower()]["x-permission"] = permission.value
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override

@@ -33,6 +33,7 @@ from openvisit.facilities.schemas import (
     UnitBody,
     UnitOut,
 )
+from openvisit.flows import closures
 from openvisit.people.context import StaffContext
 from openvisit.scheduling import service as scheduling
 from openvisit.web.render import flash_redirect, form_error, render
@@ -284,7 +285,7 @@ def api_create_closure(
     """Record a lockdown or blackout; the visits it covers are cancelled and the families
     told (see GET .../closure-preview to count them first)."""
     facility = service.access_facility(db, staff, facility_id, Permission.MANAGE_CLOSURES)
-    closure, _cancelled = scheduling.declare_closure(
+    closure, _cancelled = closures.declare_closure(
         db,
         clock,
         settings,
@@ -787,7 +788,7 @@ def closure_create_submit(
                 ctx = _closures_context(db, clock, staff, facility)
                 ctx.update(form=form.model_dump(), confirm_count=len(affected))
                 return render(request, "facilities/closures.html", ctx)
-        closure, cancelled = scheduling.declare_closure(
+        closure, cancelled = closures.declare_closure(
             db,
             clock,
             settings,

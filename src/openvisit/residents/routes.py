@@ -14,6 +14,7 @@ from openvisit.deps import ClockDep, CurrentStaff, DbSession, SettingsDep
 from openvisit.errors import Code, DomainError
 from openvisit.facilities.models import Facility
 from openvisit.facilities.service import access_facility
+from openvisit.flows import custody
 from openvisit.people.context import StaffContext
 from openvisit.residents import roster, service
 from openvisit.residents.models import CustodyStatus, Resident
@@ -159,7 +160,7 @@ def api_custody(
     facility, resident = service.access_resident(
         db, staff, facility_id, resident_id, Permission.MANAGE_RESIDENTS
     )
-    service.change_custody_status(
+    custody.change_custody_status(
         db, clock, settings, staff.actor, resident, body.status, body.reason
     )
     return _out(resident, service.unit_names(db, facility.id))
@@ -534,7 +535,7 @@ def custody_submit(
                 code=Code.INVALID_INPUT,
                 fields={"status": "Choose a custody status"},
             )
-        service.change_custody_status(
+        custody.change_custody_status(
             db, clock, settings, staff.actor, resident, CustodyStatus(status), custody_reason
         )
     except DomainError as exc:

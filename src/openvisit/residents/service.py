@@ -378,19 +378,14 @@ def _reason(value: str, field: str = "reason") -> str:
 def change_custody_status(
     session: Session,
     clock: Clock,
-    settings: Settings,
     actor: AuditActor,
     resident: Resident,
     status: CustodyStatus,
     reason: str,
 ) -> None:
-    """Record a release, a transfer or a return to custody.
-
-    Every custody change goes through this one function, so whatever must follow
-    a release or transfer happens here, in the same transaction: the resident is
-    signed out of every kiosk and their visits that have not started are cancelled
-    (the families are told; billing releases the holds from the stored transitions).
-    """
+    """Record a release, a transfer or a return to custody, and sign a resident who
+    leaves custody out of every kiosk. Callers go through flows.custody, which also
+    cancels the visits that follow the resident out."""
     reason = _reason(reason)
     if resident.custody_status == status:
         label = status.value.replace("_", " ")
@@ -404,12 +399,7 @@ def change_custody_status(
     resident.custody_status = status
     resident.updated_at = now
     if status != CustodyStatus.IN_CUSTODY:
-        from openvisit.scheduling import service as scheduling
-
         _sign_out_everywhere(session, resident.id)
-        scheduling.cancel_for_custody_change(
-            session, clock, settings, actor, resident, cause=status.value
-        )
     session.flush()
     audit.service.record(
         session,

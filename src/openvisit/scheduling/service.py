@@ -722,41 +722,6 @@ def cancel_visits(
     return done
 
 
-def declare_closure(
-    session: Session,
-    clock: Clock,
-    settings: Settings,
-    actor: AuditActor,
-    facility: Facility,
-    **closure: object,
-) -> tuple[Closure, list[Visit]]:
-    """Record a lockdown or blackout and cancel the visits it covers, telling each family.
-
-    The families see a plain reason; the staff's own reason stays in the closure.
-    """
-    from openvisit.facilities import service as facilities
-
-    created = facilities.create_closure(session, clock, actor, facility, **closure)  # type: ignore[arg-type]
-    affected = visits_affected_by(
-        session,
-        facility_id=facility.id,
-        unit_id=created.unit_id,
-        starts_at=created.starts_at,
-        ends_at=created.ends_at,
-    )
-    kind = created.kind.value
-    cancelled = cancel_visits(
-        session,
-        clock,
-        settings,
-        actor,
-        affected,
-        cause=kind,
-        reason=f"The facility is closed for visits ({kind}).",
-    )
-    return created, cancelled
-
-
 def cancel_for_custody_change(
     session: Session,
     clock: Clock,

@@ -1,0 +1,66 @@
+"""Closure effects: a lockdown or blackout recorded by facilities, and the visits it
+cancels through scheduling, in one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.orm import Session
+
+from openvisit.audit.service import AuditActor
+from openvisit.clock import Clock
+from openvisit.config import Settings
+from openvisit.facilities import service as facilities
+from openvisit.facilities.models import Closure, Facility
+from openvisit.scheduling import service as scheduling
+from openvisit.visits.models import Visit
+
+
+def declare_closure(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    actor: AuditActor,
+    facility: Facility,
+    *,
+    kind: str,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime | None,
+    reason: str,
+    unit_id: int | None,
+    staff_id: int,
+) -> tuple[Closure, list[Visit]]:
+    """Record a lockdown or blackout and cancel the visits it covers, telling each family.
+
+    The families see a plain reason; the staff's own reason stays in the closure.
+    """
+    created = facilities.create_closure(
+        session,
+        clock,
+        actor,
+        facility,
+        kind=kind,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        reason=reason,
+        unit_id=unit_id,
+        staff_id=staff_id,
+    )
+    affected = scheduling.visits_affected_by(
+        session,
+        facility_id=facility.id,
+        unit_id=created.unit_id,
+        starts_at=created.starts_at,
+        ends_at=created.ends_at,
+    )
+    kind = created.kind.value
+    cancelled = scheduling.cancel_visits(
+        session,
+        clock,
+        settings,
+        actor,
+        affected,
+        cause=kind,
+        reason=f"The facility is closed for visits ({kind}).",
+    )
+    return created, cancelled
