@@ -8,7 +8,6 @@ nothing may be skipped.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import socket
 import uuid
@@ -29,12 +28,12 @@ from openvisit.db import make_engine
 from openvisit.dbadmin import upgrade
 
 from .factories import Personas
+from .times import NOON
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_ADMIN_URL = os.environ.get(
     "OPENVISIT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-NOON = dt.datetime(2026, 11, 26, 17, 0, tzinfo=dt.UTC)  # 12:00 in New York
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -22,11 +22,11 @@ from openvisit.scheduling import service as scheduling
 from openvisit.visits import states
 from openvisit.visits.models import Visit, VisitState, VisitTransition, VisitType
 from tests.factories import PASSWORD, sign_in_staff, sign_in_visitor
+from tests.times import FRIDAY_9AM
 
 from ..scheduling.conftest import approve
 from .helpers import entry_total
 
-FRIDAY_9AM = dt.datetime(2026, 11, 27, 14, 0, tzinfo=dt.UTC)
 CLOSE = "/api/v1/me/close-account"
 
 
@@ -105,7 +105,7 @@ def test_closing_an_account_cancels_visits_pays_everything_back_and_ends_every_s
     again = client.post(
         "/api/v1/visitor-session", json={"email": family.visitor.email, "password": PASSWORD}
     )
-    assert (again.status_code, again.json()["error"]["code"]) == (403, "account_closed")
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "account_closed")
     assert db.get(Visitor, family.visitor.id).closed_at == clock.now()
     event = db.scalars(select(AuditEvent).where(AuditEvent.tag == "visitor:account_closed")).one()
     assert event.data["refunded_cents"] == 100_00

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from openvisit.visits.models import Visit, VisitState
 from tests.factories import sign_in_staff, sign_in_visitor
+from tests.times import FRIDAY_9AM
 
-from .conftest import FRIDAY_9AM, book
+from .conftest import book
 
 
 def form(client, **fields):
