@@ -105,7 +105,7 @@ def test_closing_an_account_cancels_visits_pays_everything_back_and_ends_every_s
     again = client.post(
         "/api/v1/visitor-session", json={"email": family.visitor.email, "password": PASSWORD}
     )
-    assert (again.status_code, again.json()["error"]["code"]) == (409, "account_closed")
+    assert (again.status_code, again.json()["error"]["code"]) == (403, "account_closed")
     assert db.get(Visitor, family.visitor.id).closed_at == clock.now()
     event = db.scalars(select(AuditEvent).where(AuditEvent.tag == "visitor:account_closed")).one()
     assert event.data["refunded_cents"] == 100_00
@@ -269,7 +269,7 @@ def test_a_closed_account_gets_no_deposits_no_bookings_and_no_reset_links(
             f"/api/v1/facilities/{family.facility.id}/wallet-deposits",
             json={"visitor_id": family.visitor.id, "amount_cents": 20_00, "method": "cash"},
         )
-        assert (r.status_code, r.json()["error"]["code"]) == (409, "account_closed")
+        assert (r.status_code, r.json()["error"]["code"]) == (403, "account_closed")
     with pytest.raises(Exception) as refused:
         scheduling.book(
             db,
