@@ -1,4 +1,5 @@
 """Availability, booking, cancelling and rescheduling visits (DESIGN §4, Scheduling).
+What the rules need is loaded by ``plan.py``.
 
 Booking re-checks every rule inside its own transaction and then inserts;
 the database has the last word on overlaps: PostgreSQL's exclusion
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, and_, bindparam, or_, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -27,35 +28,26 @@ from openvisit.audit.service import AuditActor
 from openvisit.billing import service as billing
 from openvisit.clock import Clock
 from openvisit.config import Settings
-from openvisit.errors import Code, Conflict, DomainError, InvalidInput, NotFound
-from openvisit.facilities.models import (
-    Closure,
-    Facility,
-    FacilitySettings,
-    Kiosk,
-    KioskLocation,
-    VisitingHours,
-)
+from openvisit.errors import Code, Conflict, DomainError, InvalidInput
+from openvisit.facilities.models import Facility, FacilitySettings
 from openvisit.notifications import service as notifications
 from openvisit.people.models import Visitor
 from openvisit.residents.models import Resident
 from openvisit.scheduling import rules
+from openvisit.scheduling.plan import load_plan
 from openvisit.visits import service as visits
 from openvisit.visits import states
 from openvisit.visits.deadlines import schedule_deadlines
 from openvisit.visits.models import ACTIVE_STATES, Visit, VisitState, VisitType
 
-# Visits in these states use up the resident's weekly quota.
-QUOTA_STATES = (*ACTIVE_STATES, VisitState.COMPLETED, VisitState.MISSED, VisitState.TERMINATED)
-
-MESSAGES = {
-    "too_soon": "That time is too soon to book. Choose a later time.",
-    "beyond_horizon": "That time is too far ahead to book yet.",
-    "facility_closed": "The facility is closed for visits at that time.",
-    "weekly_quota_reached": "The resident has no visits of this kind left that week.",
-    "slot_taken": "Sorry, someone else has just booked that time. Choose another time.",
-    "slot_not_offered": "That time isn't one of the times offered. Choose a time from the list.",
-    "no_kiosk": "No visiting terminal is in service for this resident's unit.",
+MESSAGES: dict[Code, str] = {
+    Code.TOO_SOON: "That time is too soon to book. Choose a later time.",
+    Code.BEYOND_HORIZON: "That time is too far ahead to book yet.",
+    Code.FACILITY_CLOSED: "The facility is closed for visits at that time.",
+    Code.WEEKLY_QUOTA_REACHED: "The resident has no visits of this kind left that week.",
+    Code.SLOT_TAKEN: "Sorry, someone else has just booked that time. Choose another time.",
+    Code.SLOT_NOT_OFFERED: "That time isn't one of the times offered. Choose a time from the list.",
+    Code.NO_KIOSK: "No visiting terminal is in service for this resident's unit.",
 }
 
 
@@ -73,237 +65,6 @@ class SearchResult:
     slots: list[rules.Slot]
 
 
-@dataclass
-class _Plan:
-    facility: Facility
-    settings: FacilitySettings
-    resident: Resident
-    visitor: approvals.Standing
-    approval: approvals.Standing
-    tz: ZoneInfo
-    windows: list[rules.Interval]
-    constraints: rules.Constraints
-
-
-def check_length(settings: FacilitySettings, length: int) -> dt.timedelta:
-    if length not in settings.visit_lengths_minutes:
-        offered = ", ".join(str(n) for n in sorted(settings.visit_lengths_minutes))
-        raise InvalidInput(
-            f"Visits here last {offered} minutes.",
-            code=Code.LENGTH_NOT_OFFERED,
-            fields={"length": f"Choose one of: {offered} minutes"},
-        )
-    return dt.timedelta(minutes=length)
-
-
-def _quota(settings: FacilitySettings, visit_type: VisitType) -> int:
-    return {
-        VisitType.REMOTE: settings.weekly_remote_visits,
-        VisitType.ONSITE: settings.weekly_onsite_visits,
-        VisitType.PRIVILEGED: settings.weekly_privileged_visits,
-    }[visit_type]
-
-
-# The booking path runs these for every search and booking: built once, run on the
-# session's connection (Core), which costs a fraction of an ORM-level execute.
-_HOURS = select(VisitingHours.weekday, VisitingHours.start_time, VisitingHours.end_time).where(
-    VisitingHours.unit_id == bindparam("unit_id")
-)
-_CLOSURES = select(Closure.starts_at, Closure.ends_at).where(
-    Closure.facility_id == bindparam("facility_id"),
-    or_(Closure.unit_id.is_(None), Closure.unit_id == bindparam("unit_id")),
-    Closure.starts_at < bindparam("hi"),
-    or_(Closure.ends_at.is_(None), Closure.ends_at > bindparam("lo")),
-)
-_KIOSKS = select(Kiosk.id, Kiosk.location).where(
-    Kiosk.facility_id == bindparam("facility_id"),
-    Kiosk.in_service.is_(True),
-    or_(Kiosk.unit_id == bindparam("unit_id"), Kiosk.location == KioskLocation.LOBBY),
-)
-# One pass over visits serves both the overlaps (active visits of this resident, visitor
-# and kiosks near the span) and the weekly quota (this resident's visits of this type in
-# the weeks the span touches).
-_VISITS = select(
-    Visit.id,
-    Visit.resident_id,
-    Visit.visitor_id,
-    Visit.resident_kiosk_id,
-    Visit.lobby_kiosk_id,
-    Visit.starts_at,
-    Visit.ends_at,
-    Visit.state,
-    Visit.visit_type,
-).where(
-    or_(
-        and_(
-            Visit.state.in_(ACTIVE_STATES),
-            Visit.starts_at < bindparam("hi"),
-            Visit.ends_at > bindparam("lo"),
-            or_(
-                Visit.resident_id == bindparam("resident_id"),
-                Visit.visitor_id == bindparam("visitor_id"),
-                Visit.resident_kiosk_id.in_(bindparam("kiosks", expanding=True)),
-                Visit.lobby_kiosk_id.in_(bindparam("lobbies", expanding=True)),
-            ),
-        ),
-        and_(
-            Visit.resident_id == bindparam("resident_id"),
-            Visit.visit_type == bindparam("visit_type"),
-            Visit.state.in_(QUOTA_STATES),
-            Visit.starts_at >= bindparam("week_lo"),
-            Visit.starts_at < bindparam("week_hi"),
-        ),
-    )
-)
-# The resident with their facility and its settings; facility_id NULL means "any".
-_RESIDENT = (
-    select(Resident, Facility, FacilitySettings)
-    .join(Facility, Facility.id == Resident.facility_id)
-    .join(FacilitySettings, FacilitySettings.facility_id == Facility.id)
-    .where(
-        Resident.id == bindparam("resident_id"),
-        or_(
-            bindparam("facility_id", type_=Integer).is_(None),
-            Resident.facility_id == bindparam("facility_id", type_=Integer),
-        ),
-    )
-)
-_RESIDENT_LOCKED = _RESIDENT.with_for_update(of=Resident)
-_INSERT_VISIT = pg_insert(Visit).on_conflict_do_nothing().returning(Visit.id)
-
-
-def _plan(
-    session: Session,
-    now: dt.datetime,
-    *,
-    resident_id: int,
-    visitor_id: int,
-    visit_type: VisitType,
-    length_minutes: int,
-    facility_id: int | None = None,
-    lock: bool = False,
-    first: dt.datetime | None = None,
-    last: dt.datetime | None = None,
-    ignore_visit_id: int | None = None,
-) -> _Plan:
-    """Load everything the rules need in six queries, and check the standing rules.
-
-    ``first``/``last`` narrow the search (booking checks one start time);
-    ``lock`` takes the resident's row lock first (see ``book``).
-    """
-    row = session.execute(
-        _RESIDENT_LOCKED if lock else _RESIDENT,
-        {"resident_id": resident_id, "facility_id": facility_id},
-    ).first()
-    if row is None:
-        raise NotFound("We couldn't find that resident.", code=Code.RESIDENT_NOT_FOUND)
-    resident, facility, settings = row
-    length = check_length(settings, length_minutes)
-    visitor = approvals.standing(
-        session,
-        visitor_id=visitor_id,
-        resident_id=resident.id,
-        facility_id=facility.id,
-        now=now,
-    )
-    approval = approvals.check_eligible(
-        session,
-        visitor=visitor,
-        resident=resident,
-        facility=facility,
-        professional=visit_type == VisitType.PRIVILEGED,
-    )
-    tz = ZoneInfo(facility.timezone)
-    not_before = now + dt.timedelta(minutes=settings.min_notice_minutes)
-    if resident.restricted_until and resident.restricted_until > not_before:
-        not_before = resident.restricted_until
-    not_after = now + dt.timedelta(days=settings.booking_horizon_days)
-    lo = first or not_before
-    hi = (last or not_after) + length
-    max_len = dt.timedelta(minutes=max(settings.visit_lengths_minutes))
-    span_lo, span_hi = lo - max_len, hi + max_len
-
-    conn = session.connection()
-    hours = [rules.HoursRule(*h) for h in conn.execute(_HOURS, {"unit_id": resident.unit_id})]
-    windows = rules.windows(
-        hours, tz, rules.local_day(lo, tz) - dt.timedelta(days=1), rules.local_day(hi, tz)
-    )
-    closures = rules.Busy(
-        rules.Interval(starts_at, ends_at or rules.FOREVER)
-        for starts_at, ends_at in conn.execute(
-            _CLOSURES,
-            {"facility_id": facility.id, "unit_id": resident.unit_id, "lo": span_lo, "hi": span_hi},
-        )
-    )
-    kiosk_rows = conn.execute(
-        _KIOSKS, {"facility_id": facility.id, "unit_id": resident.unit_id}
-    ).all()
-    unit_kiosks = {k.id: rules.Busy() for k in kiosk_rows if k.location == KioskLocation.HOUSING}
-    lobby = (
-        {k.id: rules.Busy() for k in kiosk_rows if k.location == KioskLocation.LOBBY}
-        if visit_type == VisitType.ONSITE
-        else None
-    )
-
-    week_lo = rules.local_instant(rules.week_start(rules.local_day(lo, tz)), dt.time(0), tz)
-    week_hi = rules.local_instant(
-        rules.week_start(rules.local_day(hi, tz)) + dt.timedelta(days=7), dt.time(0), tz
-    )
-    resident_busy, visitor_busy = rules.Busy(), rules.Busy()
-    quota_used: dict[dt.date, int] = {}
-    for v in conn.execute(
-        _VISITS,
-        {
-            "resident_id": resident.id,
-            "visitor_id": visitor.id,
-            "kiosks": list(unit_kiosks),
-            "lobbies": list(lobby or ()),
-            "lo": span_lo,
-            "hi": span_hi,
-            "visit_type": visit_type,
-            "week_lo": week_lo,
-            "week_hi": week_hi,
-        },
-    ):
-        if v.id == ignore_visit_id:
-            continue
-        if (
-            v.resident_id == resident.id
-            and v.visit_type == visit_type
-            and v.state in QUOTA_STATES
-            and week_lo <= v.starts_at < week_hi
-        ):
-            week = rules.week_start(rules.local_day(v.starts_at, tz))
-            quota_used[week] = quota_used.get(week, 0) + 1
-        if v.state not in ACTIVE_STATES or not (v.starts_at < span_hi and v.ends_at > span_lo):
-            continue
-        span = rules.Interval(v.starts_at, v.ends_at)
-        if v.resident_id == resident.id:
-            resident_busy.add(span)
-        if v.visitor_id == visitor.id:
-            visitor_busy.add(span)
-        if v.resident_kiosk_id in unit_kiosks:
-            unit_kiosks[v.resident_kiosk_id].add(span)
-        if lobby is not None and v.lobby_kiosk_id in lobby:
-            lobby[v.lobby_kiosk_id].add(span)
-
-    constraints = rules.Constraints(
-        length=length,
-        step=dt.timedelta(minutes=settings.slot_step_minutes),
-        not_before=not_before,
-        not_after=not_after,
-        tz=tz,
-        closures=closures,
-        resident=resident_busy,
-        visitor=visitor_busy,
-        kiosks=unit_kiosks,
-        lobby_kiosks=lobby,
-        quota_used=quota_used,
-        quota=_quota(settings, visit_type),
-    )
-    return _Plan(facility, settings, resident, visitor, approval, tz, windows, constraints)
-
-
 def availability(
     session: Session,
     clock: Clock,
@@ -315,7 +76,7 @@ def availability(
     facility_id: int | None = None,
 ) -> SearchResult:
     """Every bookable start over the booking horizon, in time order."""
-    plan = _plan(
+    plan = load_plan(
         session,
         clock.now(),
         resident_id=resident_id,
@@ -374,7 +135,7 @@ def book(
     start = start.astimezone(dt.UTC)
     # lock=True serializes bookings of one resident (the weekly quota is not a constraint
     # the database can hold by itself); the exclusion constraints do the rest.
-    plan = _plan(
+    plan = load_plan(
         session,
         now,
         resident_id=resident_id,
@@ -390,13 +151,13 @@ def book(
     resident, visitor = plan.resident, plan.visitor
     c = plan.constraints
     if start < c.not_before or start > c.not_after:
-        early = "too_soon" if start < c.not_before else "beyond_horizon"
-        raise DomainError(MESSAGES[early], code=Code(early))
+        early = Code.TOO_SOON if start < c.not_before else Code.BEYOND_HORIZON
+        raise DomainError(MESSAGES[early], code=early)
     if not rules.fits_hours(plan.windows, start, c.length, c.step):
-        raise DomainError(MESSAGES["slot_not_offered"], code=Code.SLOT_NOT_OFFERED)
+        raise DomainError(MESSAGES[Code.SLOT_NOT_OFFERED], code=Code.SLOT_NOT_OFFERED)
     problem = rules.slot_problem(c, start)
     if problem is not None:
-        raise DomainError(MESSAGES[problem], code=Code(problem))
+        raise DomainError(MESSAGES[problem], code=problem)
     approval = plan.approval
     end = start + c.length
     state = VisitState.REQUESTED if plan.settings.bookings_need_approval else VisitState.SCHEDULED
@@ -450,7 +211,10 @@ def book(
                 },
             )
             return visit
-    raise SlotUnavailable(MESSAGES["slot_taken"])
+    raise SlotUnavailable(MESSAGES[Code.SLOT_TAKEN])
+
+
+_INSERT_VISIT = pg_insert(Visit).on_conflict_do_nothing().returning(Visit.id)
 
 
 def _insert(session: Session, visit: Visit) -> bool:
