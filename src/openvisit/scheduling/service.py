@@ -1,5 +1,5 @@
-"""Availability, booking, cancelling and rescheduling visits (DESIGN §4, Scheduling).
-What the rules need is loaded by ``plan.py``.
+"""Availability, booking, cancelling, rescheduling and deciding visits, and reading
+them (DESIGN §4, Scheduling). What the rules need is loaded by ``plan.py``.
 
 Booking re-checks every rule inside its own transaction and then inserts;
 the database has the last word on overlaps: PostgreSQL's exclusion
@@ -15,6 +15,7 @@ import itertools
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -24,18 +25,18 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from openvisit import audit
 from openvisit.approvals import service as approvals
+from openvisit.approvals.models import Approval
 from openvisit.audit.service import AuditActor
 from openvisit.billing import service as billing
 from openvisit.clock import Clock
 from openvisit.config import Settings
-from openvisit.errors import Code, Conflict, DomainError, InvalidInput
+from openvisit.errors import Code, Conflict, DomainError, InvalidInput, NotFound
 from openvisit.facilities.models import Facility, FacilitySettings
 from openvisit.notifications import service as notifications
 from openvisit.people.models import Visitor
 from openvisit.residents.models import Resident
 from openvisit.scheduling import rules
 from openvisit.scheduling.plan import load_plan
-from openvisit.visits import service as visits
 from openvisit.visits import states
 from openvisit.visits.deadlines import schedule_deadlines
 from openvisit.visits.models import ACTIVE_STATES, Visit, VisitState, VisitType
@@ -49,6 +50,8 @@ MESSAGES: dict[Code, str] = {
     Code.SLOT_NOT_OFFERED: "That time isn't one of the times offered. Choose a time from the list.",
     Code.NO_KIOSK: "No visiting terminal is in service for this resident's unit.",
 }
+# Visits that are over or never happened, as a family's list shows them.
+CALLED_OFF = (VisitState.CANCELLED, VisitState.DENIED)
 
 
 class SlotUnavailable(Conflict):
@@ -305,6 +308,121 @@ def day_schedule(session: Session, facility: Facility, day: dt.date) -> list[Vis
     )
 
 
+_Row = TypeVar("_Row", Resident, Facility, Visitor)
+
+
+def _by_id(session: Session, model: type[_Row], ids: set[int]) -> dict[int, _Row]:
+    if not ids:
+        return {}
+    return {row.id: row for row in session.scalars(select(model).where(model.id.in_(ids)))}
+
+
+@dataclass(frozen=True)
+class Names:
+    """The residents, facilities and visitors of some visits, by id."""
+
+    residents: dict[int, Resident]
+    facilities: dict[int, Facility]
+    visitors: dict[int, Visitor]
+
+
+def names_of(session: Session, visits: list[Visit]) -> Names:
+    """Who and where, for a list of visits: three queries, whatever its length."""
+    return Names(
+        residents=_by_id(session, Resident, {v.resident_id for v in visits}),
+        facilities=_by_id(session, Facility, {v.facility_id for v in visits}),
+        visitors=_by_id(session, Visitor, {v.visitor_id for v in visits}),
+    )
+
+
+@dataclass(frozen=True)
+class FamilyVisits:
+    """A family's visits as their list shows them, with the people they asked to visit."""
+
+    upcoming: list[Visit]  # in time order
+    ended: list[Visit]  # newest first
+    called_off: list[Visit]  # cancelled or denied, newest first
+    approvals: list[Approval]
+    residents: dict[int, Resident]
+    facilities: dict[int, Facility]
+
+
+def family_visits(session: Session, visitor_id: int, now: dt.datetime) -> FamilyVisits:
+    visits = visits_for_visitor(session, visitor_id)
+    upcoming = [v for v in visits if v.state in ACTIVE_STATES and v.ends_at > now]
+    ended = [v for v in visits if v not in upcoming and v.state not in CALLED_OFF]
+    called_off = [v for v in visits if v.state in CALLED_OFF]
+    asked = approvals.for_visitor(session, visitor_id)
+    return FamilyVisits(
+        upcoming=upcoming,
+        ended=ended[::-1],
+        called_off=called_off[::-1],
+        approvals=asked,
+        residents=_by_id(
+            session, Resident, {a.resident_id for a in asked} | {v.resident_id for v in visits}
+        ),
+        facilities=_by_id(
+            session, Facility, {a.facility_id for a in asked} | {v.facility_id for v in visits}
+        ),
+    )
+
+
+def resident_asked_about(session: Session, visitor_id: int, resident_id: int) -> Resident:
+    """A resident this visitor has asked to visit (approved or not): others are not found."""
+    asked = approvals.for_visitor(session, visitor_id)
+    resident = session.get(Resident, resident_id)
+    if resident is None or not any(a.resident_id == resident_id for a in asked):
+        raise NotFound("We couldn't find that resident.", code=Code.RESIDENT_NOT_FOUND)
+    return resident
+
+
+def resident_and_visitor(
+    session: Session, facility: Facility, booking_number: str, visitor_email: str
+) -> tuple[Resident, Visitor]:
+    """The pair staff book for: a resident of theirs by booking number, a visitor by e-mail."""
+    resident = session.scalar(
+        select(Resident).where(
+            Resident.facility_id == facility.id,
+            Resident.booking_number == booking_number.strip().upper(),
+        )
+    )
+    if resident is None:
+        raise NotFound(
+            "No resident here has that booking number.",
+            code=Code.RESIDENT_NOT_FOUND,
+            fields={"booking_number": "Enter a booking number of this facility"},
+        )
+    visitor = session.scalar(select(Visitor).where(Visitor.email == visitor_email.strip().lower()))
+    if visitor is None:
+        raise NotFound(
+            "No visitor account has that e-mail address.",
+            code=Code.VISITOR_NOT_FOUND,
+            fields={"visitor_email": "Enter the e-mail of the visitor's account"},
+        )
+    return resident, visitor
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What a visitor may choose from when booking with a resident."""
+
+    facility: Facility
+    lengths: list[int]  # minutes, shortest first
+    types: list[VisitType]  # the first is the one shown first
+
+
+def offer(session: Session, resident: Resident, visitor_id: int) -> Offer:
+    facility = session.get(Facility, resident.facility_id)
+    settings = session.get(FacilitySettings, resident.facility_id)
+    if facility is None or settings is None:
+        raise NotFound("We couldn't find that facility.")
+    approval = approvals.approval_for(session, visitor_id, resident.id)
+    types = [VisitType.REMOTE, VisitType.ONSITE]
+    if approval and approval.relationship in approvals.PROFESSIONAL_RELATIONSHIPS:
+        types = [VisitType.PRIVILEGED, *types]
+    return Offer(facility, sorted(settings.visit_lengths_minutes), types)
+
+
 # --- changing ------------------------------------------------------------------------
 
 
@@ -392,13 +510,12 @@ def decide_booking(
     session: Session,
     clock: Clock,
     actor: AuditActor,
+    visit: Visit,
     *,
-    facility_id: int,
-    visit_id: int,
     approve: bool,
     reason: str = "",
 ) -> Visit:
-    visit = visits.access_visit_at(session, facility_id, visit_id, for_update=True)
+    """Approve or deny a requested booking. ``visit`` is locked by the caller."""
     if visit.state != VisitState.REQUESTED:
         raise Conflict("A colleague already decided this booking.", code=Code.ALREADY_DECIDED)
     if not approve and not reason.strip():
@@ -418,10 +535,26 @@ def decide_booking(
         tag=f"visit:{target.value}",
         actor=actor,
         at=clock.now(),
-        facility_id=facility_id,
+        facility_id=visit.facility_id,
         subject=("visit", visit.id),
         data={"reason": reason},
     )
+    return visit
+
+
+def cancel_by_staff(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    actor: AuditActor,
+    visit: Visit,
+    *,
+    reason: str,
+) -> Visit:
+    """Staff cancel one visit, with a reason the family is told. ``visit`` is locked."""
+    if not reason.strip():
+        raise InvalidInput("Enter a reason for cancelling.", fields={"reason": "Enter a reason"})
+    cancel_visits(session, clock, settings, actor, [visit], cause="staff", reason=reason)
     return visit
 
 
