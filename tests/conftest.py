@@ -8,10 +8,8 @@ nothing may be skipped.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import socket
-import uuid
 from collections.abc import Iterator
 from email import message_from_bytes
 from pathlib import Path
@@ -29,12 +27,11 @@ from openvisit.db import make_engine
 from openvisit.dbadmin import upgrade
 
 from .factories import Personas
+from .pg import ADMIN_URL as PG_ADMIN_URL
+from .pg import throwaway_database
+from .times import NOON
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
-PG_ADMIN_URL = os.environ.get(
-    "OPENVISIT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-NOON = dt.datetime(2026, 11, 26, 17, 0, tzinfo=dt.UTC)  # 12:00 in New York
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -65,20 +62,8 @@ def pg_url() -> Iterator[str]:
         if IN_CI:
             pytest.fail(f"CI=true but {problem}")
         pytest.skip(f"{problem}: PostgreSQL suite skipped")
-    name = f"openvisit_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(
-            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-            {"n": name},
-        )
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
+    with throwaway_database(PG_ADMIN_URL) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

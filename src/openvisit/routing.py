@@ -18,15 +18,25 @@ from openvisit.people import routes as people
 from openvisit.people import staff_routes
 from openvisit.residents import kiosk_routes as kiosk_residents
 from openvisit.residents import routes as residents
-from openvisit.scheduling import routes as scheduling
+from openvisit.scheduling import pages as scheduling_pages
+from openvisit.scheduling import routes as scheduling_routes
 from openvisit.signaling import routes as signaling
 from openvisit.visits import routes as visits
 from openvisit.web import routes as web
 
-ROUTERS = [audit_routes.router, audit_pages.router]
+ROUTERS = [
+    audit_routes.router,
+    audit_pages.router,
+    scheduling_routes.router,
+    scheduling_pages.router,
+]
 
 
 def include_routers(app: FastAPI) -> None:
+    # The converted routers go first: a path with literals ("/visits/new") must be
+    # mounted before one with a parameter in its place ("/visits/{visit_id}").
+    for router in ROUTERS:
+        app.include_router(router)
     for module in (
         web,
         staff_routes,
@@ -36,12 +46,9 @@ def include_routers(app: FastAPI) -> None:
         residents,
         kiosk_residents,
         approvals,
-        scheduling,
         billing,
         signaling,
         visits,
     ):
         app.include_router(module.api)
         app.include_router(module.pages)
-    for router in ROUTERS:
-        app.include_router(router)

@@ -22,11 +22,11 @@ from openvisit.scheduling import service as scheduling
 from openvisit.visits import states
 from openvisit.visits.models import Visit, VisitState, VisitTransition, VisitType
 from tests.factories import PASSWORD, sign_in_staff, sign_in_visitor
+from tests.times import FRIDAY_9AM
 
 from ..scheduling.conftest import approve
 from .helpers import entry_total
 
-FRIDAY_9AM = dt.datetime(2026, 11, 27, 14, 0, tzinfo=dt.UTC)
 CLOSE = "/api/v1/me/close-account"
 
 
@@ -269,7 +269,7 @@ def test_a_closed_account_gets_no_deposits_no_bookings_and_no_reset_links(
             f"/api/v1/facilities/{family.facility.id}/wallet-deposits",
             json={"visitor_id": family.visitor.id, "amount_cents": 20_00, "method": "cash"},
         )
-        assert (r.status_code, r.json()["error"]["code"]) == (409, "account_closed")
+        assert (r.status_code, r.json()["error"]["code"]) == (403, "account_closed")
     with pytest.raises(Exception) as refused:
         scheduling.book(
             db,

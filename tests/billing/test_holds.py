@@ -16,10 +16,9 @@ from openvisit.facilities.models import FacilitySettings
 from openvisit.visits import states
 from openvisit.visits.models import Visit, VisitState
 from tests.factories import sign_in_staff, sign_in_visitor
+from tests.times import FRIDAY_9AM
 
 from .helpers import entry_total, fund
-
-FRIDAY_9AM = dt.datetime(2026, 11, 27, 14, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ from sqlalchemy import func, select
 from openvisit.approvals.models import Approval, ApprovalStatus
 from openvisit.visits.models import Visit
 from tests.billing.helpers import fund
+from tests.times import FRIDAY_9AM as FRIDAY_9AM  # still importable from here
 
-# The clock of these tests: Thursday 26 November 2026, 12:00 in New York.
+# The clock of these tests: Thursday 26 November 2026, 12:00 in New York (tests/times.py).
 # Default settings: 12 h notice, 14-day horizon, 20/30-minute visits every 10 minutes,
 # Unit A open 09:00-17:00 every day, one kiosk.
-FRIDAY_9AM = dt.datetime(2026, 11, 27, 14, 0, tzinfo=dt.UTC)
 
 
 def approve(db, visitor, resident, relationship: str = "brother") -> Approval:

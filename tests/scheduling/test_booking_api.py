@@ -13,8 +13,9 @@ from openvisit.facilities.models import Closure, ClosureKind, FacilitySettings
 from openvisit.residents.models import CustodyStatus
 from openvisit.visits.models import Visit, VisitState, VisitTransition
 from tests.factories import sign_in_staff, sign_in_visitor
+from tests.times import FRIDAY_9AM
 
-from .conftest import FRIDAY_9AM, approve, book, visit_count
+from .conftest import approve, book, visit_count
 
 
 def starts(client, resident_id, length=30, visit_type="remote"):

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openvisit.approvals.models import Approval, ApprovalStatus
@@ -35,6 +34,7 @@ from openvisit.residents.models import Resident
 from openvisit.scheduling import service
 from openvisit.visits.models import ACTIVE_STATES, Visit, VisitType
 from tests.billing.helpers import fund
+from tests.pg import ADMIN_URL, throwaway_database
 
 CLIENTS = 32
 NOW = dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC)
@@ -48,24 +48,9 @@ def race_db(request, tmp_path) -> Iterator[str]:
         upgrade(url)
         yield url
         return
-    admin_url = request.getfixturevalue("pg_url").rsplit("/", 1)[0] + "/postgres"
-    name = f"openvisit_race_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = :n AND pid <> pg_backend_pid()"
-            ),
-            {"n": name},
-        )
-        conn.execute(text(f'DROP DATABASE "{name}"'))
-    admin.dispose()
+    request.getfixturevalue("pg_url")  # skipped (or failed in CI) without PostgreSQL
+    with throwaway_database(ADMIN_URL, prefix="openvisit_race") as url:
+        yield url
 
 
 def _world(

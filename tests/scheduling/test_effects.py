@@ -8,8 +8,9 @@ from openvisit.facilities.models import Closure
 from openvisit.notifications.models import Notification
 from openvisit.visits.models import Visit, VisitState, VisitTransition
 from tests.factories import sign_in_staff, sign_in_visitor
+from tests.times import FRIDAY_9AM
 
-from .conftest import FRIDAY_9AM, book
+from .conftest import book
 
 
 def _booked(client, family, days=(0, 1)):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from openvisit.facilities.models import FacilitySettings
 from openvisit.visits.models import Visit, VisitState
 from tests.factories import sign_in_staff, sign_in_visitor
+from tests.times import FRIDAY_9AM
 
-from .conftest import FRIDAY_9AM, book
+from .conftest import book
 
 
 def form(client, **fields):
@@ -114,3 +116,35 @@ def test_staff_book_for_a_family_from_the_console(client, family, db, clock):
         ),
     )
     assert done.status_code == 200 and "booked for James Lopez with Maria Lopez" in done.text
+
+
+def test_the_visit_page_links_to_its_calendar_file(client, family):
+    sign_in_visitor(client, family.visitor)
+    visit = book(client, family.resident.id, FRIDAY_9AM).json()
+    page = client.get(f"/visits/{visit['id']}")
+    assert f'href="/visits/{visit["id"]}/calendar.ics"' in page.text
+    ics = client.get(f"/visits/{visit['id']}/calendar.ics")
+    assert ics.status_code == 200 and ics.headers["content-type"].startswith("text/calendar")
+    assert visit["reference"] in ics.text
+
+
+def test_staff_decide_a_requested_booking_and_an_unknown_decision_is_refused(
+    client, other_client, family, db, clock
+):
+    db.get(FacilitySettings, family.facility.id).bookings_need_approval = True
+    scheduler = family.scheduler
+    family.commit()
+    sign_in_visitor(client, family.visitor)
+    visit_id = book(client, family.resident.id, FRIDAY_9AM).json()["id"]
+    sign_in_staff(other_client, scheduler, clock)
+    decide = f"/staff/facilities/{family.facility.id}/visits/{visit_id}/decide"
+    unknown = other_client.post(decide, data=form(other_client, decision="maybe"))
+    assert unknown.status_code == 422
+    no_reason = other_client.post(decide, data=form(other_client, decision="deny"))
+    assert "Enter a reason" in no_reason.text
+    db.expire_all()
+    assert db.get(Visit, visit_id).state == VisitState.REQUESTED
+    done = other_client.post(decide, data=form(other_client, decision="approve"))
+    assert "approved" in done.text
+    db.expire_all()
+    assert db.get(Visit, visit_id).state == VisitState.SCHEDULED

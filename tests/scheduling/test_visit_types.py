@@ -5,8 +5,9 @@ from __future__ import annotations
 from openvisit.facilities.models import Kiosk, KioskLocation
 from openvisit.people.models import ProfessionalCredential, ProfessionKind, ReviewStatus
 from tests.factories import sign_in_visitor
+from tests.times import FRIDAY_9AM
 
-from .conftest import FRIDAY_9AM, approve, book
+from .conftest import approve, book
 
 
 def test_an_on_site_visit_takes_a_lobby_terminal_too(client, family, db, clock):

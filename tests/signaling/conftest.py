@@ -14,11 +14,11 @@ from openvisit.auth.cookies import KIOSK_COOKIE
 from openvisit.scheduling import service as scheduling
 from openvisit.visits import states
 from openvisit.visits.models import Visit, VisitEvent, VisitState, VisitType
+from tests.times import FRIDAY_9AM
 
 from ..scheduling.conftest import approve
 
-# Friday 09:00 in New York: the visit's start. The clock starts on Thursday at noon.
-FRIDAY_9AM = dt.datetime(2026, 11, 27, 14, 0, tzinfo=dt.UTC)
+# FRIDAY_9AM is the visit's start. The clock starts on Thursday at noon.
 ORIGIN = {"origin": "http://127.0.0.1:8000"}
 
 

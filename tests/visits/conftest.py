@@ -1,18 +1,16 @@
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 
 from openvisit.audit.service import AuditActor
 from openvisit.scheduling import service as scheduling
 from openvisit.visits.models import VisitType
+from tests.times import FRIDAY_9AM
 
 from ..scheduling.conftest import approve
 
 # The clock of these tests starts on Thursday 26 November 2026, 12:00 in New York.
-# Friday 09:00 in New York; the facility's join window is 10 minutes, the grace 90 s.
-FRIDAY_9AM = dt.datetime(2026, 11, 27, 14, 0, tzinfo=dt.UTC)
+# The visit starts FRIDAY_9AM; the facility's join window is 10 minutes, the grace 90 s.
 
 
 @pytest.fixture

@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from openvisit.audit.service import AuditActor
 from openvisit.clock import FrozenClock
 from openvisit.config import Settings
 from openvisit.db import make_engine, make_sessionmaker
-from openvisit.dbadmin import upgrade
 from openvisit.scheduling import service as scheduling
 from openvisit.visits import service
 from openvisit.visits.models import Visit, VisitEvent, VisitState, VisitTransition, VisitType
+from tests.pg import ADMIN_URL, throwaway_database
 
 from ..scheduling.test_booking_race import NOW, START, _world
 
@@ -30,24 +29,9 @@ VISITS = 12
 
 @pytest.fixture
 def pg_own_db(pg_url) -> Iterator[str]:
-    admin_url = pg_url.rsplit("/", 1)[0] + "/postgres"
-    name = f"openvisit_nodes_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = :n AND pid <> pg_backend_pid()"
-            ),
-            {"n": name},
-        )
-        conn.execute(text(f'DROP DATABASE "{name}"'))
-    admin.dispose()
+    """A database of its own (``pg_url`` only to skip, or fail in CI, without PostgreSQL)."""
+    with throwaway_database(ADMIN_URL, prefix="openvisit_nodes") as url:
+        yield url
 
 
 def _book_visits(url: str) -> None:

@@ -3,43 +3,39 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from openvisit.approvals import service as approvals
 from openvisit.auth.permissions import Permission
 from openvisit.billing import service as billing
 from openvisit.billing.ledger import dollars
+from openvisit.clock import Clock
 from openvisit.deps import ClockDep, CurrentStaff, CurrentVisitor, DbSession, SettingsDep
-from openvisit.errors import Code, DomainError, InvalidInput, NotFound
-from openvisit.facilities.models import Facility, FacilitySettings, Kiosk
-from openvisit.facilities.service import access_facility
+from openvisit.errors import Code, DomainError, InvalidInput
+from openvisit.facilities import service as facilities
+from openvisit.facilities.models import Facility
+from openvisit.people.context import StaffContext
 from openvisit.people.models import Visitor
 from openvisit.residents.models import Resident
 from openvisit.scheduling import presenters, service
-from openvisit.visits.models import ACTIVE_STATES, Visit, VisitState, VisitType
+from openvisit.scheduling.presenters import STATE_TAGS
+from openvisit.scheduling.routes import (
+    ViewedFacility,
+    VisitsFacility,
+    my_visit_calendar,
+    parse_date,
+)
+from openvisit.visits.models import Visit, VisitState, VisitType
 from openvisit.visits.service import access_visit
-from openvisit.web.render import flash_redirect, form_error, redirect, render
+from openvisit.web.answers import Answer, FormPage
+from openvisit.web.render import flash_redirect, redirect, render
 
-pages = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False)
 
-STATE_TAGS = {
-    VisitState.REQUESTED: ("Awaiting review", "yellow"),
-    VisitState.SCHEDULED: ("Booked", "green"),
-    VisitState.OPEN: ("Open to join", "green"),
-    VisitState.LIVE: ("In progress", "green"),
-    VisitState.COMPLETED: ("Completed", "grey"),
-    VisitState.MISSED: ("Missed", "grey"),
-    VisitState.TERMINATED: ("Ended by staff", "red"),
-    VisitState.FAILED: ("Failed", "red"),
-    VisitState.DENIED: ("Not approved", "red"),
-    VisitState.CANCELLED: ("Cancelled", "grey"),
-}
 STAFF_CANCEL_REASONS = [
     "Resident unavailable",
     "Court or legal appointment",
@@ -48,100 +44,50 @@ STAFF_CANCEL_REASONS = [
     "Visitor asked to cancel",
 ]
 FormStr = Annotated[str, Form(max_length=100)]
+FormText = Annotated[str, Form(max_length=500)]
+FormVisitType = Annotated[VisitType, Form()]
 
 
-def _lookup(db: Session, visits: list[Visit]) -> dict[str, dict[int, Any]]:
-    """Residents, facilities and visitors of these visits, by id, in three queries."""
-
-    def load(model: Any, ids: set[int]) -> dict[int, Any]:
-        if not ids:
-            return {}
-        return {row.id: row for row in db.scalars(select(model).where(model.id.in_(ids)))}
-
-    return {
-        "residents": load(Resident, {v.resident_id for v in visits}),
-        "facilities": load(Facility, {v.facility_id for v in visits}),
-        "visitors": load(Visitor, {v.visitor_id for v in visits}),
-    }
-
-
-# --- a family's visits ---------------------------------------------------------------
-
-
-@pages.get("/visits", response_class=HTMLResponse)
-def my_visits(
-    request: Request, visitor: CurrentVisitor, db: DbSession, clock: ClockDep
-) -> HTMLResponse:
-    now = clock.now()
-    visits = service.visits_for_visitor(db, visitor.visitor.id)
-    upcoming = [v for v in visits if v.state in ACTIVE_STATES and v.ends_at > now]
-    ended = [
-        v
-        for v in visits
-        if v not in upcoming and v.state not in (VisitState.CANCELLED, VisitState.DENIED)
-    ]
-    called_off = [v for v in visits if v.state in (VisitState.CANCELLED, VisitState.DENIED)]
-    mine = approvals.for_visitor(db, visitor.visitor.id)
-    residents = {
-        r.id: r
-        for r in db.scalars(
-            select(Resident).where(
-                Resident.id.in_({a.resident_id for a in mine} | {v.resident_id for v in visits})
-            )
+def _parse_start(value: str) -> dt.datetime:
+    """The chosen start time, as the slot radios send it (ISO 8601 with an offset)."""
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise InvalidInput(
+            "Choose a time.", code=Code.SLOT_NOT_CHOSEN, fields={"start": "Choose a time"}
         )
-    }
-    facilities = {f.id: f for f in db.scalars(select(Facility))}
-    return render(
-        request,
-        "scheduling/my_visits.html",
-        {
-            "visitor": visitor.visitor,
-            "upcoming": upcoming,
-            "ended": list(reversed(ended)),
-            "called_off": list(reversed(called_off)),
-            "approvals": mine,
-            "residents": residents,
-            "facilities": facilities,
-            "TAGS": STATE_TAGS,
-            "span": presenters.span_label,
-        },
-    )
+    return when
 
 
-def _offered(
-    db: Session, resident: Resident, visitor: Visitor
-) -> tuple[Facility, list[int], list[VisitType]]:
-    facility = db.get(Facility, resident.facility_id)
-    settings = db.get(FacilitySettings, resident.facility_id)
-    if facility is None or settings is None:
-        raise NotFound("We couldn't find that facility.")
-    approval = approvals.approval_for(db, visitor.id, resident.id)
-    types = [VisitType.REMOTE, VisitType.ONSITE]
-    if approval and approval.relationship in approvals.PROFESSIONAL_RELATIONSHIPS:
-        types = [VisitType.PRIVILEGED, *types]
-    return facility, sorted(settings.visit_lengths_minutes), types
+def _day_of(visit: Visit, facility: Facility) -> dt.date:
+    return visit.starts_at.astimezone(ZoneInfo(facility.timezone)).date()
 
 
-def _week_days(tz: str, now: dt.datetime, week: int) -> list[dt.date]:
-    first = now.astimezone(ZoneInfo(tz)).date() + dt.timedelta(days=7 * week)
-    return [first + dt.timedelta(days=n) for n in range(7)]
+def _schedule_url(facility: Facility, day: dt.date) -> str:
+    return f"/staff/facilities/{facility.id}/schedule?date={day.isoformat()}"
+
+
+# --- choosing a time: families and staff -----------------------------------------------
 
 
 def booking_context(
     db: Session,
-    clock: ClockDep,
+    clock: Clock,
     *,
     resident: Resident,
     visitor: Visitor,
-    visit_type: str,
+    visit_type: VisitType | None,
     length: int | None,
     week: int,
     facility_id: int | None = None,
 ) -> dict[str, Any]:
-    """What the "choose a time" page shows; shared by families and staff."""
-    facility, lengths, types = _offered(db, resident, visitor)
-    chosen_type = VisitType(visit_type) if visit_type in VisitType._value2member_map_ else types[0]
-    chosen_length = length if length in lengths else lengths[0]
+    """What the "choose a time" form shows, a week at a time; shared by families and staff."""
+    offer = service.offer(db, resident, visitor.id)
+    facility = offer.facility
+    chosen_type = visit_type if visit_type is not None else offer.types[0]
+    chosen_length = length if length in offer.lengths else offer.lengths[0]
     result = service.availability(
         db,
         clock,
@@ -152,14 +98,15 @@ def booking_context(
         facility_id=facility_id,
     )
     week = max(0, min(week, 3))
-    days = _week_days(facility.timezone, clock.now(), week)
-    by_day = dict(presenters.days(result.slots, facility.timezone))
     zone = ZoneInfo(facility.timezone)
+    first = clock.now().astimezone(zone).date() + dt.timedelta(weeks=week)
+    days = [first + dt.timedelta(days=n) for n in range(7)]
+    by_day = dict(presenters.days(result.slots, facility.timezone))
     return {
         "facility": facility,
         "resident": resident,
-        "lengths": lengths,
-        "types": types,
+        "lengths": offer.lengths,
+        "types": offer.types,
         "chosen_type": chosen_type,
         "chosen_length": chosen_length,
         "week": week,
@@ -171,16 +118,68 @@ def booking_context(
     }
 
 
-def _visitor_resident(db: Session, visitor_id: int, resident_id: int) -> Resident:
-    """A resident this visitor has asked about (approved or not): others are not found."""
-    if not any(a.resident_id == resident_id for a in approvals.for_visitor(db, visitor_id)):
-        raise NotFound("We couldn't find that resident.", code=Code.RESIDENT_NOT_FOUND)
-    resident = db.get(Resident, resident_id)
-    assert resident is not None
-    return resident
+# --- a family's visits ---------------------------------------------------------------
 
 
-@pages.get("/visits/book", response_class=HTMLResponse)
+@router.get("/visits", response_class=HTMLResponse)
+def my_visits(
+    request: Request, visitor: CurrentVisitor, db: DbSession, clock: ClockDep
+) -> HTMLResponse:
+    mine = service.family_visits(db, visitor.visitor.id, clock.now())
+    return render(
+        request,
+        "scheduling/my_visits.html",
+        {
+            "visitor": visitor.visitor,
+            "upcoming": mine.upcoming,
+            "ended": mine.ended,
+            "called_off": mine.called_off,
+            "approvals": mine.approvals,
+            "residents": mine.residents,
+            "facilities": mine.facilities,
+            "TAGS": STATE_TAGS,
+            "span": presenters.span_label,
+        },
+    )
+
+
+def _cannot_book(
+    request: Request, visitor: Visitor, resident: Resident, why: DomainError
+) -> HTMLResponse:
+    """Not being allowed to book is not a form error: say why and what to do."""
+    return render(
+        request,
+        "scheduling/cannot_book.html",
+        {"visitor": visitor, "resident": resident, "error": why},
+        status_code=why.http_status,
+    )
+
+
+def _choose_time(
+    db: Session,
+    clock: Clock,
+    visitor: Visitor,
+    resident: Resident,
+    *,
+    visit_type: VisitType | None,
+    length: int | None,
+    week: int,
+    reschedule: int | None,
+) -> dict[str, Any]:
+    ctx = booking_context(
+        db,
+        clock,
+        resident=resident,
+        visitor=visitor,
+        visit_type=visit_type,
+        length=length,
+        week=week,
+    )
+    ctx.update(visitor=visitor, reschedule=reschedule, action="/visits/book")
+    return ctx
+
+
+@router.get("/visits/book", response_class=HTMLResponse)
 def choose_time(
     request: Request,
     visitor: CurrentVisitor,
@@ -188,51 +187,47 @@ def choose_time(
     clock: ClockDep,
     resident_id: int,
     length: int | None = None,
-    type: str = "",
+    type: VisitType | None = None,
     week: int = 0,
     reschedule: int | None = None,
 ) -> HTMLResponse:
-    resident = _visitor_resident(db, visitor.visitor.id, resident_id)
+    resident = service.resident_asked_about(db, visitor.visitor.id, resident_id)
     try:
-        ctx = booking_context(
+        ctx = _choose_time(
             db,
             clock,
-            resident=resident,
-            visitor=visitor.visitor,
+            visitor.visitor,
+            resident,
             visit_type=type,
             length=length,
             week=week,
+            reschedule=reschedule,
         )
-    except DomainError as exc:
-        # Not being allowed to book is not a form error: say why and what to do.
-        return render(
-            request,
-            "scheduling/cannot_book.html",
-            {"visitor": visitor.visitor, "resident": resident, "error": exc},
-            status_code=exc.http_status,
-        )
-    ctx.update(visitor=visitor.visitor, reschedule=reschedule, action="/visits/book")
+    except DomainError as why:
+        return _cannot_book(request, visitor.visitor, resident, why)
     return render(request, "scheduling/choose_time.html", ctx)
 
 
-@pages.post("/visits/book", response_class=HTMLResponse)
+@router.post("/visits/book", response_class=HTMLResponse)
 def book_submit(
     request: Request,
     visitor: CurrentVisitor,
     db: DbSession,
     clock: ClockDep,
+    answer: Answer,
     resident_id: Annotated[int, Form()],
     length: Annotated[int, Form()],
-    visit_type: FormStr = "remote",
+    visit_type: FormVisitType = VisitType.REMOTE,
     start: FormStr = "",
     reschedule: FormStr = "",
     week: Annotated[int, Form()] = 0,
 ) -> Response:
-    resident = _visitor_resident(db, visitor.visitor.id, resident_id)
+    resident = service.resident_asked_about(db, visitor.visitor.id, resident_id)
+    moving = int(reschedule) if reschedule.isdigit() else None
     try:
         when = _parse_start(start)
-        if reschedule.isdigit():
-            old = access_visit(db, visitor, int(reschedule), for_update=True)
+        if moving is not None:
+            old = access_visit(db, visitor, moving, for_update=True)
             visit = service.reschedule(
                 db, clock, visitor.actor, old, start=when, length_minutes=length
             )
@@ -243,66 +238,44 @@ def book_submit(
                 visitor.actor,
                 resident_id=resident.id,
                 visitor_id=visitor.visitor.id,
-                visit_type=VisitType(visit_type)
-                if visit_type in VisitType._value2member_map_
-                else VisitType.REMOTE,
+                visit_type=visit_type,
                 start=when,
                 length_minutes=length,
             )
     except DomainError as exc:
-        db.rollback()
-        try:
-            ctx = booking_context(
+        again = FormPage(
+            "scheduling/choose_time.html",
+            lambda: _choose_time(
                 db,
                 clock,
-                resident=resident,
-                visitor=visitor.visitor,
+                visitor.visitor,
+                resident,
                 visit_type=visit_type,
                 length=length,
                 week=week,
-            )
-        except DomainError as why:
-            return render(
-                request,
-                "scheduling/cannot_book.html",
-                {"visitor": visitor.visitor, "resident": resident, "error": why},
-                status_code=why.http_status,
-            )
-        ctx.update(
-            visitor=visitor.visitor,
-            action="/visits/book",
-            reschedule=int(reschedule) if reschedule.isdigit() else None,
+                reschedule=moving,
+            ),
+            field="start",
         )
-        return form_error(request, db, "scheduling/choose_time.html", ctx, exc, field="start")
-    return redirect(f"/visits/{visit.id}?booked=1")  # type: ignore[return-value]
+        try:
+            return answer.refused(exc, again)
+        except DomainError as why:  # no time can be booked now at all
+            return _cannot_book(request, visitor.visitor, resident, why)
+    return redirect(f"/visits/{visit.id}?booked=1")
 
 
-def _parse_start(value: str) -> dt.datetime:
-    try:
-        when = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(
-            "Choose a time.", code=Code.SLOT_NOT_CHOSEN, fields={"start": "Choose a time"}
-        ) from None
-    if when.tzinfo is None:
-        raise InvalidInput(
-            "Choose a time.", code=Code.SLOT_NOT_CHOSEN, fields={"start": "Choose a time"}
-        )
-    return when
-
-
-@pages.get("/visits/{visit_id}", response_class=HTMLResponse)
+# ":int", so that other pages under /visits/ ("find", "request") are never taken for a visit.
+@router.get("/visits/{visit_id:int}", response_class=HTMLResponse)
 def visit_page(
     request: Request,
     visit_id: int,
     visitor: CurrentVisitor,
     db: DbSession,
-    clock: ClockDep,
     booked: int = 0,
 ) -> HTMLResponse:
     visit = access_visit(db, visitor, visit_id)
-    names = _lookup(db, [visit])
-    facility = names["facilities"][visit.facility_id]
+    names = service.names_of(db, [visit])
+    facility = names.facilities[visit.facility_id]
     return render(
         request,
         "scheduling/visit.html",
@@ -310,7 +283,7 @@ def visit_page(
             "visitor": visitor.visitor,
             "visit": visit,
             "facility": facility,
-            "resident": names["residents"][visit.resident_id],
+            "resident": names.residents[visit.resident_id],
             "booked": booked,
             "label": presenters.span_label(visit.starts_at, visit.ends_at, facility.timezone),
             "TAGS": STATE_TAGS,
@@ -323,14 +296,14 @@ def visit_page(
     )
 
 
-@pages.post("/visits/{visit_id}/cancel", response_class=HTMLResponse)
+@router.post("/visits/{visit_id}/cancel", response_class=HTMLResponse)
 def cancel_submit(
     request: Request,
     visit_id: int,
     visitor: CurrentVisitor,
     db: DbSession,
     clock: ClockDep,
-    answer: FormStr = "",
+    answer: Annotated[Literal["yes", "no"], Form()] = "no",
 ) -> Response:
     visit = access_visit(db, visitor, visit_id, for_update=True)
     if answer != "yes":
@@ -341,57 +314,25 @@ def cancel_submit(
     return flash_redirect(request, "/visits", f"Visit {visit.reference} cancelled.")
 
 
-@pages.get("/visits/{visit_id}/calendar.ics")
-def visit_calendar(
-    visit_id: int, visitor: CurrentVisitor, db: DbSession, settings: SettingsDep
-) -> Response:
-    visit = access_visit(db, visitor, visit_id)
-    names = _lookup(db, [visit])
-    body = presenters.ics(
-        visit,
-        names["facilities"][visit.facility_id],
-        names["residents"][visit.resident_id].full_name,
-        settings.base_url.rstrip("/"),
-    )
-    return Response(
-        body,
-        media_type="text/calendar",
-        headers={"content-disposition": f'attachment; filename="visit-{visit.reference}.ics"'},
-    )
+# The visit page links here: the API's calendar file, at an address of the site's.
+router.add_api_route("/visits/{visit_id}/calendar.ics", my_visit_calendar, methods=["GET"])
 
 
 # --- staff: the day's schedule, booking and cancelling on a family's behalf -------------
 
 
-def _local_day(facility: Facility, value: str, now: dt.datetime) -> dt.date:
-    if not value:
-        return now.astimezone(ZoneInfo(facility.timezone)).date()
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(
-            "Enter a real date.", code=Code.INVALID_DATE, fields={"date": "Enter a real date"}
-        ) from None
-
-
-@pages.get("/staff/facilities/{facility_id}/schedule", response_class=HTMLResponse)
+@router.get("/staff/facilities/{facility_id}/schedule", response_class=HTMLResponse)
 def schedule_page(
     request: Request,
-    facility_id: int,
+    facility: ViewedFacility,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
     date: str = "",
 ) -> HTMLResponse:
-    facility = access_facility(db, staff, facility_id, Permission.VIEW_FACILITY)
-    day = _local_day(facility, date, clock.now())
+    today = clock.now().astimezone(ZoneInfo(facility.timezone)).date()
+    day = parse_date(date) if date else today
     visits = service.day_schedule(db, facility, day)
-    kiosks = {
-        k.id: k
-        for k in db.scalars(
-            select(Kiosk).where(Kiosk.facility_id == facility.id).order_by(Kiosk.name)
-        )
-    }
     by_kiosk: dict[int, list[Visit]] = {}
     for visit in visits:
         by_kiosk.setdefault(visit.resident_kiosk_id, []).append(visit)
@@ -402,9 +343,9 @@ def schedule_page(
             "staff": staff,
             "facility": facility,
             "day": day,
-            "kiosks": kiosks,
+            "kiosks": {k.id: k for k in facilities.list_kiosks(db, facility)},
             "by_kiosk": by_kiosk,
-            "names": _lookup(db, visits),
+            "names": service.names_of(db, visits),
             "TAGS": STATE_TAGS,
             "reasons": STAFF_CANCEL_REASONS,
             "prev": day - dt.timedelta(days=1),
@@ -416,114 +357,95 @@ def schedule_page(
     )
 
 
-@pages.post("/staff/facilities/{facility_id}/visits/{visit_id}/cancel", response_class=HTMLResponse)
+def _cancel_reason(reason: str, other: str) -> str:
+    """The reason chosen from the list, or the one written under "Other"."""
+    text = other.strip() if reason == "other" else reason
+    if not text:
+        raise InvalidInput("Choose a reason for cancelling.", fields={"reason": "Choose a reason"})
+    return text
+
+
+@router.post(
+    "/staff/facilities/{facility_id}/visits/{visit_id}/cancel", response_class=HTMLResponse
+)
 def staff_cancel_submit(
-    request: Request,
-    facility_id: int,
+    facility: VisitsFacility,
     visit_id: int,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
     settings: SettingsDep,
+    answer: Answer,
     reason: FormStr = "",
-    other: Annotated[str, Form(max_length=500)] = "",
+    other: FormText = "",
 ) -> Response:
-    facility = access_facility(db, staff, facility_id, Permission.MANAGE_VISITS)
     visit = access_visit(db, facility, visit_id, for_update=True)
-    day = visit.starts_at.astimezone(ZoneInfo(facility.timezone)).date()
-    text = other.strip() if reason == "other" else reason
-    back = f"/staff/facilities/{facility.id}/schedule?date={day.isoformat()}"
-    if not text:
-        return flash_redirect(request, back, "Choose a reason for cancelling.", "error")
-    service.cancel_visits(db, clock, settings, staff.actor, [visit], cause="staff", reason=text)
-    return flash_redirect(
-        request, back, f"Visit {visit.reference} cancelled; the family was told by e-mail."
-    )
+    back = _schedule_url(facility, _day_of(visit, facility))
+    try:
+        service.cancel_by_staff(
+            db, clock, settings, staff.actor, visit, reason=_cancel_reason(reason, other)
+        )
+    except DomainError as exc:
+        return answer.refused_to(exc, back)
+    return answer.done(back, f"Visit {visit.reference} cancelled; the family was told by e-mail.")
 
 
-@pages.post("/staff/facilities/{facility_id}/visits/{visit_id}/decide", response_class=HTMLResponse)
+@router.post(
+    "/staff/facilities/{facility_id}/visits/{visit_id}/decide", response_class=HTMLResponse
+)
 def staff_decide_submit(
-    request: Request,
-    facility_id: int,
+    facility: VisitsFacility,
     visit_id: int,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
-    decision: FormStr = "",
-    reason: Annotated[str, Form(max_length=500)] = "",
+    answer: Answer,
+    decision: Annotated[Literal["approve", "deny"], Form()],
+    reason: FormText = "",
 ) -> Response:
-    facility = access_facility(db, staff, facility_id, Permission.MANAGE_VISITS)
-    visit = access_visit(db, facility, visit_id)
-    day = visit.starts_at.astimezone(ZoneInfo(facility.timezone)).date()
-    back = f"/staff/facilities/{facility.id}/schedule?date={day.isoformat()}"
+    visit = access_visit(db, facility, visit_id, for_update=True)
+    back = _schedule_url(facility, _day_of(visit, facility))
+    approve = decision == "approve"
     try:
-        service.decide_booking(
-            db,
-            clock,
-            staff.actor,
-            facility_id=facility.id,
-            visit_id=visit.id,
-            approve=decision == "approve",
-            reason=reason,
-        )
+        service.decide_booking(db, clock, staff.actor, visit, approve=approve, reason=reason)
     except DomainError as exc:
-        db.rollback()
-        return flash_redirect(request, back, exc.message, "error")
-    return flash_redirect(
-        request,
-        back,
-        f"Visit {visit.reference} {'approved' if decision == 'approve' else 'not approved'}.",
+        return answer.refused_to(exc, back)
+    return answer.done(
+        back, f"Visit {visit.reference} {'approved' if approve else 'not approved'}."
     )
 
 
-def _pair(
-    db: Session, facility: Facility, booking_number: str, visitor_email: str
-) -> tuple[Resident, Visitor]:
-    resident = db.scalar(
-        select(Resident).where(
-            Resident.facility_id == facility.id,
-            Resident.booking_number == booking_number.strip().upper(),
-        )
-    )
-    if resident is None:
-        raise NotFound(
-            "No resident here has that booking number.",
-            code=Code.RESIDENT_NOT_FOUND,
-            fields={"booking_number": "Enter a booking number of this facility"},
-        )
-    visitor = db.scalar(select(Visitor).where(Visitor.email == visitor_email.strip().lower()))
-    if visitor is None:
-        raise NotFound(
-            "No visitor account has that e-mail address.",
-            code=Code.VISITOR_NOT_FOUND,
-            fields={"visitor_email": "Enter the e-mail of the visitor's account"},
-        )
-    return resident, visitor
-
-
-@pages.get("/staff/facilities/{facility_id}/visits/new", response_class=HTMLResponse)
-def staff_book_page(
-    request: Request,
-    facility_id: int,
-    staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-    booking_number: str = "",
-    visitor_email: str = "",
-    length: int | None = None,
-    type: str = "",
-    week: int = 0,
-) -> HTMLResponse:
-    facility = access_facility(db, staff, facility_id, Permission.MANAGE_VISITS)
-    ctx: dict[str, Any] = {
+def _staff_book_context(
+    staff: StaffContext, facility: Facility, booking_number: str, visitor_email: str
+) -> dict[str, Any]:
+    return {
         "staff": staff,
         "facility": facility,
         "form": {"booking_number": booking_number, "visitor_email": visitor_email},
     }
+
+
+@router.get("/staff/facilities/{facility_id}/visits/new", response_class=HTMLResponse)
+def staff_book_page(
+    request: Request,
+    facility: VisitsFacility,
+    staff: CurrentStaff,
+    db: DbSession,
+    clock: ClockDep,
+    answer: Answer,
+    booking_number: str = "",
+    visitor_email: str = "",
+    length: int | None = None,
+    type: VisitType | None = None,
+    week: int = 0,
+) -> HTMLResponse:
+    ctx = _staff_book_context(staff, facility, booking_number, visitor_email)
     if not booking_number and not visitor_email:
         return render(request, "scheduling/staff_book.html", ctx)
     try:
-        resident, visitor = _pair(db, facility, booking_number, visitor_email)
+        resident, visitor = service.resident_and_visitor(
+            db, facility, booking_number, visitor_email
+        )
         ctx.update(
             booking_context(
                 db,
@@ -537,57 +459,46 @@ def staff_book_page(
             )
         )
     except DomainError as exc:
-        return form_error(
-            request, db, "scheduling/staff_book.html", ctx, exc, field="booking_number"
-        )
-    ctx.update(
-        visitor=visitor,
-        facility=facility,
-        staff=staff,
-        action=f"/staff/facilities/{facility.id}/visits/new",
-    )
+        page = FormPage("scheduling/staff_book.html", lambda: ctx, field="booking_number")
+        return answer.refused(exc, page)
+    ctx.update(visitor=visitor, action=f"/staff/facilities/{facility.id}/visits/new")
     return render(request, "scheduling/staff_book.html", ctx)
 
 
-@pages.post("/staff/facilities/{facility_id}/visits/new", response_class=HTMLResponse)
+@router.post("/staff/facilities/{facility_id}/visits/new", response_class=HTMLResponse)
 def staff_book_submit(
-    request: Request,
-    facility_id: int,
+    facility: VisitsFacility,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
-    booking_number: FormStr = "",
-    visitor_email: FormStr = "",
-    length: Annotated[int, Form()] = 0,
-    visit_type: FormStr = "remote",
-    start: FormStr = "",
+    answer: Answer,
+    booking_number: FormStr,
+    visitor_email: FormStr,
+    length: Annotated[int, Form()],
+    visit_type: FormVisitType = VisitType.REMOTE,
+    start: FormStr = "",  # no time chosen sends none
 ) -> Response:
-    facility = access_facility(db, staff, facility_id, Permission.MANAGE_VISITS)
-    ctx: dict[str, Any] = {
-        "staff": staff,
-        "facility": facility,
-        "form": {"booking_number": booking_number, "visitor_email": visitor_email},
-    }
     try:
-        resident, visitor = _pair(db, facility, booking_number, visitor_email)
+        resident, visitor = service.resident_and_visitor(
+            db, facility, booking_number, visitor_email
+        )
         visit = service.book(
             db,
             clock,
             staff.actor,
             resident_id=resident.id,
             visitor_id=visitor.id,
-            visit_type=VisitType(visit_type)
-            if visit_type in VisitType._value2member_map_
-            else VisitType.REMOTE,
+            visit_type=visit_type,
             start=_parse_start(start),
             length_minutes=length,
             facility_id=facility.id,
         )
     except DomainError as exc:
-        return form_error(request, db, "scheduling/staff_book.html", ctx, exc, field="start")
-    day = visit.starts_at.astimezone(ZoneInfo(facility.timezone)).date()
-    return flash_redirect(
-        request,
-        f"/staff/facilities/{facility.id}/schedule?date={day.isoformat()}",
+        ctx = _staff_book_context(staff, facility, booking_number, visitor_email)
+        return answer.refused(
+            exc, FormPage("scheduling/staff_book.html", lambda: ctx, field="start")
+        )
+    return answer.done(
+        _schedule_url(facility, _day_of(visit, facility)),
         f"Visit {visit.reference} booked for {resident.full_name} with {visitor.legal_name}.",
     )

@@ -10,13 +10,25 @@ from icalendar import Calendar, Event
 
 from openvisit.facilities.models import Facility
 from openvisit.scheduling import rules
-from openvisit.scheduling.schemas import SlotOut
-from openvisit.visits.models import Visit, VisitType
+from openvisit.visits.models import Visit, VisitState, VisitType
 
 TYPE_NAMES = {
     VisitType.REMOTE: "Video visit from home",
     VisitType.ONSITE: "Video visit at the lobby",
     VisitType.PRIVILEGED: "Privileged (legal) visit",
+}
+# A visit's state as a tag: its words and its colour.
+STATE_TAGS = {
+    VisitState.REQUESTED: ("Awaiting review", "yellow"),
+    VisitState.SCHEDULED: ("Booked", "green"),
+    VisitState.OPEN: ("Open to join", "green"),
+    VisitState.LIVE: ("In progress", "green"),
+    VisitState.COMPLETED: ("Completed", "grey"),
+    VisitState.MISSED: ("Missed", "grey"),
+    VisitState.TERMINATED: ("Ended by staff", "red"),
+    VisitState.FAILED: ("Failed", "red"),
+    VisitState.DENIED: ("Not approved", "red"),
+    VisitState.CANCELLED: ("Cancelled", "grey"),
 }
 
 
@@ -26,15 +38,6 @@ def span_label(start: dt.datetime, end: dt.datetime, tz: str) -> str:
     last = format_datetime(end, "h:mm a zzz", tzinfo=zone, locale="en_US")
     minutes = int((end - start).total_seconds() // 60)
     return f"{first} to {last} ({minutes} minutes)"
-
-
-def slot_out(slot: rules.Slot, tz: str) -> SlotOut:
-    return SlotOut(
-        start=slot.start,
-        end=slot.end,
-        local_start=slot.start.astimezone(ZoneInfo(tz)).isoformat(),
-        label=span_label(slot.start, slot.end, tz),
-    )
 
 
 def days(slots: list[rules.Slot], tz: str) -> list[tuple[dt.date, list[rules.Slot]]]:
@@ -63,4 +66,5 @@ def ics(visit: Visit, facility: Facility, resident_name: str, base_url: str) -> 
         f"{visit.id} up to a few minutes before the start.",
     )
     calendar.add_component(event)
-    return calendar.to_ical()
+    ical: bytes = calendar.to_ical()
+    return ical

@@ -1,4 +1,4 @@
-"""Booking API for visitors, staff and kiosks; the pages live in scheduling/pages.py."""
+"""Booking API for visitors, staff and kiosks."""
 
 from __future__ import annotations
 
@@ -7,77 +7,90 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from openvisit.auth.permissions import Permission
+from openvisit.clock import Clock
 from openvisit.deps import (
     ClockDep,
     CurrentResident,
     CurrentStaff,
     CurrentVisitor,
     DbSession,
+    FacilityFor,
     SettingsDep,
 )
 from openvisit.errors import Code, InvalidInput
 from openvisit.facilities.models import Facility
-from openvisit.facilities.service import access_facility
-from openvisit.residents.models import Resident
+from openvisit.people.context import StaffContext
 from openvisit.scheduling import presenters, service
-from openvisit.scheduling.pages import pages
 from openvisit.scheduling.schemas import (
     AvailabilityOut,
+    AvailabilityQuery,
     BookingIn,
     CancelIn,
     ClosurePreviewOut,
     RescheduleIn,
+    StaffAvailabilityQuery,
     StaffBookingIn,
     StaffVisitOut,
     VisitOut,
 )
-from openvisit.visits.models import VisitType
-from openvisit.visits.service import access_visit, access_visit_at
+from openvisit.visits.service import access_visit
 
-api = APIRouter(prefix="/api/v1", tags=["visits"])
-__all__ = ["api", "pages"]
+router = APIRouter(prefix="/api/v1", tags=["visits"])
+
+# The facility, authorized for what the route does there.
+VisitsFacility = Annotated[Facility, FacilityFor(Permission.MANAGE_VISITS)]
+ViewedFacility = Annotated[Facility, FacilityFor(Permission.VIEW_FACILITY)]
+ClosuresFacility = Annotated[Facility, FacilityFor(Permission.MANAGE_CLOSURES)]
 
 
-def _availability_out(result: service.SearchResult) -> AvailabilityOut:
-    tz = result.facility.timezone
-    return AvailabilityOut(
-        facility_id=result.facility.id,
-        timezone=tz,
-        resident_id=result.resident.id,
-        visit_type=result.visit_type,
-        length=result.length,
-        slots=[presenters.slot_out(s, tz) for s in result.slots],
-    )
+def parse_date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(
+            "Enter a real date as YYYY-MM-DD.",
+            code=Code.INVALID_DATE,
+            fields={"date": "Enter a real date"},
+        ) from None
 
 
 # --- visitors ------------------------------------------------------------------------
 
 
-@api.get("/me/availability", response_model=AvailabilityOut)
+def _availability(
+    db: Session,
+    clock: Clock,
+    query: AvailabilityQuery,
+    visitor_id: int,
+    facility_id: int | None = None,
+) -> AvailabilityOut:
+    result = service.availability(
+        db,
+        clock,
+        resident_id=query.resident_id,
+        visitor_id=visitor_id,
+        visit_type=query.visit_type,
+        length_minutes=query.length,
+        facility_id=facility_id,
+    )
+    return AvailabilityOut.of(result)
+
+
+@router.get("/me/availability", response_model=AvailabilityOut)
 def my_availability(
     visitor: CurrentVisitor,
     db: DbSession,
     clock: ClockDep,
-    resident_id: int,
-    length: int,
-    visit_type: VisitType = VisitType.REMOTE,
+    query: Annotated[AvailabilityQuery, Query()],
 ) -> AvailabilityOut:
     """Bookable start times over the booking horizon, in the facility's time zone."""
-    return _availability_out(
-        service.availability(
-            db,
-            clock,
-            resident_id=resident_id,
-            visitor_id=visitor.visitor.id,
-            visit_type=visit_type,
-            length_minutes=length,
-        )
-    )
+    return _availability(db, clock, query, visitor.visitor.id)
 
 
-@api.post("/me/visits", response_model=VisitOut, status_code=201)
+@router.post("/me/visits", response_model=VisitOut, status_code=201)
 def book_visit(
     body: BookingIn, visitor: CurrentVisitor, db: DbSession, clock: ClockDep
 ) -> VisitOut:
@@ -94,12 +107,12 @@ def book_visit(
     return VisitOut.model_validate(visit)
 
 
-@api.get("/me/visits", response_model=list[VisitOut])
+@router.get("/me/visits", response_model=list[VisitOut])
 def my_visits(visitor: CurrentVisitor, db: DbSession) -> list[VisitOut]:
     return [VisitOut.model_validate(v) for v in service.visits_for_visitor(db, visitor.visitor.id)]
 
 
-@api.post("/me/visits/{visit_id}/cancel", response_model=VisitOut)
+@router.post("/me/visits/{visit_id}/cancel", response_model=VisitOut)
 def cancel_my_visit(
     visit_id: int, body: CancelIn, visitor: CurrentVisitor, db: DbSession, clock: ClockDep
 ) -> VisitOut:
@@ -115,7 +128,7 @@ def cancel_my_visit(
     return VisitOut.model_validate(visit)
 
 
-@api.post("/me/visits/{visit_id}/reschedule", response_model=VisitOut)
+@router.post("/me/visits/{visit_id}/reschedule", response_model=VisitOut)
 def reschedule_my_visit(
     visit_id: int, body: RescheduleIn, visitor: CurrentVisitor, db: DbSession, clock: ClockDep
 ) -> VisitOut:
@@ -124,15 +137,19 @@ def reschedule_my_visit(
     return VisitOut.model_validate(new)
 
 
-@api.get("/me/visits/{visit_id}/calendar.ics")
+@router.get("/me/visits/{visit_id}/calendar.ics")
 def my_visit_calendar(
     visit_id: int, visitor: CurrentVisitor, db: DbSession, settings: SettingsDep
 ) -> Response:
+    """The visit as an .ics file to add to a calendar."""
     visit = access_visit(db, visitor, visit_id)
-    facility = db.get(Facility, visit.facility_id)
-    resident = db.get(Resident, visit.resident_id)
-    assert facility is not None and resident is not None
-    body = presenters.ics(visit, facility, resident.full_name, settings.base_url.rstrip("/"))
+    names = service.names_of(db, [visit])
+    body = presenters.ics(
+        visit,
+        names.facilities[visit.facility_id],
+        names.residents[visit.resident_id].full_name,
+        settings.base_url.rstrip("/"),
+    )
     return Response(
         body,
         media_type="text/calendar",
@@ -143,46 +160,25 @@ def my_visit_calendar(
 # --- staff ---------------------------------------------------------------------------
 
 
-@api.get(
-    "/facilities/{facility_id}/availability",
-    response_model=AvailabilityOut,
-    openapi_extra={"x-permission": Permission.MANAGE_VISITS.value},
-)
+@router.get("/facilities/{facility_id}/availability", response_model=AvailabilityOut)
 def staff_availability(
-    facility_id: int,
+    facility: VisitsFacility,
+    db: DbSession,
+    clock: ClockDep,
+    query: Annotated[StaffAvailabilityQuery, Query()],
+) -> AvailabilityOut:
+    return _availability(db, clock, query, query.visitor_id, facility.id)
+
+
+@router.post("/facilities/{facility_id}/visits", response_model=StaffVisitOut, status_code=201)
+def staff_book(
+    facility: VisitsFacility,
+    body: StaffBookingIn,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
-    resident_id: int,
-    visitor_id: int,
-    length: int,
-    visit_type: VisitType = VisitType.REMOTE,
-) -> AvailabilityOut:
-    access_facility(db, staff, facility_id, Permission.MANAGE_VISITS)
-    return _availability_out(
-        service.availability(
-            db,
-            clock,
-            resident_id=resident_id,
-            visitor_id=visitor_id,
-            visit_type=visit_type,
-            length_minutes=length,
-            facility_id=facility_id,
-        )
-    )
-
-
-@api.post(
-    "/facilities/{facility_id}/visits",
-    response_model=StaffVisitOut,
-    status_code=201,
-    openapi_extra={"x-permission": Permission.MANAGE_VISITS.value},
-)
-def staff_book(
-    facility_id: int, body: StaffBookingIn, staff: CurrentStaff, db: DbSession, clock: ClockDep
 ) -> StaffVisitOut:
     """Book on a family's behalf: the same rules as a family booking."""
-    access_facility(db, staff, facility_id, Permission.MANAGE_VISITS)
     visit = service.book(
         db,
         clock,
@@ -192,36 +188,24 @@ def staff_book(
         visit_type=body.visit_type,
         start=body.start,
         length_minutes=body.length,
-        facility_id=facility_id,
+        facility_id=facility.id,
     )
     return StaffVisitOut.model_validate(visit)
 
 
-@api.get(
-    "/facilities/{facility_id}/schedule",
-    response_model=list[StaffVisitOut],
-    openapi_extra={"x-permission": Permission.VIEW_FACILITY.value},
-)
+@router.get("/facilities/{facility_id}/schedule", response_model=list[StaffVisitOut])
 def staff_schedule(
-    facility_id: int,
-    staff: CurrentStaff,
+    facility: ViewedFacility,
     db: DbSession,
     date: Annotated[str, Query(max_length=10, description="YYYY-MM-DD")],
 ) -> list[StaffVisitOut]:
-    facility = access_facility(db, staff, facility_id, Permission.VIEW_FACILITY)
-    return [
-        StaffVisitOut.model_validate(v)
-        for v in service.day_schedule(db, facility, parse_date(date))
-    ]
+    visits = service.day_schedule(db, facility, parse_date(date))
+    return [StaffVisitOut.model_validate(v) for v in visits]
 
 
-@api.post(
-    "/facilities/{facility_id}/visits/{visit_id}/cancel",
-    response_model=StaffVisitOut,
-    openapi_extra={"x-permission": Permission.MANAGE_VISITS.value},
-)
+@router.post("/facilities/{facility_id}/visits/{visit_id}/cancel", response_model=StaffVisitOut)
 def staff_cancel(
-    facility_id: int,
+    facility: VisitsFacility,
     visit_id: int,
     body: CancelIn,
     staff: CurrentStaff,
@@ -229,76 +213,58 @@ def staff_cancel(
     clock: ClockDep,
     settings: SettingsDep,
 ) -> StaffVisitOut:
-    access_facility(db, staff, facility_id, Permission.MANAGE_VISITS)
-    if not body.reason.strip():
-        raise InvalidInput("Enter a reason for cancelling.", fields={"reason": "Enter a reason"})
-    visit = access_visit_at(db, facility_id, visit_id, for_update=True)
-    service.cancel_visits(
-        db, clock, settings, staff.actor, [visit], cause="staff", reason=body.reason
-    )
+    visit = access_visit(db, facility, visit_id, for_update=True)
+    service.cancel_by_staff(db, clock, settings, staff.actor, visit, reason=body.reason)
     return StaffVisitOut.model_validate(visit)
 
 
-@api.post(
-    "/facilities/{facility_id}/visits/{visit_id}/approve",
-    response_model=StaffVisitOut,
-    openapi_extra={"x-permission": Permission.MANAGE_VISITS.value},
-)
-def staff_approve_booking(
-    facility_id: int, visit_id: int, staff: CurrentStaff, db: DbSession, clock: ClockDep
+def _decide(
+    db: Session,
+    clock: Clock,
+    staff: StaffContext,
+    facility: Facility,
+    visit_id: int,
+    *,
+    approve: bool,
+    reason: str = "",
 ) -> StaffVisitOut:
-    access_facility(db, staff, facility_id, Permission.MANAGE_VISITS)
-    visit = service.decide_booking(
-        db, clock, staff.actor, facility_id=facility_id, visit_id=visit_id, approve=True
-    )
+    visit = access_visit(db, facility, visit_id, for_update=True)
+    service.decide_booking(db, clock, staff.actor, visit, approve=approve, reason=reason)
     return StaffVisitOut.model_validate(visit)
 
 
-@api.post(
-    "/facilities/{facility_id}/visits/{visit_id}/deny",
-    response_model=StaffVisitOut,
-    openapi_extra={"x-permission": Permission.MANAGE_VISITS.value},
-)
+@router.post("/facilities/{facility_id}/visits/{visit_id}/approve", response_model=StaffVisitOut)
+def staff_approve_booking(
+    facility: VisitsFacility, visit_id: int, staff: CurrentStaff, db: DbSession, clock: ClockDep
+) -> StaffVisitOut:
+    return _decide(db, clock, staff, facility, visit_id, approve=True)
+
+
+@router.post("/facilities/{facility_id}/visits/{visit_id}/deny", response_model=StaffVisitOut)
 def staff_deny_booking(
-    facility_id: int,
+    facility: VisitsFacility,
     visit_id: int,
     body: CancelIn,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
 ) -> StaffVisitOut:
-    access_facility(db, staff, facility_id, Permission.MANAGE_VISITS)
-    visit = service.decide_booking(
-        db,
-        clock,
-        staff.actor,
-        facility_id=facility_id,
-        visit_id=visit_id,
-        approve=False,
-        reason=body.reason,
-    )
-    return StaffVisitOut.model_validate(visit)
+    return _decide(db, clock, staff, facility, visit_id, approve=False, reason=body.reason)
 
 
-@api.get(
-    "/facilities/{facility_id}/closure-preview",
-    response_model=ClosurePreviewOut,
-    openapi_extra={"x-permission": Permission.MANAGE_CLOSURES.value},
-)
+@router.get("/facilities/{facility_id}/closure-preview", response_model=ClosurePreviewOut)
 def closure_preview(
-    facility_id: int,
-    staff: CurrentStaff,
+    facility: ClosuresFacility,
     db: DbSession,
     starts_at: dt.datetime,
     ends_at: dt.datetime | None = None,
     unit_id: int | None = None,
 ) -> ClosurePreviewOut:
     """What a lockdown or blackout of this span would cancel, before it is confirmed."""
-    access_facility(db, staff, facility_id, Permission.MANAGE_CLOSURES)
     if starts_at.tzinfo is None or (ends_at is not None and ends_at.tzinfo is None):
         raise InvalidInput("Give times with their time zone offset.", code=Code.INVALID_TIME)
     visits = service.visits_affected_by(
-        db, facility_id=facility_id, unit_id=unit_id, starts_at=starts_at, ends_at=ends_at
+        db, facility_id=facility.id, unit_id=unit_id, starts_at=starts_at, ends_at=ends_at
     )
     return ClosurePreviewOut(
         count=len(visits), visits=[StaffVisitOut.model_validate(v) for v in visits]
@@ -308,21 +274,10 @@ def closure_preview(
 # --- kiosk ---------------------------------------------------------------------------
 
 
-@api.get("/kiosk/visits", response_model=list[VisitOut])
+@router.get("/kiosk/visits", response_model=list[VisitOut])
 def kiosk_visits(kiosk: CurrentResident, db: DbSession, clock: ClockDep) -> list[VisitOut]:
-    assert kiosk.resident_id is not None
+    assert kiosk.resident_id is not None  # CurrentResident guarantees a resident
     return [
         VisitOut.model_validate(v)
         for v in service.upcoming_for_resident(db, kiosk.resident_id, clock.now())
     ]
-
-
-def parse_date(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(
-            "Enter a real date as YYYY-MM-DD.",
-            code=Code.INVALID_DATE,
-            fields={"date": "Enter a real date"},
-        ) from None

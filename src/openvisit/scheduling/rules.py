@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from openvisit.errors import Code
+
 UTC = dt.UTC
 # The end of an open-ended closure (a lockdown not yet lifted).
 FOREVER = dt.datetime(9999, 12, 31, tzinfo=UTC)
@@ -137,28 +139,26 @@ def _free(kiosks: dict[int, Busy], start: dt.datetime, end: dt.datetime) -> int 
     return None
 
 
-def slot_problem(c: Constraints, start: dt.datetime) -> str | None:
-    """Why a start time inside visiting hours can't be booked, or None if it can.
-
-    The codes are the error codes booking answers with.
-    """
+def slot_problem(c: Constraints, start: dt.datetime) -> Code | None:
+    """Why a start time inside visiting hours can't be booked, or None if it can:
+    the error code booking answers with."""
     end = start + c.length
     if start < c.not_before:
-        return "too_soon"
+        return Code.TOO_SOON
     if start > c.not_after:
-        return "beyond_horizon"
+        return Code.BEYOND_HORIZON
     if c.closures.overlaps(start, end):
-        return "facility_closed"
+        return Code.FACILITY_CLOSED
     if c.quota_used.get(week_start(local_day(start, c.tz)), 0) >= c.quota:
-        return "weekly_quota_reached"
+        return Code.WEEKLY_QUOTA_REACHED
     if c.resident.overlaps(start, end) or c.visitor.overlaps(start, end):
-        return "slot_taken"
+        return Code.SLOT_TAKEN
     if not c.kiosks or (c.lobby_kiosks is not None and not c.lobby_kiosks):
-        return "no_kiosk"
+        return Code.NO_KIOSK
     if _free(c.kiosks, start, end) is None:
-        return "slot_taken"
+        return Code.SLOT_TAKEN
     if c.lobby_kiosks is not None and _free(c.lobby_kiosks, start, end) is None:
-        return "slot_taken"
+        return Code.SLOT_TAKEN
     return None
 
 

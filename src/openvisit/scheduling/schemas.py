@@ -1,10 +1,16 @@
+"""The booking API's shapes."""
+
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from openvisit.scheduling.presenters import span_label
+from openvisit.scheduling.rules import Slot
+from openvisit.scheduling.service import SearchResult
 from openvisit.visits.models import VisitType
 
 
@@ -14,6 +20,15 @@ class SlotOut(BaseModel):
     local_start: str  # ISO 8601 with the facility's offset
     label: str  # "Tue 1 Dec, 9:00 AM to 9:30 AM EST"
 
+    @classmethod
+    def of(cls, slot: Slot, tz: str) -> SlotOut:
+        return cls(
+            start=slot.start,
+            end=slot.end,
+            local_start=slot.start.astimezone(ZoneInfo(tz)).isoformat(),
+            label=span_label(slot.start, slot.end, tz),
+        )
+
 
 class AvailabilityOut(BaseModel):
     facility_id: int
@@ -22,6 +37,28 @@ class AvailabilityOut(BaseModel):
     visit_type: VisitType
     length: int
     slots: list[SlotOut]
+
+    @classmethod
+    def of(cls, result: SearchResult) -> AvailabilityOut:
+        tz = result.facility.timezone
+        return cls(
+            facility_id=result.facility.id,
+            timezone=tz,
+            resident_id=result.resident.id,
+            visit_type=result.visit_type,
+            length=result.length,
+            slots=[SlotOut.of(s, tz) for s in result.slots],
+        )
+
+
+class AvailabilityQuery(BaseModel):
+    resident_id: int
+    length: int
+    visit_type: VisitType = VisitType.REMOTE
+
+
+class StaffAvailabilityQuery(AvailabilityQuery):
+    visitor_id: int
 
 
 class BookingIn(BaseModel):

@@ -1,4 +1,5 @@
-"""Availability, booking, cancelling and rescheduling visits (DESIGN §4, Scheduling).
+"""Availability, booking, cancelling, rescheduling and deciding visits, and reading
+them (DESIGN §4, Scheduling). What the rules need is loaded by ``plan.py``.
 
 Booking re-checks every rule inside its own transaction and then inserts;
 the database has the last word on overlaps: PostgreSQL's exclusion
@@ -14,49 +15,43 @@ import itertools
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, and_, bindparam, or_, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from openvisit import audit
 from openvisit.approvals import service as approvals
+from openvisit.approvals.models import Approval
 from openvisit.audit.service import AuditActor
 from openvisit.billing import service as billing
 from openvisit.clock import Clock
 from openvisit.config import Settings
 from openvisit.errors import Code, Conflict, DomainError, InvalidInput, NotFound
-from openvisit.facilities.models import (
-    Closure,
-    Facility,
-    FacilitySettings,
-    Kiosk,
-    KioskLocation,
-    VisitingHours,
-)
+from openvisit.facilities.models import Facility, FacilitySettings
 from openvisit.notifications import service as notifications
 from openvisit.people.models import Visitor
 from openvisit.residents.models import Resident
 from openvisit.scheduling import rules
-from openvisit.visits import service as visits
+from openvisit.scheduling.plan import load_plan
 from openvisit.visits import states
 from openvisit.visits.deadlines import schedule_deadlines
 from openvisit.visits.models import ACTIVE_STATES, Visit, VisitState, VisitType
 
-# Visits in these states use up the resident's weekly quota.
-QUOTA_STATES = (*ACTIVE_STATES, VisitState.COMPLETED, VisitState.MISSED, VisitState.TERMINATED)
-
-MESSAGES = {
-    "too_soon": "That time is too soon to book. Choose a later time.",
-    "beyond_horizon": "That time is too far ahead to book yet.",
-    "facility_closed": "The facility is closed for visits at that time.",
-    "weekly_quota_reached": "The resident has no visits of this kind left that week.",
-    "slot_taken": "Sorry, someone else has just booked that time. Choose another time.",
-    "slot_not_offered": "That time isn't one of the times offered. Choose a time from the list.",
-    "no_kiosk": "No visiting terminal is in service for this resident's unit.",
+MESSAGES: dict[Code, str] = {
+    Code.TOO_SOON: "That time is too soon to book. Choose a later time.",
+    Code.BEYOND_HORIZON: "That time is too far ahead to book yet.",
+    Code.FACILITY_CLOSED: "The facility is closed for visits at that time.",
+    Code.WEEKLY_QUOTA_REACHED: "The resident has no visits of this kind left that week.",
+    Code.SLOT_TAKEN: "Sorry, someone else has just booked that time. Choose another time.",
+    Code.SLOT_NOT_OFFERED: "That time isn't one of the times offered. Choose a time from the list.",
+    Code.NO_KIOSK: "No visiting terminal is in service for this resident's unit.",
 }
+# Visits that are over or never happened, as a family's list shows them.
+CALLED_OFF = (VisitState.CANCELLED, VisitState.DENIED)
 
 
 class SlotUnavailable(Conflict):
@@ -73,237 +68,6 @@ class SearchResult:
     slots: list[rules.Slot]
 
 
-@dataclass
-class _Plan:
-    facility: Facility
-    settings: FacilitySettings
-    resident: Resident
-    visitor: approvals.Standing
-    approval: approvals.Standing
-    tz: ZoneInfo
-    windows: list[rules.Interval]
-    constraints: rules.Constraints
-
-
-def check_length(settings: FacilitySettings, length: int) -> dt.timedelta:
-    if length not in settings.visit_lengths_minutes:
-        offered = ", ".join(str(n) for n in sorted(settings.visit_lengths_minutes))
-        raise InvalidInput(
-            f"Visits here last {offered} minutes.",
-            code=Code.LENGTH_NOT_OFFERED,
-            fields={"length": f"Choose one of: {offered} minutes"},
-        )
-    return dt.timedelta(minutes=length)
-
-
-def _quota(settings: FacilitySettings, visit_type: VisitType) -> int:
-    return {
-        VisitType.REMOTE: settings.weekly_remote_visits,
-        VisitType.ONSITE: settings.weekly_onsite_visits,
-        VisitType.PRIVILEGED: settings.weekly_privileged_visits,
-    }[visit_type]
-
-
-# The booking path runs these for every search and booking: built once, run on the
-# session's connection (Core), which costs a fraction of an ORM-level execute.
-_HOURS = select(VisitingHours.weekday, VisitingHours.start_time, VisitingHours.end_time).where(
-    VisitingHours.unit_id == bindparam("unit_id")
-)
-_CLOSURES = select(Closure.starts_at, Closure.ends_at).where(
-    Closure.facility_id == bindparam("facility_id"),
-    or_(Closure.unit_id.is_(None), Closure.unit_id == bindparam("unit_id")),
-    Closure.starts_at < bindparam("hi"),
-    or_(Closure.ends_at.is_(None), Closure.ends_at > bindparam("lo")),
-)
-_KIOSKS = select(Kiosk.id, Kiosk.location).where(
-    Kiosk.facility_id == bindparam("facility_id"),
-    Kiosk.in_service.is_(True),
-    or_(Kiosk.unit_id == bindparam("unit_id"), Kiosk.location == KioskLocation.LOBBY),
-)
-# One pass over visits serves both the overlaps (active visits of this resident, visitor
-# and kiosks near the span) and the weekly quota (this resident's visits of this type in
-# the weeks the span touches).
-_VISITS = select(
-    Visit.id,
-    Visit.resident_id,
-    Visit.visitor_id,
-    Visit.resident_kiosk_id,
-    Visit.lobby_kiosk_id,
-    Visit.starts_at,
-    Visit.ends_at,
-    Visit.state,
-    Visit.visit_type,
-).where(
-    or_(
-        and_(
-            Visit.state.in_(ACTIVE_STATES),
-            Visit.starts_at < bindparam("hi"),
-            Visit.ends_at > bindparam("lo"),
-            or_(
-                Visit.resident_id == bindparam("resident_id"),
-                Visit.visitor_id == bindparam("visitor_id"),
-                Visit.resident_kiosk_id.in_(bindparam("kiosks", expanding=True)),
-                Visit.lobby_kiosk_id.in_(bindparam("lobbies", expanding=True)),
-            ),
-        ),
-        and_(
-            Visit.resident_id == bindparam("resident_id"),
-            Visit.visit_type == bindparam("visit_type"),
-            Visit.state.in_(QUOTA_STATES),
-            Visit.starts_at >= bindparam("week_lo"),
-            Visit.starts_at < bindparam("week_hi"),
-        ),
-    )
-)
-# The resident with their facility and its settings; facility_id NULL means "any".
-_RESIDENT = (
-    select(Resident, Facility, FacilitySettings)
-    .join(Facility, Facility.id == Resident.facility_id)
-    .join(FacilitySettings, FacilitySettings.facility_id == Facility.id)
-    .where(
-        Resident.id == bindparam("resident_id"),
-        or_(
-            bindparam("facility_id", type_=Integer).is_(None),
-            Resident.facility_id == bindparam("facility_id", type_=Integer),
-        ),
-    )
-)
-_RESIDENT_LOCKED = _RESIDENT.with_for_update(of=Resident)
-_INSERT_VISIT = pg_insert(Visit).on_conflict_do_nothing().returning(Visit.id)
-
-
-def _plan(
-    session: Session,
-    now: dt.datetime,
-    *,
-    resident_id: int,
-    visitor_id: int,
-    visit_type: VisitType,
-    length_minutes: int,
-    facility_id: int | None = None,
-    lock: bool = False,
-    first: dt.datetime | None = None,
-    last: dt.datetime | None = None,
-    ignore_visit_id: int | None = None,
-) -> _Plan:
-    """Load everything the rules need in six queries, and check the standing rules.
-
-    ``first``/``last`` narrow the search (booking checks one start time);
-    ``lock`` takes the resident's row lock first (see ``book``).
-    """
-    row = session.execute(
-        _RESIDENT_LOCKED if lock else _RESIDENT,
-        {"resident_id": resident_id, "facility_id": facility_id},
-    ).first()
-    if row is None:
-        raise NotFound("We couldn't find that resident.", code=Code.RESIDENT_NOT_FOUND)
-    resident, facility, settings = row
-    length = check_length(settings, length_minutes)
-    visitor = approvals.standing(
-        session,
-        visitor_id=visitor_id,
-        resident_id=resident.id,
-        facility_id=facility.id,
-        now=now,
-    )
-    approval = approvals.check_eligible(
-        session,
-        visitor=visitor,
-        resident=resident,
-        facility=facility,
-        professional=visit_type == VisitType.PRIVILEGED,
-    )
-    tz = ZoneInfo(facility.timezone)
-    not_before = now + dt.timedelta(minutes=settings.min_notice_minutes)
-    if resident.restricted_until and resident.restricted_until > not_before:
-        not_before = resident.restricted_until
-    not_after = now + dt.timedelta(days=settings.booking_horizon_days)
-    lo = first or not_before
-    hi = (last or not_after) + length
-    max_len = dt.timedelta(minutes=max(settings.visit_lengths_minutes))
-    span_lo, span_hi = lo - max_len, hi + max_len
-
-    conn = session.connection()
-    hours = [rules.HoursRule(*h) for h in conn.execute(_HOURS, {"unit_id": resident.unit_id})]
-    windows = rules.windows(
-        hours, tz, rules.local_day(lo, tz) - dt.timedelta(days=1), rules.local_day(hi, tz)
-    )
-    closures = rules.Busy(
-        rules.Interval(starts_at, ends_at or rules.FOREVER)
-        for starts_at, ends_at in conn.execute(
-            _CLOSURES,
-            {"facility_id": facility.id, "unit_id": resident.unit_id, "lo": span_lo, "hi": span_hi},
-        )
-    )
-    kiosk_rows = conn.execute(
-        _KIOSKS, {"facility_id": facility.id, "unit_id": resident.unit_id}
-    ).all()
-    unit_kiosks = {k.id: rules.Busy() for k in kiosk_rows if k.location == KioskLocation.HOUSING}
-    lobby = (
-        {k.id: rules.Busy() for k in kiosk_rows if k.location == KioskLocation.LOBBY}
-        if visit_type == VisitType.ONSITE
-        else None
-    )
-
-    week_lo = rules.local_instant(rules.week_start(rules.local_day(lo, tz)), dt.time(0), tz)
-    week_hi = rules.local_instant(
-        rules.week_start(rules.local_day(hi, tz)) + dt.timedelta(days=7), dt.time(0), tz
-    )
-    resident_busy, visitor_busy = rules.Busy(), rules.Busy()
-    quota_used: dict[dt.date, int] = {}
-    for v in conn.execute(
-        _VISITS,
-        {
-            "resident_id": resident.id,
-            "visitor_id": visitor.id,
-            "kiosks": list(unit_kiosks),
-            "lobbies": list(lobby or ()),
-            "lo": span_lo,
-            "hi": span_hi,
-            "visit_type": visit_type,
-            "week_lo": week_lo,
-            "week_hi": week_hi,
-        },
-    ):
-        if v.id == ignore_visit_id:
-            continue
-        if (
-            v.resident_id == resident.id
-            and v.visit_type == visit_type
-            and v.state in QUOTA_STATES
-            and week_lo <= v.starts_at < week_hi
-        ):
-            week = rules.week_start(rules.local_day(v.starts_at, tz))
-            quota_used[week] = quota_used.get(week, 0) + 1
-        if v.state not in ACTIVE_STATES or not (v.starts_at < span_hi and v.ends_at > span_lo):
-            continue
-        span = rules.Interval(v.starts_at, v.ends_at)
-        if v.resident_id == resident.id:
-            resident_busy.add(span)
-        if v.visitor_id == visitor.id:
-            visitor_busy.add(span)
-        if v.resident_kiosk_id in unit_kiosks:
-            unit_kiosks[v.resident_kiosk_id].add(span)
-        if lobby is not None and v.lobby_kiosk_id in lobby:
-            lobby[v.lobby_kiosk_id].add(span)
-
-    constraints = rules.Constraints(
-        length=length,
-        step=dt.timedelta(minutes=settings.slot_step_minutes),
-        not_before=not_before,
-        not_after=not_after,
-        tz=tz,
-        closures=closures,
-        resident=resident_busy,
-        visitor=visitor_busy,
-        kiosks=unit_kiosks,
-        lobby_kiosks=lobby,
-        quota_used=quota_used,
-        quota=_quota(settings, visit_type),
-    )
-    return _Plan(facility, settings, resident, visitor, approval, tz, windows, constraints)
-
-
 def availability(
     session: Session,
     clock: Clock,
@@ -315,7 +79,7 @@ def availability(
     facility_id: int | None = None,
 ) -> SearchResult:
     """Every bookable start over the booking horizon, in time order."""
-    plan = _plan(
+    plan = load_plan(
         session,
         clock.now(),
         resident_id=resident_id,
@@ -374,7 +138,7 @@ def book(
     start = start.astimezone(dt.UTC)
     # lock=True serializes bookings of one resident (the weekly quota is not a constraint
     # the database can hold by itself); the exclusion constraints do the rest.
-    plan = _plan(
+    plan = load_plan(
         session,
         now,
         resident_id=resident_id,
@@ -390,13 +154,13 @@ def book(
     resident, visitor = plan.resident, plan.visitor
     c = plan.constraints
     if start < c.not_before or start > c.not_after:
-        early = "too_soon" if start < c.not_before else "beyond_horizon"
-        raise DomainError(MESSAGES[early], code=Code(early))
+        early = Code.TOO_SOON if start < c.not_before else Code.BEYOND_HORIZON
+        raise DomainError(MESSAGES[early], code=early)
     if not rules.fits_hours(plan.windows, start, c.length, c.step):
-        raise DomainError(MESSAGES["slot_not_offered"], code=Code.SLOT_NOT_OFFERED)
+        raise DomainError(MESSAGES[Code.SLOT_NOT_OFFERED], code=Code.SLOT_NOT_OFFERED)
     problem = rules.slot_problem(c, start)
     if problem is not None:
-        raise DomainError(MESSAGES[problem], code=Code(problem))
+        raise DomainError(MESSAGES[problem], code=problem)
     approval = plan.approval
     end = start + c.length
     state = VisitState.REQUESTED if plan.settings.bookings_need_approval else VisitState.SCHEDULED
@@ -450,7 +214,10 @@ def book(
                 },
             )
             return visit
-    raise SlotUnavailable(MESSAGES["slot_taken"])
+    raise SlotUnavailable(MESSAGES[Code.SLOT_TAKEN])
+
+
+_INSERT_VISIT = pg_insert(Visit).on_conflict_do_nothing().returning(Visit.id)
 
 
 def _insert(session: Session, visit: Visit) -> bool:
@@ -541,6 +308,121 @@ def day_schedule(session: Session, facility: Facility, day: dt.date) -> list[Vis
     )
 
 
+_Row = TypeVar("_Row", Resident, Facility, Visitor)
+
+
+def _by_id(session: Session, model: type[_Row], ids: set[int]) -> dict[int, _Row]:
+    if not ids:
+        return {}
+    return {row.id: row for row in session.scalars(select(model).where(model.id.in_(ids)))}
+
+
+@dataclass(frozen=True)
+class Names:
+    """The residents, facilities and visitors of some visits, by id."""
+
+    residents: dict[int, Resident]
+    facilities: dict[int, Facility]
+    visitors: dict[int, Visitor]
+
+
+def names_of(session: Session, visits: list[Visit]) -> Names:
+    """Who and where, for a list of visits: three queries, whatever its length."""
+    return Names(
+        residents=_by_id(session, Resident, {v.resident_id for v in visits}),
+        facilities=_by_id(session, Facility, {v.facility_id for v in visits}),
+        visitors=_by_id(session, Visitor, {v.visitor_id for v in visits}),
+    )
+
+
+@dataclass(frozen=True)
+class FamilyVisits:
+    """A family's visits as their list shows them, with the people they asked to visit."""
+
+    upcoming: list[Visit]  # in time order
+    ended: list[Visit]  # newest first
+    called_off: list[Visit]  # cancelled or denied, newest first
+    approvals: list[Approval]
+    residents: dict[int, Resident]
+    facilities: dict[int, Facility]
+
+
+def family_visits(session: Session, visitor_id: int, now: dt.datetime) -> FamilyVisits:
+    visits = visits_for_visitor(session, visitor_id)
+    upcoming = [v for v in visits if v.state in ACTIVE_STATES and v.ends_at > now]
+    ended = [v for v in visits if v not in upcoming and v.state not in CALLED_OFF]
+    called_off = [v for v in visits if v.state in CALLED_OFF]
+    asked = approvals.for_visitor(session, visitor_id)
+    return FamilyVisits(
+        upcoming=upcoming,
+        ended=ended[::-1],
+        called_off=called_off[::-1],
+        approvals=asked,
+        residents=_by_id(
+            session, Resident, {a.resident_id for a in asked} | {v.resident_id for v in visits}
+        ),
+        facilities=_by_id(
+            session, Facility, {a.facility_id for a in asked} | {v.facility_id for v in visits}
+        ),
+    )
+
+
+def resident_asked_about(session: Session, visitor_id: int, resident_id: int) -> Resident:
+    """A resident this visitor has asked to visit (approved or not): others are not found."""
+    asked = approvals.for_visitor(session, visitor_id)
+    resident = session.get(Resident, resident_id)
+    if resident is None or not any(a.resident_id == resident_id for a in asked):
+        raise NotFound("We couldn't find that resident.", code=Code.RESIDENT_NOT_FOUND)
+    return resident
+
+
+def resident_and_visitor(
+    session: Session, facility: Facility, booking_number: str, visitor_email: str
+) -> tuple[Resident, Visitor]:
+    """The pair staff book for: a resident of theirs by booking number, a visitor by e-mail."""
+    resident = session.scalar(
+        select(Resident).where(
+            Resident.facility_id == facility.id,
+            Resident.booking_number == booking_number.strip().upper(),
+        )
+    )
+    if resident is None:
+        raise NotFound(
+            "No resident here has that booking number.",
+            code=Code.RESIDENT_NOT_FOUND,
+            fields={"booking_number": "Enter a booking number of this facility"},
+        )
+    visitor = session.scalar(select(Visitor).where(Visitor.email == visitor_email.strip().lower()))
+    if visitor is None:
+        raise NotFound(
+            "No visitor account has that e-mail address.",
+            code=Code.VISITOR_NOT_FOUND,
+            fields={"visitor_email": "Enter the e-mail of the visitor's account"},
+        )
+    return resident, visitor
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What a visitor may choose from when booking with a resident."""
+
+    facility: Facility
+    lengths: list[int]  # minutes, shortest first
+    types: list[VisitType]  # the first is the one shown first
+
+
+def offer(session: Session, resident: Resident, visitor_id: int) -> Offer:
+    facility = session.get(Facility, resident.facility_id)
+    settings = session.get(FacilitySettings, resident.facility_id)
+    if facility is None or settings is None:
+        raise NotFound("We couldn't find that facility.")
+    approval = approvals.approval_for(session, visitor_id, resident.id)
+    types = [VisitType.REMOTE, VisitType.ONSITE]
+    if approval and approval.relationship in approvals.PROFESSIONAL_RELATIONSHIPS:
+        types = [VisitType.PRIVILEGED, *types]
+    return Offer(facility, sorted(settings.visit_lengths_minutes), types)
+
+
 # --- changing ------------------------------------------------------------------------
 
 
@@ -628,13 +510,12 @@ def decide_booking(
     session: Session,
     clock: Clock,
     actor: AuditActor,
+    visit: Visit,
     *,
-    facility_id: int,
-    visit_id: int,
     approve: bool,
     reason: str = "",
 ) -> Visit:
-    visit = visits.access_visit_at(session, facility_id, visit_id, for_update=True)
+    """Approve or deny a requested booking. ``visit`` is locked by the caller."""
     if visit.state != VisitState.REQUESTED:
         raise Conflict("A colleague already decided this booking.", code=Code.ALREADY_DECIDED)
     if not approve and not reason.strip():
@@ -654,10 +535,26 @@ def decide_booking(
         tag=f"visit:{target.value}",
         actor=actor,
         at=clock.now(),
-        facility_id=facility_id,
+        facility_id=visit.facility_id,
         subject=("visit", visit.id),
         data={"reason": reason},
     )
+    return visit
+
+
+def cancel_by_staff(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    actor: AuditActor,
+    visit: Visit,
+    *,
+    reason: str,
+) -> Visit:
+    """Staff cancel one visit, with a reason the family is told. ``visit`` is locked."""
+    if not reason.strip():
+        raise InvalidInput("Enter a reason for cancelling.", fields={"reason": "Enter a reason"})
+    cancel_visits(session, clock, settings, actor, [visit], cause="staff", reason=reason)
     return visit
 
 
