@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Generic, NoReturn, Protocol, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapped, Session
 
 from openvisit import audit
 from openvisit.audit.service import AuditActor
@@ -40,19 +40,20 @@ WRONG_CODE = "Enter the 6-digit code from your authenticator app."
 
 
 class Account(Protocol):
-    """What signing in reads of an account row."""
+    """What signing in reads of an account: columns of an ORM class (Visitor,
+    StaffMember), described as Mapped so that mypy matches them through the descriptor."""
 
     @property
-    def id(self) -> int: ...
+    def id(self) -> Mapped[int]: ...
 
     @property
-    def email(self) -> str: ...
+    def email(self) -> Mapped[str]: ...
 
     @property
-    def password_hash(self) -> str: ...
+    def password_hash(self) -> Mapped[str]: ...
 
     @property
-    def totp_secret(self) -> str | None: ...
+    def totp_secret(self) -> Mapped[str | None]: ...
 
 
 A = TypeVar("A", bound=Account)
@@ -99,21 +100,40 @@ def fail(
     raise SignInFailed(message, fields={field: message})
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """A sign-in as typed. On a page a code that is owed comes in a second step."""
+
+    email: str
+    password: str
+    totp_code: str | None
+    ip: str
+    user_agent: str
+    from_page: bool = False
+
+
+@dataclass(frozen=True)
+class SignedIn(Generic[A]):
+    account: A
+    session: NewSession
+    needs_code: bool  # the session is only good for giving the TOTP code (confirm_code)
+
+
 def check_password(
     session: Session,
     settings: Settings,
     kind: AccountType[A],
+    attempt: Attempt,
     *,
     email: str,
-    password: str,
-    ip: str,
     now: dt.datetime,
 ) -> A:
-    """The account with this e-mail address and password. Throttled per account and per
-    address; an unknown address takes as long as a wrong password."""
+    """The account with this (normalized) e-mail address and the password. Throttled per
+    account and per address; an unknown address takes as long as a wrong password."""
+    ip = attempt.ip
     check_throttle(session, settings, scope=kind.scope, identifier=email, ip=ip, now=now)
     account = kind.find(session, email)
-    ok = verify_secret(account.password_hash if account else None, password)
+    ok = verify_secret(account.password_hash if account else None, attempt.password)
     if account is None or not ok:
         fail(session, kind, email, ip, now, NOT_RECOGNISED)
     return account
@@ -128,12 +148,32 @@ def check_code(
         kind.code_accepted(account, now)
 
 
-def succeed(
+def finish(
     session: Session,
     settings: Settings,
     kind: AccountType[A],
     account: A,
+    attempt: Attempt,
     *,
+    code_owed: bool,
+    now: dt.datetime,
+) -> SignedIn[A]:
+    """The password was right. A full session if no code is owed or the code is right; a
+    half one, good only for ``confirm_code``, if a page has yet to ask for the code."""
+    if code_owed:
+        if attempt.totp_code is None and attempt.from_page:
+            pending = _start(session, settings, kind, account, attempt.ip, attempt.user_agent, now)
+            return SignedIn(account, pending, needs_code=True)
+        check_code(session, kind, account, attempt.totp_code or "", ip=attempt.ip, now=now)
+    full = _succeed(session, settings, kind, account, attempt.ip, attempt.user_agent, now)
+    return SignedIn(account, full, needs_code=False)
+
+
+def _succeed(
+    session: Session,
+    settings: Settings,
+    kind: AccountType[A],
+    account: A,
     ip: str,
     user_agent: str,
     now: dt.datetime,
@@ -149,37 +189,30 @@ def succeed(
         at=now,
         subject=(kind.scope, account.id),
     )
-    return start_session(
-        session,
-        actor_type=kind.scope,
-        actor_id=account.id,
-        now=now,
-        lifetime=dt.timedelta(hours=settings.session_hours),
-        ip=ip,
-        user_agent=user_agent,
-    )
+    return _start(session, settings, kind, account, ip, user_agent, now, full=True)
 
 
-def start_pending(
+def _start(
     session: Session,
     settings: Settings,
     kind: AccountType[A],
     account: A,
-    *,
     ip: str,
     user_agent: str,
     now: dt.datetime,
+    *,
+    full: bool = False,
 ) -> NewSession:
-    """The password was right and a code is owed: a session good only for ``confirm_code``."""
+    full_lifetime = dt.timedelta(hours=settings.session_hours)
     return start_session(
         session,
         actor_type=kind.scope,
         actor_id=account.id,
         now=now,
-        lifetime=kind.pending_lifetime or dt.timedelta(hours=settings.session_hours),
+        lifetime=full_lifetime if full else kind.pending_lifetime or full_lifetime,
         ip=ip,
         user_agent=user_agent,
-        second_factor_pending=True,
+        second_factor_pending=not full,
     )
 
 
@@ -200,7 +233,7 @@ def confirm_code(
     code: str,
     ip: str,
     user_agent: str,
-) -> tuple[A, NewSession]:
+) -> SignedIn[A]:
     """The second step: a correct code swaps the half session for a full one."""
     now = clock.now()
     account = pending_account(session, kind, row)
@@ -209,7 +242,8 @@ def confirm_code(
     check_throttle(session, settings, scope=kind.scope, identifier=account.email, ip=ip, now=now)
     check_code(session, kind, account, code, ip=ip, now=now)
     end_session(session, row)
-    return account, succeed(session, settings, kind, account, ip=ip, user_agent=user_agent, now=now)
+    full = _succeed(session, settings, kind, account, ip, user_agent, now)
+    return SignedIn(account, full, needs_code=False)
 
 
 def sign_out(

@@ -6,17 +6,22 @@ reviews are "not found". The pages (pages.py) call the same services.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol, TypeVar
 
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 from fastapi.responses import FileResponse
+from sqlalchemy.orm import Session
 
+from openvisit.audit.service import AuditActor
 from openvisit.auth.cookies import SESSION_COOKIE, clear_session_cookie, set_signed_in
 from openvisit.auth.permissions import Permission, StaffRoleName
+from openvisit.auth.sign_in import Attempt
 from openvisit.billing.gateway import PaymentGateway
 from openvisit.billing.ledger import dollars
 from openvisit.billing.routes import payment_gateway
+from openvisit.clock import Clock
 from openvisit.config import Settings
 from openvisit.deps import (
     ClockDep,
@@ -31,6 +36,8 @@ from openvisit.errors import Forbidden
 from openvisit.facilities.models import Facility
 from openvisit.flows import account_closure
 from openvisit.people import accounts, credentials, identity, sign_in, staff_service
+from openvisit.people.context import StaffContext
+from openvisit.people.models import Visitor
 from openvisit.people.schemas import (
     CloseAccountBody,
     ClosedAccountOut,
@@ -65,6 +72,16 @@ Gateway = Annotated[PaymentGateway, Depends(payment_gateway)]
 
 def user_agent(request: Request) -> str:
     return request.headers.get("user-agent", "")
+
+
+def attempt(body: VisitorSignInBody | StaffSignInBody, request: Request) -> Attempt:
+    return Attempt(
+        email=body.email,
+        password=body.password,
+        totp_code=body.totp_code,
+        ip=client_ip(request),
+        user_agent=user_agent(request),
+    )
 
 
 def read_upload(upload: UploadFile | None, settings: Settings) -> identity.Upload:
@@ -119,18 +136,9 @@ def api_sign_in(
     clock: ClockDep,
 ) -> VisitorSessionOut:
     """Sign in; a visitor who turned on two-step sign-in also gives ``totp_code``."""
-    result = sign_in.sign_in(
-        db,
-        settings,
-        clock,
-        email=body.email,
-        password=body.password,
-        totp_code=body.totp_code,
-        ip=client_ip(request),
-        user_agent=user_agent(request),
-    )
+    result = sign_in.sign_in(db, settings, clock, attempt(body, request))
     csrf = set_signed_in(response, settings, result.session)
-    return VisitorSessionOut(visitor=VisitorOut.of(result.visitor), csrf_token=csrf)
+    return VisitorSessionOut(visitor=VisitorOut.of(result.account), csrf_token=csrf)
 
 
 @router.delete("/visitor-session", status_code=204, tags=["visitors"])
@@ -275,6 +283,62 @@ def api_my_credentials(visitor: CurrentVisitor, db: DbSession) -> list[Credentia
 REVIEW_TAGS: list[str | Enum] = ["visitors", "reviews"]
 IDENTITY_REVIEWS = "/facilities/{facility_id}/identity-reviews"
 CREDENTIAL_REVIEWS = "/facilities/{facility_id}/credential-reviews"
+R = TypeVar("R", covariant=True)
+
+
+class Decide(Protocol[R]):
+    """identity.decide_identity or credentials.decide_credential."""
+
+    def __call__(
+        self,
+        session: Session,
+        clock: Clock,
+        settings: Settings,
+        actor: AuditActor,
+        facility: Facility,
+        review_id: int,
+        *,
+        verified: bool,
+        reason: str = "",
+    ) -> tuple[R, Visitor]: ...
+
+
+@dataclass(frozen=True)
+class Reviewer:
+    """A staff member deciding one facility's reviews, with what deciding needs."""
+
+    facility: Facility
+    staff: StaffContext
+    db: Session
+    settings: Settings
+    clock: Clock
+
+    def decide(
+        self, decide: Decide[R], review_id: int, *, verified: bool, reason: str = ""
+    ) -> tuple[R, Visitor]:
+        return decide(
+            self.db,
+            self.clock,
+            self.settings,
+            self.staff.actor,
+            self.facility,
+            review_id,
+            verified=verified,
+            reason=reason,
+        )
+
+
+def reviewer(
+    facility: ReviewingFacility,
+    staff: CurrentStaff,
+    db: DbSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> Reviewer:
+    return Reviewer(facility, staff, db, settings, clock)
+
+
+Reviewing = Annotated[Reviewer, Depends(reviewer)]
 
 
 @router.get(IDENTITY_REVIEWS, response_model=list[IdentityReviewOut], tags=REVIEW_TAGS)
@@ -297,17 +361,17 @@ def api_identity_review(
     tags=REVIEW_TAGS,
 )
 def api_identity_file(
-    facility: ReviewingFacility,
-    review_id: int,
-    document: Literal["photo_id", "selfie"],
-    staff: CurrentStaff,
-    db: DbSession,
-    settings: SettingsDep,
-    clock: ClockDep,
+    reviewer: Reviewing, review_id: int, document: Literal["photo_id", "selfie"]
 ) -> FileResponse:
     """The private image itself; never cached, every viewing audited."""
     path, media_type = identity.identity_document(
-        db, clock, settings, staff.actor, facility, review_id, document
+        reviewer.db,
+        reviewer.clock,
+        reviewer.settings,
+        reviewer.staff.actor,
+        reviewer.facility,
+        review_id,
+        document,
     )
     return FileResponse(
         path,
@@ -319,17 +383,8 @@ def api_identity_file(
 @router.post(
     IDENTITY_REVIEWS + "/{review_id}/verify", response_model=IdentitySubmissionOut, tags=REVIEW_TAGS
 )
-def api_identity_verify(
-    facility: ReviewingFacility,
-    review_id: int,
-    staff: CurrentStaff,
-    db: DbSession,
-    settings: SettingsDep,
-    clock: ClockDep,
-) -> IdentitySubmissionOut:
-    submission, _visitor = identity.decide_identity(
-        db, clock, settings, staff.actor, facility, review_id, verified=True
-    )
+def api_identity_verify(reviewer: Reviewing, review_id: int) -> IdentitySubmissionOut:
+    submission, _visitor = reviewer.decide(identity.decide_identity, review_id, verified=True)
     return IdentitySubmissionOut.of(submission)
 
 
@@ -337,16 +392,10 @@ def api_identity_verify(
     IDENTITY_REVIEWS + "/{review_id}/reject", response_model=IdentitySubmissionOut, tags=REVIEW_TAGS
 )
 def api_identity_reject(
-    facility: ReviewingFacility,
-    review_id: int,
-    body: RejectBody,
-    staff: CurrentStaff,
-    db: DbSession,
-    settings: SettingsDep,
-    clock: ClockDep,
+    reviewer: Reviewing, review_id: int, body: RejectBody
 ) -> IdentitySubmissionOut:
-    submission, _visitor = identity.decide_identity(
-        db, clock, settings, staff.actor, facility, review_id, verified=False, reason=body.reason
+    submission, _visitor = reviewer.decide(
+        identity.decide_identity, review_id, verified=False, reason=body.reason
     )
     return IdentitySubmissionOut.of(submission)
 
@@ -360,34 +409,17 @@ def api_credential_reviews(facility: ReviewingFacility, db: DbSession) -> list[C
 @router.post(
     CREDENTIAL_REVIEWS + "/{review_id}/verify", response_model=CredentialOut, tags=REVIEW_TAGS
 )
-def api_credential_verify(
-    facility: ReviewingFacility,
-    review_id: int,
-    staff: CurrentStaff,
-    db: DbSession,
-    settings: SettingsDep,
-    clock: ClockDep,
-) -> CredentialOut:
-    credential, _visitor = credentials.decide_credential(
-        db, clock, settings, staff.actor, facility, review_id, verified=True
-    )
+def api_credential_verify(reviewer: Reviewing, review_id: int) -> CredentialOut:
+    credential, _visitor = reviewer.decide(credentials.decide_credential, review_id, verified=True)
     return CredentialOut.of(credential)
 
 
 @router.post(
     CREDENTIAL_REVIEWS + "/{review_id}/reject", response_model=CredentialOut, tags=REVIEW_TAGS
 )
-def api_credential_reject(
-    facility: ReviewingFacility,
-    review_id: int,
-    body: RejectBody,
-    staff: CurrentStaff,
-    db: DbSession,
-    settings: SettingsDep,
-    clock: ClockDep,
-) -> CredentialOut:
-    credential, _visitor = credentials.decide_credential(
-        db, clock, settings, staff.actor, facility, review_id, verified=False, reason=body.reason
+def api_credential_reject(reviewer: Reviewing, review_id: int, body: RejectBody) -> CredentialOut:
+    credential, _visitor = reviewer.decide(
+        credentials.decide_credential, review_id, verified=False, reason=body.reason
     )
     return CredentialOut.of(credential)
 
@@ -405,19 +437,10 @@ def api_staff_sign_in(
     clock: ClockDep,
 ) -> StaffSessionOut:
     """Sign in with e-mail, password and (unless relaxed) the current TOTP code."""
-    result = staff_service.sign_in(
-        db,
-        settings,
-        clock,
-        email=body.email,
-        password=body.password,
-        totp_code=body.totp_code,
-        ip=client_ip(request),
-        user_agent=user_agent(request),
-    )
+    result = staff_service.sign_in(db, settings, clock, attempt(body, request))
     csrf = set_signed_in(response, settings, result.session)
-    roles = staff_service.roles_of(db, result.member.id)
-    return StaffSessionOut(staff=StaffOut.of(result.member, roles), csrf_token=csrf)
+    roles = staff_service.roles_of(db, result.account.id)
+    return StaffSessionOut(staff=StaffOut.of(result.account, roles), csrf_token=csrf)
 
 
 @router.delete("/staff-session", status_code=204, tags=["staff"], name="api_sign_out")

@@ -31,61 +31,34 @@ VISITORS = signing_in.AccountType(
 
 
 @dataclass(frozen=True)
-class VisitorSignIn:
-    visitor: Visitor
-    session: auth.NewSession
-    needs_code: bool  # the session is only good for giving the TOTP code
-
-
-@dataclass(frozen=True)
 class TotpSetup:
     secret: str
     otpauth_uri: str
 
 
 def sign_in(
-    session: Session,
-    settings: Settings,
-    clock: Clock,
-    *,
-    email: str,
-    password: str,
-    totp_code: str | None,
-    ip: str,
-    user_agent: str,
-    allow_second_step: bool = False,
-) -> VisitorSignIn:
+    session: Session, settings: Settings, clock: Clock, attempt: signing_in.Attempt
+) -> signing_in.SignedIn[Visitor]:
     """Check the password, and the TOTP code if the visitor turned it on.
 
-    Throttled per account and per address. When the code is needed but not
-    given: with ``allow_second_step`` (pages) a session good only for
-    ``confirm_code`` is returned; otherwise (API) the sign-in is refused with
-    ``totp_required``.
+    Throttled per account and per address. When the code is owed but not given, a page
+    gets a session good only for giving it; the API is refused with ``totp_required``.
     """
     now = clock.now()
-    email = email.strip().lower()[:254]
-    visitor = signing_in.check_password(
-        session, settings, VISITORS, email=email, password=password, ip=ip, now=now
-    )
+    email = attempt.email.strip().lower()[:254]
+    visitor = signing_in.check_password(session, settings, VISITORS, attempt, email=email, now=now)
     if visitor.closed_at is not None:
         raise AccountClosed()
-    if visitor.totp_enabled_at is not None:
-        if not totp_code:
-            if not allow_second_step:
-                raise DomainError(
-                    "Enter the 6-digit code from your authenticator app.",
-                    code=Code.TOTP_REQUIRED,
-                    fields={"totp_code": "Enter the 6-digit code"},
-                )
-            pending = signing_in.start_pending(
-                session, settings, VISITORS, visitor, ip=ip, user_agent=user_agent, now=now
-            )
-            return VisitorSignIn(visitor, pending, needs_code=True)
-        signing_in.check_code(session, VISITORS, visitor, totp_code, ip=ip, now=now)
-    full = signing_in.succeed(
-        session, settings, VISITORS, visitor, ip=ip, user_agent=user_agent, now=now
+    code_owed = visitor.totp_enabled_at is not None
+    if code_owed and not attempt.totp_code and not attempt.from_page:
+        raise DomainError(
+            "Enter the 6-digit code from your authenticator app.",
+            code=Code.TOTP_REQUIRED,
+            fields={"totp_code": "Enter the 6-digit code"},
+        )
+    return signing_in.finish(
+        session, settings, VISITORS, visitor, attempt, code_owed=code_owed, now=now
     )
-    return VisitorSignIn(visitor, full, needs_code=False)
 
 
 def confirm_password(

@@ -27,14 +27,6 @@ class CreatedStaff:
     otpauth_uri: str
 
 
-@dataclass(frozen=True)
-class StaffSignIn:
-    member: StaffMember
-    session: auth.NewSession
-    needs_code: bool  # the session is only good for giving the TOTP code
-    needs_enrollment: bool  # first sign-in: show the TOTP secret to enrol
-
-
 def staff_actor(member: StaffMember, ip: str) -> AuditActor:
     return AuditActor("staff", member.id, member.email, ip)
 
@@ -131,44 +123,19 @@ def create_staff_from_cli(
 
 
 def sign_in(
-    session: Session,
-    settings: Settings,
-    clock: Clock,
-    *,
-    email: str,
-    password: str,
-    totp_code: str | None,
-    ip: str,
-    user_agent: str,
-    allow_second_step: bool = False,
-) -> StaffSignIn:
+    session: Session, settings: Settings, clock: Clock, attempt: signing_in.Attempt
+) -> signing_in.SignedIn[StaffMember]:
     """Check the password, and the code unless the settings relax it. Throttled per
-    account and per address.
-
-    When the code is needed but not given: with ``allow_second_step`` (pages) the
-    session returned is only good for ``confirm_code``; otherwise (API) the missing
-    code is a wrong one.
-    """
+    account and per address. When the code is owed but not given, a page gets a session
+    good only for giving it; to the API a missing code is a wrong one."""
     now = clock.now()
-    email = email.strip().lower()
-    member = signing_in.check_password(
-        session, settings, STAFF, email=email, password=password, ip=ip, now=now
-    )
+    email = attempt.email.strip().lower()
+    member = signing_in.check_password(session, settings, STAFF, attempt, email=email, now=now)
     if not member.is_active:
-        signing_in.fail(session, STAFF, email, ip, now, signing_in.NOT_RECOGNISED)
-    if settings.staff_totp_required and totp_code is None and allow_second_step:
-        pending = signing_in.start_pending(
-            session, settings, STAFF, member, ip=ip, user_agent=user_agent, now=now
-        )
-        return StaffSignIn(
-            member, pending, needs_code=True, needs_enrollment=member.totp_confirmed_at is None
-        )
-    if settings.staff_totp_required:
-        signing_in.check_code(session, STAFF, member, totp_code or "", ip=ip, now=now)
-    full = signing_in.succeed(
-        session, settings, STAFF, member, ip=ip, user_agent=user_agent, now=now
+        signing_in.fail(session, STAFF, email, attempt.ip, now, signing_in.NOT_RECOGNISED)
+    return signing_in.finish(
+        session, settings, STAFF, member, attempt, code_owed=settings.staff_totp_required, now=now
     )
-    return StaffSignIn(member, full, needs_code=False, needs_enrollment=False)
 
 
 def sign_out(session: Session, clock: Clock, row: UserSession, ip: str) -> None:
