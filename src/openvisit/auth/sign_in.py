@@ -162,34 +162,13 @@ def finish(
     half one, good only for ``confirm_code``, if a page has yet to ask for the code."""
     if code_owed:
         if attempt.totp_code is None and attempt.from_page:
-            pending = _start(session, settings, kind, account, attempt.ip, attempt.user_agent, now)
+            pending = _start(
+                session, settings, kind, account, attempt.ip, attempt.user_agent, now, full=False
+            )
             return SignedIn(account, pending, needs_code=True)
         check_code(session, kind, account, attempt.totp_code or "", ip=attempt.ip, now=now)
-    full = _succeed(session, settings, kind, account, attempt.ip, attempt.user_agent, now)
+    full = _start(session, settings, kind, account, attempt.ip, attempt.user_agent, now, full=True)
     return SignedIn(account, full, needs_code=False)
-
-
-def _succeed(
-    session: Session,
-    settings: Settings,
-    kind: AccountType[A],
-    account: A,
-    ip: str,
-    user_agent: str,
-    now: dt.datetime,
-) -> NewSession:
-    """Every step passed: clear the account's failures, audit it, start a full session."""
-    note_attempt(
-        session, scope=kind.scope, identifier=account.email, ip=ip, now=now, succeeded=True
-    )
-    audit.service.record(
-        session,
-        tag=f"{kind.scope}:signed_in",
-        actor=kind.actor(account, ip),
-        at=now,
-        subject=(kind.scope, account.id),
-    )
-    return _start(session, settings, kind, account, ip, user_agent, now, full=True)
 
 
 def _start(
@@ -201,15 +180,30 @@ def _start(
     user_agent: str,
     now: dt.datetime,
     *,
-    full: bool = False,
+    full: bool,
 ) -> NewSession:
-    full_lifetime = dt.timedelta(hours=settings.session_hours)
+    """A full session once every step passed (the account's failures cleared, the sign-in
+    audited), or a half one that waits for the code."""
+    lifetime = dt.timedelta(hours=settings.session_hours)
+    if full:
+        note_attempt(
+            session, scope=kind.scope, identifier=account.email, ip=ip, now=now, succeeded=True
+        )
+        audit.service.record(
+            session,
+            tag=f"{kind.scope}:signed_in",
+            actor=kind.actor(account, ip),
+            at=now,
+            subject=(kind.scope, account.id),
+        )
+    elif kind.pending_lifetime is not None:
+        lifetime = kind.pending_lifetime
     return start_session(
         session,
         actor_type=kind.scope,
         actor_id=account.id,
         now=now,
-        lifetime=full_lifetime if full else kind.pending_lifetime or full_lifetime,
+        lifetime=lifetime,
         ip=ip,
         user_agent=user_agent,
         second_factor_pending=not full,
@@ -242,7 +236,7 @@ def confirm_code(
     check_throttle(session, settings, scope=kind.scope, identifier=account.email, ip=ip, now=now)
     check_code(session, kind, account, code, ip=ip, now=now)
     end_session(session, row)
-    full = _succeed(session, settings, kind, account, ip, user_agent, now)
+    full = _start(session, settings, kind, account, ip, user_agent, now, full=True)
     return SignedIn(account, full, needs_code=False)
 
 

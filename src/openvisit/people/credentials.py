@@ -7,7 +7,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openvisit import audit
-from openvisit.audit.service import AuditActor
 from openvisit.clock import Clock
 from openvisit.config import Settings
 from openvisit.errors import Code, Conflict, DomainError, InvalidInput
@@ -115,44 +114,30 @@ def list_credential_reviews(
     session: Session, facility: Facility
 ) -> list[tuple[ProfessionalCredential, Visitor]]:
     """Pending credentials for this facility, oldest first. Caller authorized the facility."""
-    return reviews.pending(session, ProfessionalCredential, facility)
+    return reviews.pending(session, CREDENTIALS, facility)
 
 
-def decide_credential(
-    session: Session,
-    clock: Clock,
-    settings: Settings,
-    actor: AuditActor,
-    facility: Facility,
-    review_id: int,
-    *,
-    verified: bool,
-    reason: str = "",
-) -> tuple[ProfessionalCredential, Visitor]:
-    """Verify or reject a pending credential; tell the visitor by e-mail."""
-    credential, visitor = reviews.decide(
-        session,
-        clock,
-        actor,
-        facility,
-        ProfessionalCredential,
-        review_id,
-        verified=verified,
-        reason=reason,
-        missing="We couldn't find that credential.",
-        tag="credential",
-        subject="credential",
-    )
+def _letter(
+    credential: ProfessionalCredential, facility: Facility, settings: Settings
+) -> tuple[str, str]:
     what = "bar number" if credential.kind == ProfessionKind.ATTORNEY else "clergy credential"
-    if verified:
-        subject = f"Your {what} is verified at {facility.name}"
-        text = f"Staff at {facility.name} verified your {what} {credential.number}.\n"
-    else:
-        subject = f"We couldn't verify your {what}"
-        text = (
-            f"Staff at {facility.name} couldn't verify your {what} {credential.number}.\n\n"
-            f"Reason: {credential.reason}\n\nYou can correct it here: "
-            f"{settings.base_url}/account/credentials\n"
+    if credential.status == ReviewStatus.VERIFIED:
+        return (
+            f"Your {what} is verified at {facility.name}",
+            f"Staff at {facility.name} verified your {what} {credential.number}.\n",
         )
-    reviews.tell_visitor(session, clock, settings, visitor, subject, text)
-    return credential, visitor
+    return f"We couldn't verify your {what}", (
+        f"Staff at {facility.name} couldn't verify your {what} {credential.number}.\n\n"
+        f"Reason: {credential.reason}\n\nYou can correct it here: "
+        f"{settings.base_url}/account/credentials\n"
+    )
+
+
+# Decided with people.reviews.decide.
+CREDENTIALS = reviews.Kind(
+    ProfessionalCredential,
+    missing="We couldn't find that credential.",
+    tag="credential",
+    subject="credential",
+    letter=_letter,
+)

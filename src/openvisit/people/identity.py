@@ -30,7 +30,6 @@ IMAGE_TYPES = {
     "WEBP": ("image/webp", ".webp"),
 }
 DOCUMENTS = ("photo_id", "selfie")
-_MISSING = "We couldn't find that identity check."
 
 
 class FileTooLarge(DomainError):
@@ -192,14 +191,14 @@ def list_identity_reviews(
     session: Session, facility: Facility
 ) -> list[tuple[IdentitySubmission, Visitor]]:
     """Pending submissions for this facility, oldest first. Caller authorized the facility."""
-    return reviews.pending(session, IdentitySubmission, facility)
+    return reviews.pending(session, CHECKS, facility)
 
 
 def access_identity_review(
     session: Session, facility: Facility, review_id: int
 ) -> tuple[IdentitySubmission, Visitor]:
     """A submission of this facility; another facility's answers "not found"."""
-    return reviews.access(session, IdentitySubmission, facility, review_id, missing=_MISSING)
+    return reviews.access(session, CHECKS, facility, review_id)
 
 
 def identity_document(
@@ -235,44 +234,32 @@ def identity_document(
     return path, media_type
 
 
-def decide_identity(
-    session: Session,
-    clock: Clock,
-    settings: Settings,
-    actor: AuditActor,
-    facility: Facility,
-    review_id: int,
-    *,
-    verified: bool,
-    reason: str = "",
-) -> tuple[IdentitySubmission, Visitor]:
-    """Verify or reject a pending submission; tell the visitor by e-mail."""
-    submission, visitor = reviews.decide(
-        session,
-        clock,
-        actor,
-        facility,
-        IdentitySubmission,
-        review_id,
-        verified=verified,
-        reason=reason,
-        missing=_MISSING,
-        tag="identity",
-        subject="identity_submission",
-    )
+def _decided(submission: IdentitySubmission, visitor: Visitor) -> None:
+    verified = submission.status == ReviewStatus.VERIFIED
     visitor.identity_status = IdentityStatus.VERIFIED if verified else IdentityStatus.REJECTED
-    if verified:
-        subject = "Your identity is confirmed"
-        text = (
+
+
+def _letter(
+    submission: IdentitySubmission, facility: Facility, settings: Settings
+) -> tuple[str, str]:
+    if submission.status == ReviewStatus.VERIFIED:
+        return "Your identity is confirmed", (
             f"Staff at {facility.name} checked your photos and confirmed your identity.\n\n"
             f"You can now ask to be approved to visit someone: {settings.base_url}/account\n"
         )
-    else:
-        subject = "We couldn't confirm your identity"
-        text = (
-            f"Staff at {facility.name} couldn't confirm your identity from the photos you "
-            f"sent.\n\nReason: {submission.reason}\n\n"
-            f"You can send new photos here: {settings.base_url}/account/identity\n"
-        )
-    reviews.tell_visitor(session, clock, settings, visitor, subject, text)
-    return submission, visitor
+    return "We couldn't confirm your identity", (
+        f"Staff at {facility.name} couldn't confirm your identity from the photos you "
+        f"sent.\n\nReason: {submission.reason}\n\n"
+        f"You can send new photos here: {settings.base_url}/account/identity\n"
+    )
+
+
+# Decided with people.reviews.decide.
+CHECKS = reviews.Kind(
+    IdentitySubmission,
+    missing="We couldn't find that identity check.",
+    tag="identity",
+    subject="identity_submission",
+    letter=_letter,
+    decided=_decided,
+)

@@ -8,7 +8,9 @@ colleagues can't both decide, and the visitor is told by e-mail.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar, cast
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import CursorResult
@@ -26,6 +28,20 @@ from openvisit.people.models import Reviewed, ReviewStatus, Visitor
 R = TypeVar("R", bound=Reviewed)
 
 
+@dataclass(frozen=True)
+class Kind(Generic[R]):
+    """One kind of review: its rows, and the words for it in messages and the audit log."""
+
+    model: type[R]
+    missing: str  # the message when a review of another facility (or none) is asked for
+    tag: str  # decisions are audited as "{tag}:verified" or "{tag}:rejected"
+    subject: str  # about ("{subject}", id)
+    # The e-mail that tells the visitor a decision: (subject, text).
+    letter: Callable[[R, Facility, Settings], tuple[str, str]]
+    # What else a decision changes (an identity check: the visitor's identity status).
+    decided: Callable[[R, Visitor], None] | None = None
+
+
 class AlreadyDecided(Conflict):
     code = Code.ALREADY_DECIDED
     message = "A colleague already decided this."
@@ -41,8 +57,10 @@ def chosen_facility(session: Session, facility_id: int | None) -> Facility:
     return facility
 
 
-def pending(session: Session, model: type[R], facility: Facility) -> list[tuple[R, Visitor]]:
-    """This facility's reviews waiting for a decision, oldest first, with their visitors."""
+def pending(session: Session, kind: Kind[R], facility: Facility) -> list[tuple[R, Visitor]]:
+    """This facility's reviews waiting for a decision, oldest first, with their visitors.
+    The caller authorized the facility."""
+    model = kind.model
     rows = session.execute(
         select(model, Visitor)
         .join(Visitor, Visitor.id == model.visitor_id)
@@ -53,14 +71,15 @@ def pending(session: Session, model: type[R], facility: Facility) -> list[tuple[
 
 
 def access(
-    session: Session, model: type[R], facility: Facility, review_id: int, *, missing: str
+    session: Session, kind: Kind[R], facility: Facility, review_id: int
 ) -> tuple[R, Visitor]:
-    """A review of this facility; another facility's answers "not found" (``missing``)."""
+    """A review of this facility; another facility's answers "not found"."""
+    model = kind.model
     review = session.scalar(
         select(model).where(model.id == review_id, model.facility_id == facility.id)
     )
     if review is None:
-        raise NotFound(missing)
+        raise NotFound(kind.missing)
     visitor = session.get(Visitor, review.visitor_id)
     assert visitor is not None
     return review, visitor
@@ -82,22 +101,21 @@ def check_reason(verified: bool, reason: str) -> str:
 def decide(
     session: Session,
     clock: Clock,
+    settings: Settings,
     actor: AuditActor,
     facility: Facility,
-    model: type[R],
+    kind: Kind[R],
     review_id: int,
     *,
     verified: bool,
-    reason: str,
-    missing: str,
-    tag: str,
-    subject: str,
+    reason: str = "",
 ) -> tuple[R, Visitor]:
-    """Verify or reject a pending review; audited as ``{tag}:verified`` (or rejected)
-    about ``(subject, id)``. A rejection needs a reason, which the visitor will see."""
+    """Verify or reject a pending review of this facility, and tell the visitor by e-mail.
+    A rejection needs a reason, which the visitor will see."""
     now = clock.now()
     reason = check_reason(verified, reason)
-    review, visitor = access(session, model, facility, review_id, missing=missing)
+    review, visitor = access(session, kind, facility, review_id)
+    model = kind.model
     status = ReviewStatus.VERIFIED if verified else ReviewStatus.REJECTED
     decided = cast(
         CursorResult[Any],
@@ -111,22 +129,18 @@ def decide(
     if decided.rowcount != 1:
         raise AlreadyDecided()
     session.refresh(review)
+    if kind.decided is not None:
+        kind.decided(review, visitor)
     audit.service.record(
         session,
-        tag=f"{tag}:{status.value}",
+        tag=f"{kind.tag}:{status.value}",
         actor=actor,
         at=now,
         facility_id=facility.id,
-        subject=(subject, review.id),
+        subject=(kind.subject, review.id),
         data={"visitor_id": visitor.id, "reason": reason},
     )
-    return review, visitor
-
-
-def tell_visitor(
-    session: Session, clock: Clock, settings: Settings, visitor: Visitor, subject: str, text: str
-) -> None:
-    """E-mail the visitor what was decided."""
+    subject, text = kind.letter(review, facility, settings)
     queue_email(
         session,
         clock,
@@ -136,3 +150,4 @@ def tell_visitor(
         body=f"Hello {visitor.legal_name},\n\n{text}",
     )
     session.flush()
+    return review, visitor

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Annotated, Literal, Protocol, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
-from openvisit.audit.service import AuditActor
 from openvisit.auth.cookies import SESSION_COOKIE, clear_session_cookie, set_signed_in
 from openvisit.auth.permissions import Permission, StaffRoleName
 from openvisit.auth.sign_in import Attempt
@@ -35,9 +34,9 @@ from openvisit.deps import (
 from openvisit.errors import Forbidden
 from openvisit.facilities.models import Facility
 from openvisit.flows import account_closure
-from openvisit.people import accounts, credentials, identity, sign_in, staff_service
+from openvisit.people import accounts, credentials, identity, reviews, sign_in, staff_service
 from openvisit.people.context import StaffContext
-from openvisit.people.models import Visitor
+from openvisit.people.models import IdentitySubmission, Reviewed, Visitor
 from openvisit.people.schemas import (
     CloseAccountBody,
     ClosedAccountOut,
@@ -84,8 +83,7 @@ def attempt(body: VisitorSignInBody | StaffSignInBody, request: Request) -> Atte
     )
 
 
-def read_upload(upload: UploadFile | None, settings: Settings) -> identity.Upload:
-    """Read at most one byte more than allowed: enough to know a file is too large."""
+def _read(upload: UploadFile | None, settings: Settings) -> identity.Upload:
     if upload is None:
         return identity.Upload("", b"")
     return identity.Upload(upload.filename or "", upload.file.read(settings.upload_max_bytes + 1))
@@ -228,30 +226,46 @@ def api_totp_disable(
     return VisitorOut.of(visitor.visitor)
 
 
+class IdentityUpload:
+    """The identity form as posted, to the API or the page: the facility chosen, and the
+    two photos read up to one byte over the limit (enough to know one is too large)."""
+
+    def __init__(
+        self,
+        visitor: CurrentVisitor,
+        db: DbSession,
+        settings: SettingsDep,
+        clock: ClockDep,
+        facility_id: Annotated[str, Form(max_length=20)] = "",
+        photo_id: Annotated[UploadFile | None, File()] = None,
+        selfie: Annotated[UploadFile | None, File()] = None,
+    ) -> None:
+        self.visitor, self.db, self.settings, self.clock = visitor, db, settings, clock
+        self.facility_id = facility_id
+        self.photo_id, self.selfie = _read(photo_id, settings), _read(selfie, settings)
+
+    def submit(self) -> IdentitySubmission:
+        return identity.submit_identity(
+            self.db,
+            self.clock,
+            self.settings,
+            self.visitor.visitor,
+            facility_id=int_or_none(self.facility_id),
+            photo_id=self.photo_id,
+            selfie=self.selfie,
+            ip=self.visitor.ip,
+        )
+
+
+IdentityUploaded = Annotated[IdentityUpload, Depends()]
+
+
 @router.post(
     "/me/identity", response_model=IdentitySubmissionOut, status_code=201, tags=["visitors"]
 )
-def api_identity(
-    visitor: CurrentVisitor,
-    db: DbSession,
-    settings: SettingsDep,
-    clock: ClockDep,
-    facility_id: Annotated[str, Form(max_length=20)] = "",
-    photo_id: Annotated[UploadFile | None, File()] = None,
-    selfie: Annotated[UploadFile | None, File()] = None,
-) -> IdentitySubmissionOut:
+def api_identity(upload: IdentityUploaded) -> IdentitySubmissionOut:
     """Upload a photo ID and a selfie (JPEG, PNG or WebP) for the chosen facility to check."""
-    submission = identity.submit_identity(
-        db,
-        clock,
-        settings,
-        visitor.visitor,
-        facility_id=int_or_none(facility_id),
-        photo_id=read_upload(photo_id, settings),
-        selfie=read_upload(selfie, settings),
-        ip=visitor.ip,
-    )
-    return IdentitySubmissionOut.of(submission)
+    return IdentitySubmissionOut.of(upload.submit())
 
 
 @router.post("/me/credentials", response_model=CredentialOut, status_code=201, tags=["visitors"])
@@ -283,24 +297,7 @@ def api_my_credentials(visitor: CurrentVisitor, db: DbSession) -> list[Credentia
 REVIEW_TAGS: list[str | Enum] = ["visitors", "reviews"]
 IDENTITY_REVIEWS = "/facilities/{facility_id}/identity-reviews"
 CREDENTIAL_REVIEWS = "/facilities/{facility_id}/credential-reviews"
-R = TypeVar("R", covariant=True)
-
-
-class Decide(Protocol[R]):
-    """identity.decide_identity or credentials.decide_credential."""
-
-    def __call__(
-        self,
-        session: Session,
-        clock: Clock,
-        settings: Settings,
-        actor: AuditActor,
-        facility: Facility,
-        review_id: int,
-        *,
-        verified: bool,
-        reason: str = "",
-    ) -> tuple[R, Visitor]: ...
+R = TypeVar("R", bound=Reviewed)
 
 
 @dataclass(frozen=True)
@@ -314,14 +311,15 @@ class Reviewer:
     clock: Clock
 
     def decide(
-        self, decide: Decide[R], review_id: int, *, verified: bool, reason: str = ""
+        self, kind: reviews.Kind[R], review_id: int, *, verified: bool, reason: str = ""
     ) -> tuple[R, Visitor]:
-        return decide(
+        return reviews.decide(
             self.db,
             self.clock,
             self.settings,
             self.staff.actor,
             self.facility,
+            kind,
             review_id,
             verified=verified,
             reason=reason,
@@ -384,7 +382,7 @@ def api_identity_file(
     IDENTITY_REVIEWS + "/{review_id}/verify", response_model=IdentitySubmissionOut, tags=REVIEW_TAGS
 )
 def api_identity_verify(reviewer: Reviewing, review_id: int) -> IdentitySubmissionOut:
-    submission, _visitor = reviewer.decide(identity.decide_identity, review_id, verified=True)
+    submission, _visitor = reviewer.decide(identity.CHECKS, review_id, verified=True)
     return IdentitySubmissionOut.of(submission)
 
 
@@ -395,7 +393,7 @@ def api_identity_reject(
     reviewer: Reviewing, review_id: int, body: RejectBody
 ) -> IdentitySubmissionOut:
     submission, _visitor = reviewer.decide(
-        identity.decide_identity, review_id, verified=False, reason=body.reason
+        identity.CHECKS, review_id, verified=False, reason=body.reason
     )
     return IdentitySubmissionOut.of(submission)
 
@@ -410,7 +408,7 @@ def api_credential_reviews(facility: ReviewingFacility, db: DbSession) -> list[C
     CREDENTIAL_REVIEWS + "/{review_id}/verify", response_model=CredentialOut, tags=REVIEW_TAGS
 )
 def api_credential_verify(reviewer: Reviewing, review_id: int) -> CredentialOut:
-    credential, _visitor = reviewer.decide(credentials.decide_credential, review_id, verified=True)
+    credential, _visitor = reviewer.decide(credentials.CREDENTIALS, review_id, verified=True)
     return CredentialOut.of(credential)
 
 
@@ -419,7 +417,7 @@ def api_credential_verify(reviewer: Reviewing, review_id: int) -> CredentialOut:
 )
 def api_credential_reject(reviewer: Reviewing, review_id: int, body: RejectBody) -> CredentialOut:
     credential, _visitor = reviewer.decide(
-        credentials.decide_credential, review_id, verified=False, reason=body.reason
+        credentials.CREDENTIALS, review_id, verified=False, reason=body.reason
     )
     return CredentialOut.of(credential)
 

@@ -92,14 +92,7 @@ class IdentitySubmissionOut(BaseModel):
 
     @classmethod
     def of(cls, row: IdentitySubmission) -> IdentitySubmissionOut:
-        return cls(
-            id=row.id,
-            facility_id=row.facility_id,
-            status=row.status.value,
-            reason=row.reason,
-            submitted_at=row.submitted_at,
-            reviewed_at=row.reviewed_at,
-        )
+        return cls.model_validate(row, from_attributes=True)
 
 
 class IdentityReviewOut(IdentitySubmissionOut):
@@ -138,17 +131,7 @@ class CredentialOut(BaseModel):
 
     @classmethod
     def of(cls, row: ProfessionalCredential) -> CredentialOut:
-        return cls(
-            id=row.id,
-            facility_id=row.facility_id,
-            kind=row.kind.value,
-            number=row.number,
-            issuer=row.issuer,
-            status=row.status.value,
-            reason=row.reason,
-            submitted_at=row.submitted_at,
-            reviewed_at=row.reviewed_at,
-        )
+        return cls.model_validate(row, from_attributes=True)
 
 
 class CredentialReviewOut(CredentialOut):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse
 
 from openvisit.auth.cookies import SESSION_COOKIE, clear_session_cookie
@@ -17,7 +17,7 @@ from openvisit.flows import account_closure
 from openvisit.people import accounts, credentials, identity, sign_in
 from openvisit.people.models import IdentityStatus, Visitor
 from openvisit.people.pages.shared import Password, TotpCode, qr_svg, show
-from openvisit.people.routes import Gateway, int_or_none, read_upload
+from openvisit.people.routes import Gateway, IdentityUploaded, int_or_none
 from openvisit.web.answers import Answer, FormPage
 from openvisit.web.render import flash_redirect, redirect, render
 
@@ -184,34 +184,16 @@ def identity_page(request: Request, visitor: CurrentVisitor, db: DbSession) -> H
 
 
 @router.post("/account/identity", response_class=HTMLResponse)
-def identity_submit(
-    visitor: CurrentVisitor,
-    db: DbSession,
-    settings: SettingsDep,
-    clock: ClockDep,
-    answer: Answer,
-    facility_id: Annotated[str, Form(max_length=20)] = "",
-    photo_id: Annotated[UploadFile | None, File()] = None,
-    selfie: Annotated[UploadFile | None, File()] = None,
-) -> Response:
+def identity_submit(upload: IdentityUploaded, answer: Answer) -> Response:
     try:
-        identity.submit_identity(
-            db,
-            clock,
-            settings,
-            visitor.visitor,
-            facility_id=int_or_none(facility_id),
-            photo_id=read_upload(photo_id, settings),
-            selfie=read_upload(selfie, settings),
-            ip=visitor.ip,
-        )
+        upload.submit()
     except DomainError as exc:
         page = FormPage(
             "people/identity.html",
             lambda: {
-                "visitor": visitor.visitor,
-                "facilities": _facility_options(db),
-                "form": {"facility_id": facility_id},
+                "visitor": upload.visitor.visitor,
+                "facilities": _facility_options(upload.db),
+                "form": {"facility_id": upload.facility_id},
                 "latest": None,
             },
             field="photo_id",

@@ -91,7 +91,7 @@ def _decide_identity(
     verified = reason is None
     try:
         _submission, visitor = reviewer.decide(
-            identity.decide_identity, review_id, verified=verified, reason=reason or ""
+            identity.CHECKS, review_id, verified=verified, reason=reason or ""
         )
     except DomainError as exc:
         return answer.refused(exc, _identity_review(reviewer, review_id, reason))
@@ -153,7 +153,7 @@ def credential_decide_submit(
     verified = decision == "verify"
     try:
         _credential, visitor = reviewer.decide(
-            credentials.decide_credential, review_id, verified=verified, reason=reason
+            credentials.CREDENTIALS, review_id, verified=verified, reason=reason
         )
     except DomainError as exc:
         return answer.refused(exc, _credential_queue(reviewer, (review_id, reason)))
