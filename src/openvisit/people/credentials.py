@@ -110,13 +110,6 @@ def list_my_credentials(
     return [(credential, facility) for credential, facility in rows]
 
 
-def list_credential_reviews(
-    session: Session, facility: Facility
-) -> list[tuple[ProfessionalCredential, Visitor]]:
-    """Pending credentials for this facility, oldest first. Caller authorized the facility."""
-    return reviews.pending(session, CREDENTIALS, facility)
-
-
 def _letter(
     credential: ProfessionalCredential, facility: Facility, settings: Settings
 ) -> tuple[str, str]:

@@ -187,20 +187,6 @@ def latest_identity_submission(session: Session, visitor: Visitor) -> IdentitySu
     )
 
 
-def list_identity_reviews(
-    session: Session, facility: Facility
-) -> list[tuple[IdentitySubmission, Visitor]]:
-    """Pending submissions for this facility, oldest first. Caller authorized the facility."""
-    return reviews.pending(session, CHECKS, facility)
-
-
-def access_identity_review(
-    session: Session, facility: Facility, review_id: int
-) -> tuple[IdentitySubmission, Visitor]:
-    """A submission of this facility; another facility's answers "not found"."""
-    return reviews.access(session, CHECKS, facility, review_id)
-
-
 def identity_document(
     session: Session,
     clock: Clock,
@@ -213,7 +199,7 @@ def identity_document(
     """The private file to stream to a reviewer, and its type. Each viewing is audited."""
     if which not in DOCUMENTS:
         raise NotFound("We couldn't find that document.")
-    submission, _visitor = access_identity_review(session, facility, review_id)
+    submission, _visitor = reviews.access(session, CHECKS, facility, review_id)
     name, media_type = (
         (submission.photo_id_file, submission.photo_id_type)
         if which == "photo_id"

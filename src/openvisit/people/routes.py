@@ -73,7 +73,7 @@ def user_agent(request: Request) -> str:
     return request.headers.get("user-agent", "")
 
 
-def attempt(body: VisitorSignInBody | StaffSignInBody, request: Request) -> Attempt:
+def _attempt(body: VisitorSignInBody | StaffSignInBody, request: Request) -> Attempt:
     return Attempt(
         email=body.email,
         password=body.password,
@@ -134,7 +134,7 @@ def api_sign_in(
     clock: ClockDep,
 ) -> VisitorSessionOut:
     """Sign in; a visitor who turned on two-step sign-in also gives ``totp_code``."""
-    result = sign_in.sign_in(db, settings, clock, attempt(body, request))
+    result = sign_in.sign_in(db, settings, clock, _attempt(body, request))
     csrf = set_signed_in(response, settings, result.session)
     return VisitorSessionOut(visitor=VisitorOut.of(result.account), csrf_token=csrf)
 
@@ -310,6 +310,12 @@ class Reviewer:
     settings: Settings
     clock: Clock
 
+    def pending(self, kind: reviews.Kind[R]) -> list[tuple[R, Visitor]]:
+        return reviews.pending(self.db, kind, self.facility)
+
+    def access(self, kind: reviews.Kind[R], review_id: int) -> tuple[R, Visitor]:
+        return reviews.access(self.db, kind, self.facility, review_id)
+
     def decide(
         self, kind: reviews.Kind[R], review_id: int, *, verified: bool, reason: str = ""
     ) -> tuple[R, Visitor]:
@@ -340,17 +346,14 @@ Reviewing = Annotated[Reviewer, Depends(reviewer)]
 
 
 @router.get(IDENTITY_REVIEWS, response_model=list[IdentityReviewOut], tags=REVIEW_TAGS)
-def api_identity_reviews(facility: ReviewingFacility, db: DbSession) -> list[IdentityReviewOut]:
+def api_identity_reviews(reviewer: Reviewing) -> list[IdentityReviewOut]:
     """Identity checks waiting for this facility, oldest first."""
-    pending = identity.list_identity_reviews(db, facility)
-    return [IdentityReviewOut.review(s, v) for s, v in pending]
+    return [IdentityReviewOut.review(s, v) for s, v in reviewer.pending(identity.CHECKS)]
 
 
 @router.get(IDENTITY_REVIEWS + "/{review_id}", response_model=IdentityReviewOut, tags=REVIEW_TAGS)
-def api_identity_review(
-    facility: ReviewingFacility, review_id: int, db: DbSession
-) -> IdentityReviewOut:
-    return IdentityReviewOut.review(*identity.access_identity_review(db, facility, review_id))
+def api_identity_review(reviewer: Reviewing, review_id: int) -> IdentityReviewOut:
+    return IdentityReviewOut.review(*reviewer.access(identity.CHECKS, review_id))
 
 
 @router.get(
@@ -399,8 +402,8 @@ def api_identity_reject(
 
 
 @router.get(CREDENTIAL_REVIEWS, response_model=list[CredentialReviewOut], tags=REVIEW_TAGS)
-def api_credential_reviews(facility: ReviewingFacility, db: DbSession) -> list[CredentialReviewOut]:
-    pending = credentials.list_credential_reviews(db, facility)
+def api_credential_reviews(reviewer: Reviewing) -> list[CredentialReviewOut]:
+    pending = reviewer.pending(credentials.CREDENTIALS)
     return [CredentialReviewOut.review(c, v) for c, v in pending]
 
 
@@ -435,7 +438,7 @@ def api_staff_sign_in(
     clock: ClockDep,
 ) -> StaffSessionOut:
     """Sign in with e-mail, password and (unless relaxed) the current TOTP code."""
-    result = staff_service.sign_in(db, settings, clock, attempt(body, request))
+    result = staff_service.sign_in(db, settings, clock, _attempt(body, request))
     csrf = set_signed_in(response, settings, result.session)
     roles = staff_service.roles_of(db, result.account.id)
     return StaffSessionOut(staff=StaffOut.of(result.account, roles), csrf_token=csrf)

@@ -15,7 +15,7 @@ from openvisit.facilities import service as facilities
 from openvisit.facilities.models import Facility
 from openvisit.people import credentials, identity
 from openvisit.people.pages.shared import show
-from openvisit.people.routes import Reviewer, Reviewing, ReviewingFacility
+from openvisit.people.routes import Reviewer, Reviewing
 from openvisit.web.answers import Answer, FormPage, PageAnswer
 from openvisit.web.render import redirect, render
 
@@ -47,14 +47,15 @@ CREDENTIAL_QUEUE = "/staff/facilities/{facility_id}/credential-reviews"
 
 
 @router.get(IDENTITY_QUEUE, response_class=HTMLResponse)
-def identity_queue_page(
-    request: Request, facility: ReviewingFacility, staff: CurrentStaff, db: DbSession
-) -> HTMLResponse:
-    pending = identity.list_identity_reviews(db, facility)
+def identity_queue_page(request: Request, reviewer: Reviewing) -> HTMLResponse:
     return render(
         request,
         "people/staff_identity_reviews.html",
-        {"staff": staff, "facility": facility, "reviews": pending},
+        {
+            "staff": reviewer.staff,
+            "facility": reviewer.facility,
+            "reviews": reviewer.pending(identity.CHECKS),
+        },
     )
 
 
@@ -62,9 +63,7 @@ def _identity_review(reviewer: Reviewer, review_id: int, reason: str | None) -> 
     """One check and its decision forms; ``reason`` is what a refused rejection typed."""
 
     def context() -> dict[str, object]:
-        submission, visitor = identity.access_identity_review(
-            reviewer.db, reviewer.facility, review_id
-        )
+        submission, visitor = reviewer.access(identity.CHECKS, review_id)
         ctx: dict[str, object] = {
             "staff": reviewer.staff,
             "facility": reviewer.facility,
@@ -120,11 +119,10 @@ def _credential_queue(reviewer: Reviewer, failed: tuple[int, str] | None = None)
     """The queue; ``failed`` is the review whose decision was refused, and the reason typed."""
 
     def context() -> dict[str, object]:
-        pending = credentials.list_credential_reviews(reviewer.db, reviewer.facility)
         ctx: dict[str, object] = {
             "staff": reviewer.staff,
             "facility": reviewer.facility,
-            "reviews": pending,
+            "reviews": reviewer.pending(credentials.CREDENTIALS),
         }
         if failed is not None:
             ctx.update(failed_id=failed[0], form={"reason": failed[1]})
