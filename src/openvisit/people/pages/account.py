@@ -23,8 +23,6 @@ from openvisit.web.render import flash_redirect, redirect, render
 
 router = APIRouter(include_in_schema=False)
 
-# --- visitors: the account -------------------------------------------------------------
-
 IDENTITY_WORDS = {
     IdentityStatus.UNVERIFIED: ("Not checked yet", "grey"),
     IdentityStatus.PENDING: ("Being checked", "yellow"),

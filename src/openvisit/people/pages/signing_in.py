@@ -91,7 +91,7 @@ class _Door(Generic[A]):
     code_next: Callable[[str], str]  # ``next`` as carried to the code step
 
 
-VISITORS = _Door(
+VISITOR_DOOR = _Door(
     kind=sign_in.VISITORS,
     sign_in=sign_in.sign_in,
     url="/sign-in",
@@ -100,7 +100,7 @@ VISITORS = _Door(
     landing=_visitor_next,
     code_next=_visitor_next,
 )
-STAFF = _Door(
+STAFF_DOOR = _Door(
     kind=staff_service.STAFF,
     sign_in=staff_service.sign_in,
     url="/staff/sign-in",
@@ -210,17 +210,17 @@ def sign_in_page(request: Request, visitor: OptionalVisitor, next: str = "") -> 
 
 @router.post("/sign-in", response_class=HTMLResponse)
 def sign_in_submit(posted: Posted) -> Response:
-    return posted.password_step(VISITORS)
+    return posted.password_step(VISITOR_DOOR)
 
 
 @router.get("/sign-in/code", response_class=HTMLResponse)
 def code_page(request: Request, db: DbSession, clock: ClockDep, next: str = "") -> Response:
-    return _code_page(request, db, clock, VISITORS, next[:500])
+    return _code_page(request, db, clock, VISITOR_DOOR, next[:500])
 
 
 @router.post("/sign-in/code", response_class=HTMLResponse)
 def code_submit(posted: Posted) -> Response:
-    return posted.code_step(VISITORS)
+    return posted.code_step(VISITOR_DOOR)
 
 
 @router.post("/sign-out")
@@ -388,17 +388,17 @@ def staff_sign_in_page(request: Request, next: str = "") -> HTMLResponse:
 
 @router.post("/staff/sign-in", response_class=HTMLResponse)
 def staff_sign_in_submit(posted: Posted) -> Response:
-    return posted.password_step(STAFF)
+    return posted.password_step(STAFF_DOOR)
 
 
 @router.get("/staff/sign-in/code", response_class=HTMLResponse)
 def staff_code_page(request: Request, db: DbSession, clock: ClockDep, next: str = "") -> Response:
-    return _code_page(request, db, clock, STAFF, next)
+    return _code_page(request, db, clock, STAFF_DOOR, next)
 
 
 @router.post("/staff/sign-in/code", response_class=HTMLResponse)
 def staff_code_submit(posted: Posted) -> Response:
-    return posted.code_step(STAFF)
+    return posted.code_step(STAFF_DOOR)
 
 
 @router.post("/staff/sign-out")
