@@ -6,7 +6,6 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from openvisit import audit
 from openvisit.clock import Clock
 from openvisit.config import Settings
 from openvisit.errors import Code, Conflict, DomainError, InvalidInput
@@ -86,14 +85,14 @@ def submit_credential(
         credential.submitted_at = now
         credential.reviewed_at, credential.reviewed_by_staff_id = None, None
     session.flush()
-    audit.service.record(
+    reviews.record(
         session,
-        tag="credential:submitted",
-        actor=visitor_actor(visitor, ip),
-        at=now,
-        facility_id=facility.id,
-        subject=("credential", credential.id),
-        data={"kind": profession.value},
+        CREDENTIALS,
+        credential,
+        "submitted",
+        visitor_actor(visitor, ip),
+        now,
+        {"kind": profession.value},
     )
     return credential
 

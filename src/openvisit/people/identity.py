@@ -163,14 +163,7 @@ def submit_identity(
         session.add(submission)
         visitor.identity_status = IdentityStatus.PENDING
         session.flush()
-        audit.service.record(
-            session,
-            tag="identity:submitted",
-            actor=visitor_actor(visitor, ip),
-            at=now,
-            facility_id=facility.id,
-            subject=("identity_submission", submission.id),
-        )
+        reviews.record(session, CHECKS, submission, "submitted", visitor_actor(visitor, ip), now)
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)

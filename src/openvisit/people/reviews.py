@@ -8,6 +8,7 @@ colleagues can't both decide, and the visitor is told by e-mail.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
@@ -55,6 +56,27 @@ def chosen_facility(session: Session, facility_id: int | None) -> Facility:
             "Choose the facility you want to visit.", fields={"facility_id": "Choose a facility"}
         )
     return facility
+
+
+def record(
+    session: Session,
+    kind: Kind[R],
+    review: R,
+    what: str,
+    actor: AuditActor,
+    now: dt.datetime,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Audit what happened to a review (its row flushed): "submitted", "verified"..."""
+    audit.service.record(
+        session,
+        tag=f"{kind.tag}:{what}",
+        actor=actor,
+        at=now,
+        facility_id=review.facility_id,
+        subject=(kind.subject, review.id),
+        data=data,
+    )
 
 
 def pending(session: Session, kind: Kind[R], facility: Facility) -> list[tuple[R, Visitor]]:
@@ -131,14 +153,14 @@ def decide(
     session.refresh(review)
     if kind.decided is not None:
         kind.decided(review, visitor)
-    audit.service.record(
+    record(
         session,
-        tag=f"{kind.tag}:{status.value}",
-        actor=actor,
-        at=now,
-        facility_id=facility.id,
-        subject=(kind.subject, review.id),
-        data={"visitor_id": visitor.id, "reason": reason},
+        kind,
+        review,
+        status.value,
+        actor,
+        now,
+        {"visitor_id": visitor.id, "reason": reason},
     )
     subject, text = kind.letter(review, facility, settings)
     queue_email(
