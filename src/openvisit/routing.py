@@ -14,8 +14,8 @@ from openvisit.audit import routes as audit_routes
 from openvisit.billing import routes as billing
 from openvisit.facilities import kiosk_routes as kiosk_devices
 from openvisit.facilities import routes as facilities
-from openvisit.people import routes as people
-from openvisit.people import staff_routes
+from openvisit.people import pages as people_pages
+from openvisit.people import routes as people_routes
 from openvisit.residents import kiosk_routes as kiosk_residents
 from openvisit.residents import routes as residents
 from openvisit.scheduling import pages as scheduling_pages
@@ -27,6 +27,8 @@ from openvisit.web import routes as web
 ROUTERS = [
     audit_routes.router,
     audit_pages.router,
+    people_routes.router,
+    people_pages.router,
     scheduling_routes.router,
     scheduling_pages.router,
 ]
@@ -39,8 +41,6 @@ def include_routers(app: FastAPI) -> None:
         app.include_router(router)
     for module in (
         web,
-        staff_routes,
-        people,
         facilities,
         kiosk_devices,
         residents,

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from openvisit.auth.models import LoginAttempt, UserSession
 from openvisit.config import Settings
-from openvisit.errors import Code, DomainError, TooManyAttempts
+from openvisit.errors import Code, DomainError, InvalidInput, TooManyAttempts
 
 # argon2-cffi's defaults are argon2id with RFC 9106's low-memory profile.
 _hasher = PasswordHasher()
@@ -67,6 +67,17 @@ class SignInFailed(DomainError):
 
 class PasswordTooWeak(DomainError):
     code = Code.PASSWORD_TOO_WEAK
+
+
+def normalize_email(email: str) -> str:
+    """An e-mail address as accounts store it: trimmed and lower-cased."""
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 254 or " " in email:
+        raise InvalidInput(
+            "Enter an e-mail address in the right format, like name@example.com.",
+            fields={"email": "Enter an e-mail address like name@example.com"},
+        )
+    return email
 
 
 def check_new_password(password: str, *, email: str = "") -> None:

@@ -44,23 +44,18 @@ class Visitor(Base):
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_enabled_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime]
-    # Set when the visitor closed the account (people.service.close_account): it can't
+    # Set when the visitor closed the account (flows.account_closure.close_account): it can't
     # sign in again; its history stays, as the ledger and the audit log need it.
     closed_at: Mapped[dt.datetime | None]
 
 
-class IdentitySubmission(Base):
-    """A photo ID and a selfie, reviewed by staff of the facility the visitor named."""
-
-    __tablename__ = "identity_submissions"
+class Reviewed:
+    """What staff of one facility check for a visitor, and their decision: the columns an
+    identity submission and a professional credential share (people.reviews decides them)."""
 
     id: Mapped[intpk]
     visitor_id: Mapped[int] = mapped_column(ForeignKey("visitors.id"), index=True)
     facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id"), index=True)
-    photo_id_file: Mapped[str] = mapped_column(String(100))  # name under the private upload dir
-    photo_id_type: Mapped[str] = mapped_column(String(40))
-    selfie_file: Mapped[str] = mapped_column(String(100))
-    selfie_type: Mapped[str] = mapped_column(String(40))
     status: Mapped[ReviewStatus] = enum_column(ReviewStatus, default=ReviewStatus.PENDING)
     reason: Mapped[str] = mapped_column(String(500), default="")
     submitted_at: Mapped[dt.datetime]
@@ -68,23 +63,26 @@ class IdentitySubmission(Base):
     reviewed_at: Mapped[dt.datetime | None]
 
 
-class ProfessionalCredential(Base):
+class IdentitySubmission(Reviewed, Base):
+    """A photo ID and a selfie, reviewed by staff of the facility the visitor named."""
+
+    __tablename__ = "identity_submissions"
+
+    photo_id_file: Mapped[str] = mapped_column(String(100))  # name under the private upload dir
+    photo_id_type: Mapped[str] = mapped_column(String(40))
+    selfie_file: Mapped[str] = mapped_column(String(100))
+    selfie_type: Mapped[str] = mapped_column(String(40))
+
+
+class ProfessionalCredential(Reviewed, Base):
     """An attorney's bar number or a clergy credential, verified by facility staff."""
 
     __tablename__ = "professional_credentials"
     __table_args__ = (UniqueConstraint("visitor_id", "facility_id", "kind"),)
 
-    id: Mapped[intpk]
-    visitor_id: Mapped[int] = mapped_column(ForeignKey("visitors.id"), index=True)
-    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id"), index=True)
     kind: Mapped[ProfessionKind] = enum_column(ProfessionKind)
     number: Mapped[str] = mapped_column(String(60))
     issuer: Mapped[str] = mapped_column(String(120))  # e.g. "State Bar of Ohio"
-    status: Mapped[ReviewStatus] = enum_column(ReviewStatus, default=ReviewStatus.PENDING)
-    reason: Mapped[str] = mapped_column(String(500), default="")
-    submitted_at: Mapped[dt.datetime]
-    reviewed_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_members.id"))
-    reviewed_at: Mapped[dt.datetime | None]
 
 
 class StaffMember(Base):

@@ -1,14 +1,18 @@
-"""API shapes for visitor accounts, identity checks and professional credentials."""
+"""API shapes for visitor accounts, identity checks, professional credentials and staff."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 from pydantic import BaseModel, Field
 
+from openvisit.auth.permissions import StaffRoleName
 from openvisit.people.models import (
     IdentitySubmission,
     ProfessionalCredential,
+    StaffMember,
+    StaffRole,
     Visitor,
 )
 
@@ -88,14 +92,7 @@ class IdentitySubmissionOut(BaseModel):
 
     @classmethod
     def of(cls, row: IdentitySubmission) -> IdentitySubmissionOut:
-        return cls(
-            id=row.id,
-            facility_id=row.facility_id,
-            status=row.status.value,
-            reason=row.reason,
-            submitted_at=row.submitted_at,
-            reviewed_at=row.reviewed_at,
-        )
+        return cls.model_validate(row, from_attributes=True)
 
 
 class IdentityReviewOut(IdentitySubmissionOut):
@@ -134,17 +131,7 @@ class CredentialOut(BaseModel):
 
     @classmethod
     def of(cls, row: ProfessionalCredential) -> CredentialOut:
-        return cls(
-            id=row.id,
-            facility_id=row.facility_id,
-            kind=row.kind.value,
-            number=row.number,
-            issuer=row.issuer,
-            status=row.status.value,
-            reason=row.reason,
-            submitted_at=row.submitted_at,
-            reviewed_at=row.reviewed_at,
-        )
+        return cls.model_validate(row, from_attributes=True)
 
 
 class CredentialReviewOut(CredentialOut):
@@ -170,3 +157,43 @@ class ClosedAccountOut(BaseModel):
     refunded: str  # "$12.50"
     payout: str = Field(description="the payment service's reference; empty if nothing was paid")
     cancelled_visit_ids: list[int]
+
+
+class StaffSignInBody(BaseModel):
+    email: str = Field(max_length=254)
+    password: str = Field(max_length=256)
+    totp_code: str | None = Field(default=None, max_length=12)
+
+
+class StaffOut(BaseModel):
+    id: int
+    email: str
+    name: str
+    roles: list[dict[str, object]]
+
+    @classmethod
+    def of(cls, member: StaffMember, roles: Iterable[StaffRole]) -> StaffOut:
+        return cls(
+            id=member.id,
+            email=member.email,
+            name=member.name,
+            roles=[{"facility_id": r.facility_id, "role": r.role.value} for r in roles],
+        )
+
+
+class StaffSessionOut(BaseModel):
+    staff: StaffOut
+    csrf_token: str
+
+
+class StaffCreate(BaseModel):
+    email: str = Field(max_length=254)
+    name: str = Field(max_length=200)
+    password: str = Field(max_length=256)
+    role: StaffRoleName
+
+
+class StaffCreated(BaseModel):
+    staff: StaffOut
+    totp_secret: str
+    otpauth_uri: str

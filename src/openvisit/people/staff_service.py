@@ -11,15 +11,14 @@ from sqlalchemy.orm import Session
 from openvisit import audit
 from openvisit.audit.service import SYSTEM, AuditActor
 from openvisit.auth import service as auth
+from openvisit.auth import sign_in as signing_in
 from openvisit.auth.models import UserSession
 from openvisit.auth.permissions import StaffRoleName
 from openvisit.clock import Clock
 from openvisit.config import Settings
-from openvisit.errors import Code, Conflict, DomainError, InvalidInput, NotFound
+from openvisit.errors import Code, Conflict, InvalidInput, NotFound
 from openvisit.facilities.models import Facility
 from openvisit.people.models import StaffMember, StaffRole
-
-STAFF_SCOPE = "staff"
 
 
 @dataclass(frozen=True)
@@ -28,22 +27,19 @@ class CreatedStaff:
     otpauth_uri: str
 
 
-@dataclass(frozen=True)
-class StaffSignIn:
-    member: StaffMember
-    session: auth.NewSession
-    needs_code: bool  # the session is only good for giving the TOTP code
-    needs_enrollment: bool  # first sign-in: show the TOTP secret to enrol
+def staff_actor(member: StaffMember, ip: str) -> AuditActor:
+    return AuditActor("staff", member.id, member.email, ip)
 
 
-def normalize_email(email: str) -> str:
-    email = email.strip().lower()
-    if "@" not in email or len(email) > 254 or " " in email:
-        raise InvalidInput(
-            "Enter an e-mail address in the right format, like name@example.com.",
-            fields={"email": "Enter an e-mail address like name@example.com"},
-        )
-    return email
+def _code_accepted(member: StaffMember, now: dt.datetime) -> None:
+    """The first good code completes enrolment in the authenticator app."""
+    if member.totp_confirmed_at is None:
+        member.totp_confirmed_at = now
+
+
+STAFF = signing_in.AccountType(
+    scope="staff", model=StaffMember, actor=staff_actor, code_accepted=_code_accepted
+)
 
 
 def create_staff(
@@ -57,7 +53,7 @@ def create_staff(
     role: StaffRoleName,
     facility_id: int | None,
 ) -> CreatedStaff:
-    email = normalize_email(email)
+    email = auth.normalize_email(email)
     name = name.strip()
     if not name or len(name) > 200:
         raise InvalidInput("Enter the staff member's name.", fields={"name": "Enter a name"})
@@ -127,182 +123,40 @@ def create_staff_from_cli(
 
 
 def sign_in(
-    session: Session,
-    settings: Settings,
-    clock: Clock,
-    *,
-    email: str,
-    password: str,
-    totp_code: str | None,
-    ip: str,
-    user_agent: str,
-) -> StaffSignIn:
-    """Check the password (and the code, if given). Throttled per account and address.
-
-    With ``totp_code=None`` and TOTP required, the session returned is only good
-    for ``confirm_code``.
-    """
+    session: Session, settings: Settings, clock: Clock, attempt: signing_in.Attempt
+) -> signing_in.SignedIn[StaffMember]:
+    """Check the password, and the code unless the settings relax it. Throttled per
+    account and per address. When the code is owed but not given, a page gets a session
+    good only for giving it; to the API a missing code is a wrong one."""
     now = clock.now()
-    email = email.strip().lower()
-    auth.check_throttle(session, settings, scope=STAFF_SCOPE, identifier=email, ip=ip, now=now)
-    member = session.scalar(select(StaffMember).where(StaffMember.email == email))
-    ok = auth.verify_secret(member.password_hash if member else None, password)
-    if member is None or not member.is_active or not ok:
-        _fail(session, email, ip, now, "Enter a correct e-mail address and password.")
-    assert member is not None
-    need_code = settings.staff_totp_required
-    if need_code and totp_code is not None:
-        if not auth.totp_matches(member.totp_secret, totp_code, now):
-            _fail(
-                session,
-                email,
-                ip,
-                now,
-                "Enter the 6-digit code from your authenticator app.",
-                field="totp_code",
-            )
-        _code_confirmed(member, now)
-        need_code = False
-    if not need_code:
-        auth.note_attempt(
-            session, scope=STAFF_SCOPE, identifier=email, ip=ip, now=now, succeeded=True
-        )
-        audit.service.record(
-            session,
-            tag="staff:signed_in",
-            actor=_actor(member, ip),
-            at=now,
-            subject=("staff", member.id),
-        )
-    new = auth.start_session(
-        session,
-        actor_type="staff",
-        actor_id=member.id,
-        now=now,
-        lifetime=dt.timedelta(hours=settings.session_hours),
-        ip=ip,
-        user_agent=user_agent,
-        second_factor_pending=need_code,
-    )
-    return StaffSignIn(
-        member,
-        new,
-        needs_code=need_code,
-        needs_enrollment=need_code and member.totp_confirmed_at is None,
-    )
-
-
-def pending_sign_in(session: Session, row: UserSession | None) -> StaffMember | None:
-    if row is None or row.actor_type != "staff" or not row.second_factor_pending:
-        return None
-    return session.get(StaffMember, row.actor_id)
-
-
-def confirm_code(
-    session: Session,
-    settings: Settings,
-    clock: Clock,
-    *,
-    row: UserSession,
-    code: str,
-    ip: str,
-    user_agent: str,
-) -> auth.NewSession:
-    """Second step: a correct code replaces the half-signed-in session with a full one."""
-    now = clock.now()
-    member = pending_sign_in(session, row)
-    if member is None:
-        raise DomainError("Your sign-in expired. Please sign in again.", code=Code.SIGN_IN_EXPIRED)
-    auth.check_throttle(
-        session, settings, scope=STAFF_SCOPE, identifier=member.email, ip=ip, now=now
-    )
-    if not auth.totp_matches(member.totp_secret, code, now):
-        _fail(
-            session,
-            member.email,
-            ip,
-            now,
-            "Enter the 6-digit code from your authenticator app.",
-            field="totp_code",
-        )
-    _code_confirmed(member, now)
-    auth.note_attempt(
-        session, scope=STAFF_SCOPE, identifier=member.email, ip=ip, now=now, succeeded=True
-    )
-    auth.end_session(session, row)
-    audit.service.record(
-        session,
-        tag="staff:signed_in",
-        actor=_actor(member, ip),
-        at=now,
-        subject=("staff", member.id),
-    )
-    return auth.start_session(
-        session,
-        actor_type="staff",
-        actor_id=member.id,
-        now=now,
-        lifetime=dt.timedelta(hours=settings.session_hours),
-        ip=ip,
-        user_agent=user_agent,
+    email = attempt.email.strip().lower()
+    member = signing_in.check_password(session, settings, STAFF, attempt, email=email, now=now)
+    if not member.is_active:
+        signing_in.fail(session, STAFF, email, attempt.ip, now, signing_in.NOT_RECOGNISED)
+    return signing_in.finish(
+        session, settings, STAFF, member, attempt, code_owed=settings.staff_totp_required, now=now
     )
 
 
 def sign_out(session: Session, clock: Clock, row: UserSession, ip: str) -> None:
-    member = session.get(StaffMember, row.actor_id)
-    auth.end_session(session, row)
-    if member is not None:
-        audit.service.record(
-            session,
-            tag="staff:signed_out",
-            actor=_actor(member, ip),
-            at=clock.now(),
-            subject=("staff", member.id),
-        )
-
-
-def _code_confirmed(member: StaffMember, now: dt.datetime) -> None:
-    if member.totp_confirmed_at is None:
-        member.totp_confirmed_at = now
-
-
-def _actor(member: StaffMember, ip: str) -> AuditActor:
-    return AuditActor("staff", member.id, member.email, ip)
-
-
-def _fail(
-    session: Session, email: str, ip: str, now: dt.datetime, message: str, field: str = "email"
-) -> None:
-    auth.note_attempt(session, scope=STAFF_SCOPE, identifier=email, ip=ip, now=now, succeeded=False)
-    audit.service.record(
-        session,
-        tag="staff:sign_in_failed",
-        actor=AuditActor("anonymous", None, email, ip),
-        at=now,
-        data={"email": email},
-    )
-    raise auth.SignInFailed(message, fields={field: message})
-
-
-def list_facilities_for(session: Session, facility_ids: list[int] | None) -> list[Facility]:
-    query = select(Facility).order_by(Facility.name)
-    if facility_ids is not None:
-        query = query.where(Facility.id.in_(facility_ids))
-    return list(session.scalars(query))
+    signing_in.sign_out(session, clock, STAFF, row, ip)
 
 
 def staff_of_facility(
     session: Session, facility_id: int
-) -> list[tuple[StaffMember, list[dict[str, object]]]]:
+) -> list[tuple[StaffMember, list[StaffRole]]]:
+    """Who works at this facility, by name, each with their roles there."""
     rows = session.execute(
         select(StaffMember, StaffRole)
         .join(StaffRole, StaffRole.staff_id == StaffMember.id)
         .where(StaffRole.facility_id == facility_id)
         .order_by(StaffMember.name)
-    ).all()
-    grouped: dict[int, tuple[StaffMember, list[dict[str, object]]]] = {}
+    )
+    grouped: dict[int, tuple[StaffMember, list[StaffRole]]] = {}
     for member, role in rows:
-        grouped.setdefault(member.id, (member, []))[1].append(
-            {"facility_id": facility_id, "role": role.role.value}
-        )
+        grouped.setdefault(member.id, (member, []))[1].append(role)
     return list(grouped.values())
+
+
+def roles_of(session: Session, staff_id: int) -> list[StaffRole]:
+    return list(session.scalars(select(StaffRole).where(StaffRole.staff_id == staff_id)))

@@ -59,10 +59,13 @@ class PageAnswer:
         ctx.setdefault("error_message", exc.message)
         return render(self.request, page.template, ctx, status_code=exc.http_status)
 
-    def refused_to(self, exc: DomainError, url: str, *, prefix: str = "") -> RedirectResponse:
-        """Back to ``url`` with the refusal as a message shown once."""
+    def refused_to(
+        self, exc: DomainError, url: str, *, prefix: str = "", kind: str = "error"
+    ) -> RedirectResponse:
+        """Back to ``url`` with the refusal as a message shown once (``kind="info"`` when
+        the refusal is news rather than a fault, like "already confirmed")."""
         self._undo(exc)
-        return flash_redirect(self.request, url, f"{prefix}{exc.message}", kind="error")
+        return flash_redirect(self.request, url, f"{prefix}{exc.message}", kind=kind)
 
     def done(self, url: str, message: str) -> RedirectResponse:
         """Post/redirect/get with a success message shown once."""
