@@ -22,9 +22,10 @@ from openvisit.scheduling import pages as scheduling_pages
 from openvisit.scheduling import routes as scheduling_routes
 from openvisit.signaling import routes as signaling
 from openvisit.visits import routes as visits
-from openvisit.web import routes as web
+from openvisit.web import pages as web_pages
 
 ROUTERS = [
+    web_pages.router,
     audit_routes.router,
     audit_pages.router,
     people_routes.router,
@@ -40,7 +41,6 @@ def include_routers(app: FastAPI) -> None:
     for router in ROUTERS:
         app.include_router(router)
     for module in (
-        web,
         facilities,
         kiosk_devices,
         residents,
