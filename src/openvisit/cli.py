@@ -53,7 +53,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_create_staff(args: argparse.Namespace) -> int:
-    from openvisit.db import make_engine, make_sessionmaker, session_scope
+    from openvisit.db import make_engine, make_sessionmaker, transaction
     from openvisit.people import staff_service
 
     settings = _settings()
@@ -61,7 +61,7 @@ def cmd_create_staff(args: argparse.Namespace) -> int:
     factory = make_sessionmaker(make_engine(settings.database_url))
     from openvisit.clock import SystemClock
 
-    for session in session_scope(factory):
+    with transaction(factory) as session:
         created = staff_service.create_staff_from_cli(
             session,
             SystemClock(),

@@ -9,12 +9,15 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from openvisit.errors import DomainError
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -109,12 +112,24 @@ def make_sessionmaker(bind: Any, **kw: Any) -> sessionmaker[Session]:
     return sessionmaker(bind=bind, expire_on_commit=False, autoflush=True, **kw)
 
 
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """Yield a session; commit if the body returned, roll back if it raised."""
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work: a request, a worker job, a signaling event.
+
+    Commits if the body returns; rolls back if it raises, except for a
+    ``DomainError`` with ``keep_changes`` (a failed sign-in must be counted), whose
+    changes are committed before the error goes on.
+    """
     session = factory()
     try:
         yield session
         session.commit()
+    except DomainError as exc:
+        if exc.keep_changes:
+            session.commit()
+        else:
+            session.rollback()
+        raise
     except BaseException:
         session.rollback()
         raise

@@ -18,7 +18,7 @@ from openvisit.auth.permissions import StaffRoleName
 from openvisit.auth.service import hash_secret, new_token, token_digest, totp_uri
 from openvisit.clock import Clock, SystemClock
 from openvisit.config import Settings
-from openvisit.db import make_engine, make_sessionmaker, session_scope
+from openvisit.db import make_engine, make_sessionmaker, transaction
 from openvisit.errors import Code, DomainError
 from openvisit.facilities.models import (
     Facility,
@@ -59,7 +59,7 @@ def seed_demo(settings: Settings) -> str:
     settings.ensure_secret_key()
     engine = make_engine(settings.database_url)
     factory = make_sessionmaker(engine)
-    for session in session_scope(factory):
+    with transaction(factory) as session:
         facility = session.scalar(select(Facility).where(Facility.name == FACILITY))
         created = facility is None
         if facility is None:

@@ -18,7 +18,8 @@ from openvisit.auth.models import UserSession
 from openvisit.auth.permissions import Permission, StaffRoleName
 from openvisit.clock import Clock
 from openvisit.config import Settings
-from openvisit.errors import DomainError, Forbidden, NotAuthenticated
+from openvisit.db import transaction
+from openvisit.errors import Forbidden, NotAuthenticated
 from openvisit.facilities.models import Facility, Kiosk
 from openvisit.facilities.service import access_facility
 from openvisit.people.context import KioskContext, StaffContext, VisitorContext
@@ -42,21 +43,8 @@ def get_clock(request: Request) -> Clock:
 
 
 def get_db(request: Request) -> Iterator[Session]:
-    session: Session = request.app.state.sessionmaker()
-    try:
+    with transaction(request.app.state.sessionmaker) as session:
         yield session
-        session.commit()
-    except DomainError as exc:
-        if exc.keep_changes:
-            session.commit()
-        else:
-            session.rollback()
-        raise
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

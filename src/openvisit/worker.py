@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from openvisit.clock import Clock
 from openvisit.config import Settings
-from openvisit.db import session_scope
+from openvisit.db import transaction
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ JOBS: list[tuple[str, Job]] = [
 def run_jobs_once(sessionmaker: Any, clock: Clock, settings: Settings) -> None:
     for name, job in JOBS:
         try:
-            for session in session_scope(sessionmaker):
+            with transaction(sessionmaker) as session:
                 job(session, clock, settings)
         except Exception:
             log.exception("worker job %r failed; it will run again at the next tick", name)
