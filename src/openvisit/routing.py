@@ -12,18 +12,25 @@ from openvisit.approvals import routes as approvals
 from openvisit.audit import pages as audit_pages
 from openvisit.audit import routes as audit_routes
 from openvisit.billing import routes as billing
-from openvisit.facilities import kiosk_routes as kiosk_devices
-from openvisit.facilities import routes as facilities
+from openvisit.facilities import pages as facilities_pages
+from openvisit.facilities import routes as facilities_routes
 from openvisit.people import routes as people
 from openvisit.people import staff_routes
-from openvisit.residents import kiosk_routes as kiosk_residents
-from openvisit.residents import routes as residents
+from openvisit.residents import pages as residents_pages
+from openvisit.residents import routes as residents_routes
 from openvisit.scheduling import routes as scheduling
 from openvisit.signaling import routes as signaling
 from openvisit.visits import routes as visits
 from openvisit.web import routes as web
 
-ROUTERS = [audit_routes.router, audit_pages.router]
+ROUTERS = [
+    audit_routes.router,
+    audit_pages.router,
+    facilities_routes.router,
+    facilities_pages.router,
+    residents_routes.router,
+    residents_pages.router,
+]
 
 
 def include_routers(app: FastAPI) -> None:
@@ -31,10 +38,6 @@ def include_routers(app: FastAPI) -> None:
         web,
         staff_routes,
         people,
-        facilities,
-        kiosk_devices,
-        residents,
-        kiosk_residents,
         approvals,
         scheduling,
         billing,

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from openvisit.audit.service import AuditActor
 from openvisit.clock import Clock
 from openvisit.config import Settings
-from openvisit.facilities import service as facilities
+from openvisit.facilities import closures
 from openvisit.facilities.models import Closure, Facility
 from openvisit.scheduling import service as scheduling
 from openvisit.visits.models import Visit
@@ -34,7 +34,7 @@ def declare_closure(
 
     The families see a plain reason; the staff's own reason stays in the closure.
     """
-    created = facilities.create_closure(
+    created = closures.create_closure(
         session,
         clock,
         actor,

@@ -6,7 +6,8 @@ import datetime as dt
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from openvisit.residents.models import CustodyStatus
+from openvisit.residents.kiosk_session import KioskView
+from openvisit.residents.models import CustodyStatus, Resident
 
 
 class ResidentIn(BaseModel):
@@ -58,6 +59,26 @@ class ResidentOut(BaseModel):
     created_at: dt.datetime
     updated_at: dt.datetime
 
+    @classmethod
+    def of(cls, resident: Resident, unit_names: dict[int, str]) -> ResidentOut:
+        return cls(
+            id=resident.id,
+            facility_id=resident.facility_id,
+            booking_number=resident.booking_number,
+            first_name=resident.first_name,
+            last_name=resident.last_name,
+            date_of_birth=resident.date_of_birth,
+            unit_id=resident.unit_id,
+            unit_name=unit_names.get(resident.unit_id) if resident.unit_id is not None else None,
+            custody_status=resident.custody_status,
+            restricted_until=resident.restricted_until,
+            restriction_reason=resident.restriction_reason,
+            preferred_language=resident.preferred_language,
+            has_pin=resident.pin_hash is not None,
+            created_at=resident.created_at,
+            updated_at=resident.updated_at,
+        )
+
 
 class ResidentPageOut(BaseModel):
     items: list[ResidentOut]
@@ -104,3 +125,24 @@ class KioskResidentOut(BaseModel):
 class KioskMeOut(BaseModel):
     kiosk: KioskOut
     resident: KioskResidentOut | None
+
+    @classmethod
+    def of(cls, view: KioskView) -> KioskMeOut:
+        kiosk, resident = view.kiosk, view.resident
+        return cls(
+            kiosk=KioskOut(
+                id=kiosk.id,
+                name=kiosk.name,
+                facility_id=kiosk.facility_id,
+                location=kiosk.location.value,
+                unit_id=kiosk.unit_id,
+                in_service=kiosk.in_service,
+            ),
+            resident=KioskResidentOut(
+                id=resident.id,
+                first_name=resident.first_name,
+                booking_number=resident.booking_number,
+            )
+            if resident
+            else None,
+        )
