@@ -46,6 +46,9 @@ def test_admin_adds_renames_and_deletes_an_empty_unit(admin_client, personas, db
     assert db.get(HousingUnit, unit_id) is None
     tags = set(db.scalars(select(AuditEvent.tag)))
     assert {"unit:created", "unit:renamed", "unit:deleted"} <= tags
+    deleted = db.scalar(select(AuditEvent).where(AuditEvent.tag == "unit:deleted"))
+    assert (deleted.subject_type, deleted.subject_id) == ("unit", unit_id)
+    assert deleted.facility_id == personas.facility.id
 
 
 def test_a_unit_with_residents_or_kiosks_cannot_be_deleted(admin_client, personas, db):

@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from openvisit import audit
 from openvisit.audit.service import AuditActor
 from openvisit.clock import Clock
-from openvisit.errors import Code, Conflict, InvalidInput, NotFound
+from openvisit.errors import Code, Conflict, InvalidInput
 from openvisit.facilities.models import Closure, ClosureKind, Facility
+from openvisit.facilities.service import get_owned, record_event
 from openvisit.facilities.units import get_unit, parse_hhmm
 
 
@@ -46,12 +46,9 @@ def list_closures(
 
 
 def get_closure(session: Session, facility: Facility, closure_id: int) -> Closure:
-    closure = session.scalar(
-        select(Closure).where(Closure.id == closure_id, Closure.facility_id == facility.id)
+    return get_owned(
+        session, Closure, facility, closure_id, "We couldn't find that lockdown or blackout."
     )
-    if closure is None:
-        raise NotFound("We couldn't find that lockdown or blackout.")
-    return closure
 
 
 def local_to_utc(day: str, time: str, tz: str, field: str) -> dt.datetime:
@@ -80,30 +77,27 @@ def local_to_utc(day: str, time: str, tz: str, field: str) -> dt.datetime:
     return utc
 
 
-def create_closure(
-    session: Session,
-    clock: Clock,
-    actor: AuditActor,
-    facility: Facility,
-    *,
-    kind: str,
-    starts_at: dt.datetime,
-    ends_at: dt.datetime | None,
-    reason: str,
-    unit_id: int | None = None,
-    staff_id: int | None = None,
-) -> Closure:
-    """Record a blackout or lockdown and return it.
+@dataclass(frozen=True)
+class NewClosure:
+    """A blackout or lockdown as staff describe it, not yet checked."""
 
-    The caller's transaction holds the new closure; whatever must follow from it
-    (the visits it covers) is decided by whoever receives the returned closure.
-    """
+    kind: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime | None
+    reason: str
+    unit_id: int | None = None
+
+
+def _check_kind(kind: str) -> ClosureKind:
     try:
-        closure_kind = ClosureKind(kind)
+        return ClosureKind(kind)
     except ValueError:
         raise InvalidInput(
             "Choose blackout or lockdown.", fields={"kind": "Choose blackout or lockdown"}
         ) from None
+
+
+def _check_reason(reason: str) -> str:
     reason = reason.strip()
     if not reason:
         raise InvalidInput("Enter the reason.", fields={"reason": "Enter the reason"})
@@ -112,6 +106,13 @@ def create_closure(
             "The reason can be at most 500 characters.",
             fields={"reason": "Enter at most 500 characters"},
         )
+    return reason
+
+
+def _check_period(
+    kind: ClosureKind, starts_at: dt.datetime, ends_at: dt.datetime | None, now: dt.datetime
+) -> tuple[dt.datetime, dt.datetime | None]:
+    """The period in UTC: it has an end unless it is a lockdown, and the end is to come."""
     if starts_at.tzinfo is None or (ends_at is not None and ends_at.tzinfo is None):
         raise InvalidInput(
             "Give times with their UTC offset.",
@@ -119,33 +120,54 @@ def create_closure(
             fields={"starts_at": "Include the UTC offset, like +00:00"},
         )
     starts_at = starts_at.astimezone(dt.UTC)
-    if ends_at is None and closure_kind == ClosureKind.BLACKOUT:
+    if ends_at is None:
+        if kind == ClosureKind.BLACKOUT:
+            raise InvalidInput(
+                "A blackout needs an end. Only a lockdown may be open-ended.",
+                code=Code.CLOSURE_NEEDS_END,
+                fields={"ends_at": "Enter when it ends"},
+            )
+        return starts_at, None
+    ends_at = ends_at.astimezone(dt.UTC)
+    if ends_at <= starts_at:
         raise InvalidInput(
-            "A blackout needs an end. Only a lockdown may be open-ended.",
-            code=Code.CLOSURE_NEEDS_END,
-            fields={"ends_at": "Enter when it ends"},
+            "The end must be after the start.",
+            code=Code.CLOSURE_END_BEFORE_START,
+            fields={"ends_at": "Enter an end after the start"},
         )
-    if ends_at is not None:
-        ends_at = ends_at.astimezone(dt.UTC)
-        if ends_at <= starts_at:
-            raise InvalidInput(
-                "The end must be after the start.",
-                code=Code.CLOSURE_END_BEFORE_START,
-                fields={"ends_at": "Enter an end after the start"},
-            )
-        if ends_at <= clock.now():
-            raise InvalidInput(
-                "That period is already over.",
-                code=Code.CLOSURE_IN_PAST,
-                fields={"ends_at": "Enter an end in the future"},
-            )
-    if unit_id is not None:
-        get_unit(session, facility, unit_id, field="unit_id")
+    if ends_at <= now:
+        raise InvalidInput(
+            "That period is already over.",
+            code=Code.CLOSURE_IN_PAST,
+            fields={"ends_at": "Enter an end in the future"},
+        )
+    return starts_at, ends_at
+
+
+def create_closure(
+    session: Session,
+    clock: Clock,
+    actor: AuditActor,
+    facility: Facility,
+    new: NewClosure,
+    *,
+    staff_id: int | None = None,
+) -> Closure:
+    """Record a blackout or lockdown and return it.
+
+    The caller's transaction holds the new closure; whatever must follow from it
+    (the visits it covers) is decided by whoever receives the returned closure.
+    """
     now = clock.now()
+    kind = _check_kind(new.kind)
+    reason = _check_reason(new.reason)
+    starts_at, ends_at = _check_period(kind, new.starts_at, new.ends_at, now)
+    if new.unit_id is not None:
+        get_unit(session, facility, new.unit_id, field="unit_id")
     closure = Closure(
         facility_id=facility.id,
-        unit_id=unit_id,
-        kind=closure_kind,
+        unit_id=new.unit_id,
+        kind=kind,
         starts_at=starts_at,
         ends_at=ends_at,
         reason=reason,
@@ -154,21 +176,11 @@ def create_closure(
     )
     session.add(closure)
     session.flush()
-    audit.service.record(
-        session,
-        tag="closure:created",
-        actor=actor,
-        at=now,
-        facility_id=facility.id,
-        subject=("closure", closure.id),
-        data=_closure_data(closure),
-    )
+    record_event(session, "closure:created", actor, now, closure, _closure_data(closure))
     return closure
 
 
-def lift_lockdown(
-    session: Session, clock: Clock, actor: AuditActor, facility: Facility, closure: Closure
-) -> Closure:
+def lift_lockdown(session: Session, clock: Clock, actor: AuditActor, closure: Closure) -> Closure:
     """End a lockdown now."""
     now = clock.now()
     if closure.kind != ClosureKind.LOCKDOWN:
@@ -186,14 +198,13 @@ def lift_lockdown(
     closure.lifted_at = now
     closure.ends_at = now
     session.flush()
-    audit.service.record(
+    record_event(
         session,
-        tag="closure:lifted",
-        actor=actor,
-        at=now,
-        facility_id=facility.id,
-        subject=("closure", closure.id),
-        data={"before": before, "after": _closure_data(closure)},
+        "closure:lifted",
+        actor,
+        now,
+        closure,
+        {"before": before, "after": _closure_data(closure)},
     )
     return closure
 

@@ -16,7 +16,7 @@ from openvisit.clock import Clock
 from openvisit.config import Settings
 from openvisit.errors import Code, Conflict, InvalidInput, NotFound
 from openvisit.facilities.models import Facility, Kiosk, KioskLocation
-from openvisit.facilities.service import check_name
+from openvisit.facilities.service import check_name, get_owned, record_event
 from openvisit.facilities.units import get_unit
 
 KIOSK_SCOPE = "kiosk_device"
@@ -36,12 +36,7 @@ def list_kiosks(session: Session, facility: Facility) -> list[Kiosk]:
 
 
 def get_kiosk(session: Session, facility: Facility, kiosk_id: int) -> Kiosk:
-    kiosk = session.scalar(
-        select(Kiosk).where(Kiosk.id == kiosk_id, Kiosk.facility_id == facility.id)
-    )
-    if kiosk is None:
-        raise NotFound("We couldn't find that kiosk.")
-    return kiosk
+    return get_owned(session, Kiosk, facility, kiosk_id, "We couldn't find that kiosk.")
 
 
 def get_device(session: Session, kiosk_id: int) -> Kiosk:
@@ -99,14 +94,13 @@ def create_kiosk(
     )
     session.add(kiosk)
     session.flush()
-    audit.service.record(
+    record_event(
         session,
-        tag="kiosk:created",
-        actor=actor,
-        at=now,
-        facility_id=facility.id,
-        subject=("kiosk", kiosk.id),
-        data={"name": name, "location": where.value, "unit_id": unit_id},
+        "kiosk:created",
+        actor,
+        now,
+        kiosk,
+        {"name": name, "location": where.value, "unit_id": unit_id},
     )
     return kiosk
 
@@ -115,7 +109,6 @@ def set_kiosk_service(
     session: Session,
     clock: Clock,
     actor: AuditActor,
-    facility: Facility,
     kiosk: Kiosk,
     *,
     in_service: bool,
@@ -136,14 +129,13 @@ def set_kiosk_service(
     kiosk.in_service = in_service
     kiosk.out_of_service_reason = "" if in_service else reason
     session.flush()
-    audit.service.record(
+    record_event(
         session,
-        tag="kiosk:service_changed",
-        actor=actor,
-        at=clock.now(),
-        facility_id=facility.id,
-        subject=("kiosk", kiosk.id),
-        data={
+        "kiosk:service_changed",
+        actor,
+        clock.now(),
+        kiosk,
+        {
             "before": before,
             "after": {"in_service": kiosk.in_service, "reason": kiosk.out_of_service_reason},
             "note": reason,
@@ -157,7 +149,6 @@ def issue_kiosk_credential(
     settings: Settings,
     clock: Clock,
     actor: AuditActor,
-    facility: Facility,
     kiosk: Kiosk,
 ) -> IssuedCredential:
     """A new device credential, replacing (and signing out) any earlier one."""
@@ -168,20 +159,12 @@ def issue_kiosk_credential(
     kiosk.credential_issued_at = now
     auth.end_all_sessions(session, "kiosk", kiosk.id)
     session.flush()
-    audit.service.record(
-        session,
-        tag="kiosk:credential_issued",
-        actor=actor,
-        at=now,
-        facility_id=facility.id,
-        subject=("kiosk", kiosk.id),
-        data={"replaced": replaced},
-    )
+    record_event(session, "kiosk:credential_issued", actor, now, kiosk, {"replaced": replaced})
     return IssuedCredential(kiosk, token, f"{settings.base_url}/kiosk/activate?code={token}")
 
 
 def revoke_kiosk_credential(
-    session: Session, clock: Clock, actor: AuditActor, facility: Facility, kiosk: Kiosk
+    session: Session, clock: Clock, actor: AuditActor, kiosk: Kiosk
 ) -> Kiosk:
     """Forget the credential and sign the device out."""
     if kiosk.credential_hash is None:
@@ -192,14 +175,7 @@ def revoke_kiosk_credential(
     kiosk.credential_issued_at = None
     auth.end_all_sessions(session, "kiosk", kiosk.id)
     session.flush()
-    audit.service.record(
-        session,
-        tag="kiosk:credential_revoked",
-        actor=actor,
-        at=clock.now(),
-        facility_id=facility.id,
-        subject=("kiosk", kiosk.id),
-    )
+    record_event(session, "kiosk:credential_revoked", actor, clock.now(), kiosk)
     return kiosk
 
 
@@ -243,13 +219,12 @@ def activate_kiosk(
         ip=ip,
         user_agent=user_agent,
     )
-    audit.service.record(
+    record_event(
         session,
-        tag="kiosk:activated",
-        actor=AuditActor("kiosk", kiosk.id, f"kiosk#{kiosk.id}", ip),
-        at=now,
-        facility_id=kiosk.facility_id,
-        subject=("kiosk", kiosk.id),
-        data={"in_service": kiosk.in_service},
+        "kiosk:activated",
+        AuditActor("kiosk", kiosk.id, f"kiosk#{kiosk.id}", ip),
+        now,
+        kiosk,
+        {"in_service": kiosk.in_service},
     )
     return KioskActivation(kiosk, new)

@@ -239,7 +239,7 @@ def unit_hours_submit(
         for r in rows
     ]
     try:
-        units.replace_hours(db, clock, staff.actor, facility, unit, windows)
+        units.replace_hours(db, clock, staff.actor, unit, windows)
     except DomainError as exc:
         return answer.refused(
             exc,
@@ -289,7 +289,7 @@ def unit_delete_submit(
     unit = units.get_unit(db, facility, unit_id)
     name = unit.name
     try:
-        housing.delete_unit(db, clock, staff.actor, facility, unit)
+        housing.delete_unit(db, clock, staff.actor, unit)
     except DomainError as exc:
         return answer.refused_to(exc, _url(facility, f"units/{unit_id}"))
     return answer.done(_url(facility, "units"), f"{name} deleted.")
@@ -353,10 +353,16 @@ def closure_create_submit(
             ends_at = closures.local_to_utc(
                 form.ends_date, form.ends_time, facility.timezone, "ends"
             )
-        unit_id = _optional_id(form.unit_id)
+        new = closures.NewClosure(
+            form.kind, starts_at, ends_at, form.reason, _optional_id(form.unit_id)
+        )
         if form.confirm != "yes":
             affected = scheduling.visits_affected_by(
-                db, facility_id=facility.id, unit_id=unit_id, starts_at=starts_at, ends_at=ends_at
+                db,
+                facility_id=facility.id,
+                unit_id=new.unit_id,
+                starts_at=starts_at,
+                ends_at=ends_at,
             )
             if affected:
                 # Show the effect before it happens: "12 visits will be cancelled".
@@ -365,17 +371,7 @@ def closure_create_submit(
                 )
                 return render(request, "facilities/closures.html", ctx)
         closure, cancelled = closure_flow.declare_closure(
-            db,
-            clock,
-            settings,
-            staff.actor,
-            facility,
-            kind=form.kind,
-            starts_at=starts_at,
-            ends_at=ends_at,
-            reason=form.reason,
-            unit_id=unit_id,
-            staff_id=staff.member.id,
+            db, clock, settings, staff.actor, facility, new, staff_id=staff.member.id
         )
     except DomainError as exc:
         return answer.refused(
@@ -408,7 +404,7 @@ def closure_lift_submit(
 ) -> Response:
     closure = closures.get_closure(db, facility, closure_id)
     try:
-        closures.lift_lockdown(db, clock, staff.actor, facility, closure)
+        closures.lift_lockdown(db, clock, staff.actor, closure)
     except DomainError as exc:
         return answer.refused_to(exc, _url(facility, "closures"))
     return answer.done(_url(facility, "closures"), "Lockdown lifted. Visiting can resume.")
@@ -480,7 +476,7 @@ def kiosk_service_submit(
     kiosk = kiosks.get_kiosk(db, facility, kiosk_id)
     try:
         kiosks.set_kiosk_service(
-            db, clock, staff.actor, facility, kiosk, in_service=in_service == "yes", reason=reason
+            db, clock, staff.actor, kiosk, in_service=in_service == "yes", reason=reason
         )
     except DomainError as exc:
         return answer.refused_to(exc, _url(facility, "kiosks"), prefix=f"{kiosk.name}: ")
@@ -500,7 +496,7 @@ def kiosk_credential_submit(
 ) -> Response:
     """Shows the new code on this response only: it is never stored nor put in a cookie."""
     kiosk = kiosks.get_kiosk(db, facility, kiosk_id)
-    issued = kiosks.issue_kiosk_credential(db, settings, clock, staff.actor, facility, kiosk)
+    issued = kiosks.issue_kiosk_credential(db, settings, clock, staff.actor, kiosk)
     response = render(
         request,
         "facilities/kiosk_credential.html",
@@ -521,7 +517,7 @@ def kiosk_revoke_submit(
 ) -> Response:
     kiosk = kiosks.get_kiosk(db, facility, kiosk_id)
     try:
-        kiosks.revoke_kiosk_credential(db, clock, staff.actor, facility, kiosk)
+        kiosks.revoke_kiosk_credential(db, clock, staff.actor, kiosk)
     except DomainError as exc:
         return answer.refused_to(exc, _url(facility, "kiosks"))
     return answer.done(

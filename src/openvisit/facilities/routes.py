@@ -167,7 +167,7 @@ def api_delete_unit(
     facility: ManagedFacility, unit_id: int, staff: CurrentStaff, db: DbSession, clock: ClockDep
 ) -> None:
     unit = units.get_unit(db, facility, unit_id)
-    housing.delete_unit(db, clock, staff.actor, facility, unit)
+    housing.delete_unit(db, clock, staff.actor, unit)
 
 
 @router.put("/facilities/{facility_id}/units/{unit_id}/hours", response_model=UnitOut)
@@ -182,7 +182,7 @@ def api_replace_hours(
     """Replace the unit's weekly visiting hours (facility-local times) all at once."""
     unit = units.get_unit(db, facility, unit_id)
     windows = [units.HoursWindow(w.weekday, w.start, w.end) for w in body.windows]
-    return UnitOut.of(units.replace_hours(db, clock, staff.actor, facility, unit, windows))
+    return UnitOut.of(units.replace_hours(db, clock, staff.actor, unit, windows))
 
 
 # --- closures ------------------------------------------------------------------------
@@ -208,18 +208,11 @@ def api_create_closure(
 ) -> Closure:
     """Record a lockdown or blackout; the visits it covers are cancelled and the families
     told (see GET .../closure-preview to count them first)."""
+    new = closures.NewClosure(
+        body.kind.value, body.starts_at, body.ends_at, body.reason, body.unit_id
+    )
     closure, _cancelled = closure_flow.declare_closure(
-        db,
-        clock,
-        settings,
-        staff.actor,
-        facility,
-        kind=body.kind.value,
-        starts_at=body.starts_at,
-        ends_at=body.ends_at,
-        reason=body.reason,
-        unit_id=body.unit_id,
-        staff_id=staff.member.id,
+        db, clock, settings, staff.actor, facility, new, staff_id=staff.member.id
     )
     return closure
 
@@ -233,7 +226,7 @@ def api_lift_closure(
     clock: ClockDep,
 ) -> Closure:
     closure = closures.get_closure(db, facility, closure_id)
-    return closures.lift_lockdown(db, clock, staff.actor, facility, closure)
+    return closures.lift_lockdown(db, clock, staff.actor, closure)
 
 
 # --- kiosks --------------------------------------------------------------------------
@@ -241,7 +234,7 @@ def api_lift_closure(
 
 @router.get("/facilities/{facility_id}/kiosks", response_model=list[KioskOut])
 def api_list_kiosks(facility: ManagedFacility, db: DbSession) -> list[KioskOut]:
-    return [KioskOut.of(k) for k in kiosks.list_kiosks(db, facility)]
+    return [KioskOut.model_validate(k) for k in kiosks.list_kiosks(db, facility)]
 
 
 @router.post("/facilities/{facility_id}/kiosks", response_model=KioskOut, status_code=201)
@@ -261,7 +254,7 @@ def api_create_kiosk(
         location=body.location.value,
         unit_id=body.unit_id,
     )
-    return KioskOut.of(kiosk)
+    return KioskOut.model_validate(kiosk)
 
 
 @router.put("/facilities/{facility_id}/kiosks/{kiosk_id}/service", response_model=KioskOut)
@@ -275,9 +268,9 @@ def api_kiosk_service(
 ) -> KioskOut:
     kiosk = kiosks.get_kiosk(db, facility, kiosk_id)
     kiosks.set_kiosk_service(
-        db, clock, staff.actor, facility, kiosk, in_service=body.in_service, reason=body.reason
+        db, clock, staff.actor, kiosk, in_service=body.in_service, reason=body.reason
     )
-    return KioskOut.of(kiosk)
+    return KioskOut.model_validate(kiosk)
 
 
 @router.post(
@@ -296,10 +289,12 @@ def api_issue_credential(
 ) -> KioskCredentialOut:
     """A new device credential (replacing any earlier one). The code is shown only once."""
     kiosk = kiosks.get_kiosk(db, facility, kiosk_id)
-    issued = kiosks.issue_kiosk_credential(db, settings, clock, staff.actor, facility, kiosk)
+    issued = kiosks.issue_kiosk_credential(db, settings, clock, staff.actor, kiosk)
     response.headers["Cache-Control"] = "no-store"
     return KioskCredentialOut(
-        kiosk=KioskOut.of(issued.kiosk), code=issued.token, activation_url=issued.activation_url
+        kiosk=KioskOut.model_validate(issued.kiosk),
+        code=issued.token,
+        activation_url=issued.activation_url,
     )
 
 
@@ -308,7 +303,7 @@ def api_revoke_credential(
     facility: ManagedFacility, kiosk_id: int, staff: CurrentStaff, db: DbSession, clock: ClockDep
 ) -> None:
     kiosk = kiosks.get_kiosk(db, facility, kiosk_id)
-    kiosks.revoke_kiosk_credential(db, clock, staff.actor, facility, kiosk)
+    kiosks.revoke_kiosk_credential(db, clock, staff.actor, kiosk)
 
 
 @router.post("/kiosk/activate", response_model=KioskActivatedOut, tags=["kiosk"])

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from openvisit.facilities.models import ClosureKind, FacilityKind, HousingUnit, Kiosk, KioskLocation
+from openvisit.facilities.models import ClosureKind, FacilityKind, HousingUnit, KioskLocation
 from openvisit.facilities.units import hours_of
 
 Count = Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
@@ -156,20 +156,6 @@ class KioskOut(BaseModel):
     has_credential: bool
     credential_issued_at: dt.datetime | None
     created_at: dt.datetime
-
-    @classmethod
-    def of(cls, kiosk: Kiosk) -> KioskOut:
-        return cls(
-            id=kiosk.id,
-            name=kiosk.name,
-            location=kiosk.location,
-            unit_id=kiosk.unit_id,
-            in_service=kiosk.in_service,
-            out_of_service_reason=kiosk.out_of_service_reason,
-            has_credential=kiosk.credential_hash is not None,
-            credential_issued_at=kiosk.credential_issued_at,
-            created_at=kiosk.created_at,
-        )
 
 
 class KioskCredentialOut(BaseModel):

@@ -6,7 +6,8 @@ their own beside this one.
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlalchemy import func, select
@@ -17,7 +18,46 @@ from openvisit.audit.service import AuditActor
 from openvisit.auth.permissions import Grants, Permission
 from openvisit.clock import Clock
 from openvisit.errors import Code, Conflict, Forbidden, InvalidInput, NotFound
-from openvisit.facilities.models import Facility, FacilityKind, FacilitySettings
+from openvisit.facilities.models import (
+    Closure,
+    Facility,
+    FacilityKind,
+    FacilitySettings,
+    HousingUnit,
+    Kiosk,
+)
+
+# What an audit event is about: the facility itself or one of its things.
+Subject = Facility | HousingUnit | Closure | Kiosk
+_SUBJECT_TYPES: dict[type[Subject], str] = {
+    Facility: "facility",
+    HousingUnit: "unit",
+    Closure: "closure",
+    Kiosk: "kiosk",
+}
+
+
+def record_event(
+    session: Session,
+    tag: str,
+    actor: AuditActor,
+    at: dt.datetime,
+    about: Subject,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Audit something that happened to a facility or one of its things, in the caller's
+    transaction."""
+    facility_id = about.id if isinstance(about, Facility) else about.facility_id
+    audit.service.record(
+        session,
+        tag=tag,
+        actor=actor,
+        at=at,
+        facility_id=facility_id,
+        subject=(_SUBJECT_TYPES[type(about)], about.id),
+        data=data,
+    )
+
 
 # --- access --------------------------------------------------------------------------
 
@@ -39,6 +79,24 @@ def access_facility(
     if not staff.can(facility_id, permission):
         raise Forbidden("Your role doesn't allow that at this facility.")
     return facility
+
+
+Owned = TypeVar("Owned", HousingUnit, Closure, Kiosk)
+
+
+def get_owned(
+    session: Session,
+    model: type[Owned],
+    facility: Facility,
+    row_id: int,
+    message: str,
+    fields: dict[str, str] | None = None,
+) -> Owned:
+    """One of the facility's units, closures or kiosks; another facility's is "not found"."""
+    row = session.get(model, row_id)
+    if row is None or row.facility_id != facility.id:
+        raise NotFound(message, fields=fields)
+    return row
 
 
 # --- facilities ----------------------------------------------------------------------
@@ -134,15 +192,7 @@ def create_facility(
     session.flush()
     session.add(FacilitySettings(facility_id=facility.id))
     session.flush()
-    audit.service.record(
-        session,
-        tag="facility:created",
-        actor=actor,
-        at=now,
-        facility_id=facility.id,
-        subject=("facility", facility.id),
-        data=_facility_data(facility),
-    )
+    record_event(session, "facility:created", actor, now, facility, _facility_data(facility))
     return facility
 
 
@@ -169,14 +219,13 @@ def update_facility(
     session.flush()
     after = _facility_data(facility)
     if after != before:
-        audit.service.record(
+        record_event(
             session,
-            tag="facility:updated",
-            actor=actor,
-            at=clock.now(),
-            facility_id=facility.id,
-            subject=("facility", facility.id),
-            data={"before": before, "after": after},
+            "facility:updated",
+            actor,
+            clock.now(),
+            facility,
+            {"before": before, "after": after},
         )
     return facility
 

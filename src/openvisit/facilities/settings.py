@@ -8,13 +8,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from openvisit import audit
 from openvisit.audit.service import AuditActor
 from openvisit.clock import Clock
 from openvisit.errors import Code, InvalidInput
 from openvisit.facilities import caps
 from openvisit.facilities.models import Facility, FacilitySettings
 from openvisit.facilities.schemas import SettingsBody
+from openvisit.facilities.service import record_event
 
 # (minimum, maximum, message) for each whole-number setting.
 _INT_RULES: dict[str, tuple[int, int, str]] = {
@@ -110,13 +110,12 @@ def update_settings(
     after = settings_data(row)
     changed = {k: {"before": before[k], "after": after[k]} for k in after if before[k] != after[k]}
     if changed:
-        audit.service.record(
+        record_event(
             session,
-            tag="facility:settings_changed",
-            actor=actor,
-            at=clock.now(),
-            facility_id=facility.id,
-            subject=("facility", facility.id),
-            data={"before": before, "after": after, "changed": sorted(changed)},
+            "facility:settings_changed",
+            actor,
+            clock.now(),
+            facility,
+            {"before": before, "after": after, "changed": sorted(changed)},
         )
     return row

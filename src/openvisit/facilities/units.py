@@ -10,12 +10,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
-from openvisit import audit
 from openvisit.audit.service import AuditActor
 from openvisit.clock import Clock
-from openvisit.errors import Code, Conflict, InvalidInput, NotFound
+from openvisit.errors import Code, Conflict, InvalidInput
 from openvisit.facilities.models import Closure, Facility, HousingUnit, Kiosk, VisitingHours
-from openvisit.facilities.service import check_name
+from openvisit.facilities.service import check_name, get_owned, record_event
 
 MAX_WINDOWS = 70
 
@@ -61,15 +60,10 @@ def get_unit(
 ) -> HousingUnit:
     """A unit of this facility; another facility's unit is "not found" (the message is
     put against ``field`` when the unit was chosen in a form)."""
-    unit = session.scalar(
-        select(HousingUnit).where(HousingUnit.id == unit_id, HousingUnit.facility_id == facility.id)
+    fields = {field: "Choose a unit of this facility"} if field else None
+    return get_owned(
+        session, HousingUnit, facility, unit_id, "We couldn't find that housing unit.", fields
     )
-    if unit is None:
-        raise NotFound(
-            "We couldn't find that housing unit.",
-            fields={field: "Choose a unit of this facility"} if field else None,
-        )
-    return unit
 
 
 def _unit_name(
@@ -98,15 +92,7 @@ def create_unit(
     unit = HousingUnit(facility_id=facility.id, name=name, created_at=now)
     session.add(unit)
     session.flush()
-    audit.service.record(
-        session,
-        tag="unit:created",
-        actor=actor,
-        at=now,
-        facility_id=facility.id,
-        subject=("unit", unit.id),
-        data={"name": name},
-    )
+    record_event(session, "unit:created", actor, now, unit, {"name": name})
     return unit
 
 
@@ -124,14 +110,8 @@ def rename_unit(
     unit.name = name
     session.flush()
     if before != name:
-        audit.service.record(
-            session,
-            tag="unit:renamed",
-            actor=actor,
-            at=clock.now(),
-            facility_id=facility.id,
-            subject=("unit", unit.id),
-            data={"before": before, "after": name},
+        record_event(
+            session, "unit:renamed", actor, clock.now(), unit, {"before": before, "after": name}
         )
     return unit
 
@@ -148,7 +128,6 @@ def delete_unit(
     session: Session,
     clock: Clock,
     actor: AuditActor,
-    facility: Facility,
     unit: HousingUnit,
     *,
     residents: int,
@@ -178,18 +157,10 @@ def delete_unit(
             kiosks=kiosks,
             closures=closures,
         )
-    name, unit_id = unit.name, unit.id
+    name = unit.name
     session.delete(unit)
     session.flush()
-    audit.service.record(
-        session,
-        tag="unit:deleted",
-        actor=actor,
-        at=clock.now(),
-        facility_id=facility.id,
-        subject=("unit", unit_id),
-        data={"name": name},
-    )
+    record_event(session, "unit:deleted", actor, clock.now(), unit, {"name": name})
 
 
 def parse_hhmm(value: str) -> dt.time | None:
@@ -246,7 +217,6 @@ def replace_hours(
     session: Session,
     clock: Clock,
     actor: AuditActor,
-    facility: Facility,
     unit: HousingUnit,
     windows: list[HoursWindow],
 ) -> HousingUnit:
@@ -255,14 +225,13 @@ def replace_hours(
     before = _hours_data(unit)
     unit.hours = [VisitingHours(weekday=d, start_time=s, end_time=e) for d, s, e in parsed]
     session.flush()
-    audit.service.record(
+    record_event(
         session,
-        tag="hours:replaced",
-        actor=actor,
-        at=clock.now(),
-        facility_id=facility.id,
-        subject=("unit", unit.id),
-        data={"before": before, "after": _hours_data(unit)},
+        "hours:replaced",
+        actor,
+        clock.now(),
+        unit,
+        {"before": before, "after": _hours_data(unit)},
     )
     return unit
 

@@ -19,7 +19,7 @@ from openvisit.facilities import kiosks
 from openvisit.facilities.models import Kiosk, KioskLocation
 from openvisit.people.context import KioskContext
 from openvisit.residents.models import CustodyStatus, Resident
-from openvisit.residents.service import normalize_booking_number
+from openvisit.residents.service import normalize_booking_number, record_event
 
 RESIDENT_SCOPE = "resident"
 
@@ -82,14 +82,13 @@ def resident_sign_in(
     ctx.session.resident_signed_in_at = now
     ctx.resident_id = resident.id
     session.flush()
-    audit.service.record(
+    record_event(
         session,
-        tag="resident:signed_in",
-        actor=AuditActor("resident", resident.id, resident.booking_number, ctx.ip),
-        at=now,
-        facility_id=kiosk.facility_id,
-        subject=("resident", resident.id),
-        data={"kiosk_id": kiosk.id},
+        "resident:signed_in",
+        AuditActor("resident", resident.id, resident.booking_number, ctx.ip),
+        now,
+        resident,
+        {"kiosk_id": kiosk.id},
     )
     return resident
 

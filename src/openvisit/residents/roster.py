@@ -12,13 +12,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from openvisit import audit
 from openvisit.audit.service import AuditActor
 from openvisit.clock import Clock
 from openvisit.config import Settings
 from openvisit.errors import Code, DomainError, InvalidInput
 from openvisit.facilities import units
 from openvisit.facilities.models import Facility
+from openvisit.facilities.service import record_event
 from openvisit.residents.models import CustodyStatus, Resident
 from openvisit.residents.service import (
     check_booking_number,
@@ -193,15 +193,7 @@ def import_roster(
         return report
     _apply(session, facility, existing, rows, now)
     report.applied = True
-    audit.service.record(
-        session,
-        tag="roster:imported",
-        actor=actor,
-        at=now,
-        facility_id=facility.id,
-        subject=("facility", facility.id),
-        data={"counts": report.counts},
-    )
+    record_event(session, "roster:imported", actor, now, facility, {"counts": report.counts})
     return report
 
 

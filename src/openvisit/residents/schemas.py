@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from openvisit.residents.kiosk_session import KioskView
 from openvisit.residents.models import CustodyStatus, Resident
@@ -43,6 +43,8 @@ class RestrictionIn(BaseModel):
 
 
 class ResidentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     facility_id: int
     booking_number: str
@@ -50,7 +52,7 @@ class ResidentOut(BaseModel):
     last_name: str
     date_of_birth: dt.date
     unit_id: int | None
-    unit_name: str | None
+    unit_name: str | None = None
     custody_status: CustodyStatus
     restricted_until: dt.datetime | None
     restriction_reason: str
@@ -61,23 +63,8 @@ class ResidentOut(BaseModel):
 
     @classmethod
     def of(cls, resident: Resident, unit_names: dict[int, str]) -> ResidentOut:
-        return cls(
-            id=resident.id,
-            facility_id=resident.facility_id,
-            booking_number=resident.booking_number,
-            first_name=resident.first_name,
-            last_name=resident.last_name,
-            date_of_birth=resident.date_of_birth,
-            unit_id=resident.unit_id,
-            unit_name=unit_names.get(resident.unit_id) if resident.unit_id is not None else None,
-            custody_status=resident.custody_status,
-            restricted_until=resident.restricted_until,
-            restriction_reason=resident.restriction_reason,
-            preferred_language=resident.preferred_language,
-            has_pin=resident.pin_hash is not None,
-            created_at=resident.created_at,
-            updated_at=resident.updated_at,
-        )
+        unit_name = unit_names.get(resident.unit_id) if resident.unit_id is not None else None
+        return cls.model_validate(resident).model_copy(update={"unit_name": unit_name})
 
 
 class ResidentPageOut(BaseModel):

@@ -46,6 +46,26 @@ class BookingNumberTaken(Conflict):
     message = "Another resident at this facility already has that booking number."
 
 
+def record_event(
+    session: Session,
+    tag: str,
+    actor: AuditActor,
+    at: dt.datetime,
+    resident: Resident,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Audit something that happened to a resident, in the caller's transaction."""
+    audit.service.record(
+        session,
+        tag=tag,
+        actor=actor,
+        at=at,
+        facility_id=resident.facility_id,
+        subject=("resident", resident.id),
+        data=data,
+    )
+
+
 # --- looking residents up ------------------------------------------------------------
 
 
@@ -267,14 +287,13 @@ def create_resident(
     )
     session.add(resident)
     session.flush()
-    audit.service.record(
+    record_event(
         session,
-        tag="resident:created",
-        actor=actor,
-        at=now,
-        facility_id=facility.id,
-        subject=("resident", resident.id),
-        data={"booking_number": resident.booking_number},
+        "resident:created",
+        actor,
+        now,
+        resident,
+        {"booking_number": resident.booking_number},
     )
     return resident
 
@@ -307,15 +326,7 @@ def update_resident(
         setattr(resident, name, values[name])
     resident.updated_at = now
     session.flush()
-    audit.service.record(
-        session,
-        tag="resident:updated",
-        actor=actor,
-        at=now,
-        facility_id=facility.id,
-        subject=("resident", resident.id),
-        data={"changed": changed},
-    )
+    record_event(session, "resident:updated", actor, now, resident, {"changed": changed})
     return changed
 
 
@@ -334,14 +345,7 @@ def set_pin(
     resident.pin_hash = auth.hash_secret(digits)
     resident.updated_at = now
     session.flush()
-    audit.service.record(
-        session,
-        tag="resident:pin_set",
-        actor=actor,
-        at=now,
-        facility_id=resident.facility_id,
-        subject=("resident", resident.id),
-    )
+    record_event(session, "resident:pin_set", actor, now, resident)
 
 
 def _reason(value: str, field: str = "reason") -> str:
@@ -384,14 +388,13 @@ def change_custody_status(
     if status != CustodyStatus.IN_CUSTODY:
         _sign_out_everywhere(session, resident.id)
     session.flush()
-    audit.service.record(
+    record_event(
         session,
-        tag="resident:custody_changed",
-        actor=actor,
-        at=now,
-        facility_id=resident.facility_id,
-        subject=("resident", resident.id),
-        data={"from": previous.value, "to": status.value, "reason": reason},
+        "resident:custody_changed",
+        actor,
+        now,
+        resident,
+        {"from": previous.value, "to": status.value, "reason": reason},
     )
 
 
@@ -445,14 +448,13 @@ def restrict_visits(
     resident.restriction_reason = reason
     resident.updated_at = now
     session.flush()
-    audit.service.record(
+    record_event(
         session,
-        tag="resident:restricted",
-        actor=actor,
-        at=now,
-        facility_id=resident.facility_id,
-        subject=("resident", resident.id),
-        data={"until": resident.restricted_until.isoformat(), "reason": reason},
+        "resident:restricted",
+        actor,
+        now,
+        resident,
+        {"until": resident.restricted_until.isoformat(), "reason": reason},
     )
 
 
@@ -464,14 +466,7 @@ def lift_restriction(session: Session, clock: Clock, actor: AuditActor, resident
     resident.restriction_reason = ""
     resident.updated_at = now
     session.flush()
-    audit.service.record(
-        session,
-        tag="resident:restriction_lifted",
-        actor=actor,
-        at=now,
-        facility_id=resident.facility_id,
-        subject=("resident", resident.id),
-    )
+    record_event(session, "resident:restriction_lifted", actor, now, resident)
 
 
 def is_restricted(resident: Resident, now: dt.datetime) -> bool:
