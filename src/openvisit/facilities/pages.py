@@ -3,6 +3,7 @@ kiosk device's activation page."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
@@ -161,9 +162,7 @@ def _unit_context(
     """The unit's page: its hours as rows (or the rows as typed), three empty rows to add
     more, and the rename form holding ``name``."""
     if rows is None:
-        rows = [
-            {"weekday": w.weekday, "start": w.start, "end": w.end} for w in units.hours_of(unit)
-        ]
+        rows = [asdict(w) for w in units.hours_of(unit)]
     blank = {"weekday": "", "start": "", "end": ""}
     return {
         "staff": staff,

@@ -22,7 +22,7 @@ from openvisit.deps import (
     OptionalKiosk,
     SettingsDep,
 )
-from openvisit.errors import Code, DomainError, InvalidInput
+from openvisit.errors import DomainError, InvalidInput
 from openvisit.facilities import units
 from openvisit.facilities.models import Facility
 from openvisit.flows import custody
@@ -331,9 +331,7 @@ def custody_submit(
     try:
         if status not in CustodyStatus._value2member_map_:
             raise InvalidInput(
-                "Choose a custody status.",
-                code=Code.INVALID_INPUT,
-                fields={"status": "Choose a custody status"},
+                "Choose a custody status.", fields={"status": "Choose a custody status"}
             )
         custody.change_custody_status(
             db, clock, settings, staff.actor, resident, CustodyStatus(status), custody_reason
