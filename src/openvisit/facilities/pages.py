@@ -18,7 +18,14 @@ from openvisit.deps import ClockDep, CurrentStaff, DbSession, SettingsDep, clien
 from openvisit.errors import Code, DomainError, InvalidInput
 from openvisit.facilities import closures, kiosks, units
 from openvisit.facilities.models import Facility, HousingUnit
-from openvisit.facilities.routes import ClosuresFacility, ManagedFacility, kiosk_session_seconds
+from openvisit.facilities.routes import (
+    ClosuresFacility,
+    ManagedClosure,
+    ManagedFacility,
+    ManagedKiosk,
+    ManagedUnit,
+    kiosk_session_seconds,
+)
 from openvisit.facilities.schemas import SettingsBody
 from openvisit.facilities.settings import (
     BOOL_SETTINGS,
@@ -207,9 +214,11 @@ def unit_create_submit(
 
 @router.get(BASE + "/units/{unit_id}", response_class=HTMLResponse)
 def unit_page(
-    request: Request, facility: ManagedFacility, unit_id: int, staff: CurrentStaff, db: DbSession
+    request: Request,
+    facility: ManagedFacility,
+    unit: ManagedUnit,
+    staff: CurrentStaff,
 ) -> HTMLResponse:
-    unit = units.get_unit(db, facility, unit_id)
     return render(
         request, "facilities/unit.html", _unit_context(staff, facility, unit, name=unit.name)
     )
@@ -218,7 +227,7 @@ def unit_page(
 @router.post(BASE + "/units/{unit_id}/hours", response_class=HTMLResponse)
 def unit_hours_submit(
     facility: ManagedFacility,
-    unit_id: int,
+    unit: ManagedUnit,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
@@ -227,7 +236,6 @@ def unit_hours_submit(
     start: Annotated[list[str], Form(max_length=200)] = [],  # noqa: B006
     end: Annotated[list[str], Form(max_length=200)] = [],  # noqa: B006
 ) -> Response:
-    unit = units.get_unit(db, facility, unit_id)
     rows = [
         {"weekday": d, "start": s.strip()[:5], "end": e.strip()[:5]}
         for d, s, e in zip(weekday, start, end, strict=False)
@@ -254,14 +262,13 @@ def unit_hours_submit(
 @router.post(BASE + "/units/{unit_id}/rename", response_class=HTMLResponse)
 def unit_rename_submit(
     facility: ManagedFacility,
-    unit_id: int,
+    unit: ManagedUnit,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
     answer: Answer,
     name: FormText = "",
 ) -> Response:
-    unit = units.get_unit(db, facility, unit_id)
     try:
         units.rename_unit(db, clock, staff.actor, facility, unit, name=name)
     except DomainError as exc:
@@ -279,18 +286,17 @@ def unit_rename_submit(
 @router.post(BASE + "/units/{unit_id}/delete", response_class=HTMLResponse)
 def unit_delete_submit(
     facility: ManagedFacility,
-    unit_id: int,
+    unit: ManagedUnit,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
     answer: Answer,
 ) -> Response:
-    unit = units.get_unit(db, facility, unit_id)
     name = unit.name
     try:
         housing.delete_unit(db, clock, staff.actor, unit)
     except DomainError as exc:
-        return answer.refused_to(exc, _url(facility, f"units/{unit_id}"))
+        return answer.refused_to(exc, _url(facility, f"units/{unit.id}"))
     return answer.done(_url(facility, "units"), f"{name} deleted.")
 
 
@@ -395,13 +401,12 @@ def closure_create_submit(
 @router.post(BASE + "/closures/{closure_id}/lift", response_class=HTMLResponse)
 def closure_lift_submit(
     facility: ClosuresFacility,
-    closure_id: int,
+    closure: ManagedClosure,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
     answer: Answer,
 ) -> Response:
-    closure = closures.get_closure(db, facility, closure_id)
     try:
         closures.lift_lockdown(db, clock, staff.actor, closure)
     except DomainError as exc:
@@ -464,7 +469,7 @@ def kiosk_create_submit(
 @router.post(BASE + "/kiosks/{kiosk_id}/service", response_class=HTMLResponse)
 def kiosk_service_submit(
     facility: ManagedFacility,
-    kiosk_id: int,
+    kiosk: ManagedKiosk,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
@@ -472,7 +477,6 @@ def kiosk_service_submit(
     in_service: Annotated[Literal["yes", "no"], Form()],
     reason: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
-    kiosk = kiosks.get_kiosk(db, facility, kiosk_id)
     try:
         kiosks.set_kiosk_service(
             db, clock, staff.actor, kiosk, in_service=in_service == "yes", reason=reason
@@ -487,14 +491,13 @@ def kiosk_service_submit(
 def kiosk_credential_submit(
     request: Request,
     facility: ManagedFacility,
-    kiosk_id: int,
+    kiosk: ManagedKiosk,
     staff: CurrentStaff,
     db: DbSession,
     settings: SettingsDep,
     clock: ClockDep,
 ) -> Response:
     """Shows the new code on this response only: it is never stored nor put in a cookie."""
-    kiosk = kiosks.get_kiosk(db, facility, kiosk_id)
     issued = kiosks.issue_kiosk_credential(db, settings, clock, staff.actor, kiosk)
     response = render(
         request,
@@ -508,13 +511,12 @@ def kiosk_credential_submit(
 @router.post(BASE + "/kiosks/{kiosk_id}/revoke", response_class=HTMLResponse)
 def kiosk_revoke_submit(
     facility: ManagedFacility,
-    kiosk_id: int,
+    kiosk: ManagedKiosk,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
     answer: Answer,
 ) -> Response:
-    kiosk = kiosks.get_kiosk(db, facility, kiosk_id)
     try:
         kiosks.revoke_kiosk_credential(db, clock, staff.actor, kiosk)
     except DomainError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from openvisit.auth.cookies import KIOSK_COOKIE, set_session_cookie
 from openvisit.auth.permissions import Permission
@@ -20,7 +20,7 @@ from openvisit.deps import (
     client_ip,
 )
 from openvisit.facilities import closures, kiosks, service, units
-from openvisit.facilities.models import Closure, Facility
+from openvisit.facilities.models import Closure, Facility, HousingUnit, Kiosk
 from openvisit.facilities.schemas import (
     ClosureCreate,
     ClosureListOut,
@@ -52,6 +52,25 @@ ViewedFacility = Annotated[Facility, FacilityFor(Permission.VIEW_FACILITY)]
 ManagedFacility = Annotated[Facility, FacilityFor(Permission.MANAGE_FACILITY)]
 ClosuresFacility = Annotated[Facility, FacilityFor(Permission.MANAGE_CLOSURES)]
 PlatformAdmin = Annotated[StaffContext, StaffWith(Permission.MANAGE_PLATFORM)]
+
+
+def _unit(facility: ManagedFacility, unit_id: int, db: DbSession) -> HousingUnit:
+    return units.get_unit(db, facility, unit_id)
+
+
+def _kiosk(facility: ManagedFacility, kiosk_id: int, db: DbSession) -> Kiosk:
+    return kiosks.get_kiosk(db, facility, kiosk_id)
+
+
+def _closure(facility: ClosuresFacility, closure_id: int, db: DbSession) -> Closure:
+    return closures.get_closure(db, facility, closure_id)
+
+
+# One of the facility's units, kiosks or closures, the facility authorized first (FastAPI
+# runs each dependency once a request, so a route may also take the facility itself).
+ManagedUnit = Annotated[HousingUnit, Depends(_unit)]
+ManagedKiosk = Annotated[Kiosk, Depends(_kiosk)]
+ManagedClosure = Annotated[Closure, Depends(_closure)]
 
 
 def kiosk_session_seconds(settings: Settings) -> int:
@@ -152,35 +171,34 @@ def api_create_unit(
 @router.patch("/facilities/{facility_id}/units/{unit_id}", response_model=UnitOut)
 def api_rename_unit(
     facility: ManagedFacility,
-    unit_id: int,
+    unit: ManagedUnit,
     body: UnitBody,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
 ) -> UnitOut:
-    unit = units.get_unit(db, facility, unit_id)
     return UnitOut.of(units.rename_unit(db, clock, staff.actor, facility, unit, name=body.name))
 
 
 @router.delete("/facilities/{facility_id}/units/{unit_id}", status_code=204)
 def api_delete_unit(
-    facility: ManagedFacility, unit_id: int, staff: CurrentStaff, db: DbSession, clock: ClockDep
+    unit: ManagedUnit,
+    staff: CurrentStaff,
+    db: DbSession,
+    clock: ClockDep,
 ) -> None:
-    unit = units.get_unit(db, facility, unit_id)
     housing.delete_unit(db, clock, staff.actor, unit)
 
 
 @router.put("/facilities/{facility_id}/units/{unit_id}/hours", response_model=UnitOut)
 def api_replace_hours(
-    facility: ManagedFacility,
-    unit_id: int,
+    unit: ManagedUnit,
     body: HoursBody,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
 ) -> UnitOut:
     """Replace the unit's weekly visiting hours (facility-local times) all at once."""
-    unit = units.get_unit(db, facility, unit_id)
     windows = [units.HoursWindow(w.weekday, w.start, w.end) for w in body.windows]
     return UnitOut.of(units.replace_hours(db, clock, staff.actor, unit, windows))
 
@@ -219,13 +237,11 @@ def api_create_closure(
 
 @router.post("/facilities/{facility_id}/closures/{closure_id}/lift", response_model=ClosureOut)
 def api_lift_closure(
-    facility: ClosuresFacility,
-    closure_id: int,
+    closure: ManagedClosure,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
 ) -> Closure:
-    closure = closures.get_closure(db, facility, closure_id)
     return closures.lift_lockdown(db, clock, staff.actor, closure)
 
 
@@ -259,14 +275,12 @@ def api_create_kiosk(
 
 @router.put("/facilities/{facility_id}/kiosks/{kiosk_id}/service", response_model=KioskOut)
 def api_kiosk_service(
-    facility: ManagedFacility,
-    kiosk_id: int,
+    kiosk: ManagedKiosk,
     body: KioskServiceBody,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
 ) -> KioskOut:
-    kiosk = kiosks.get_kiosk(db, facility, kiosk_id)
     kiosks.set_kiosk_service(
         db, clock, staff.actor, kiosk, in_service=body.in_service, reason=body.reason
     )
@@ -279,8 +293,7 @@ def api_kiosk_service(
     status_code=201,
 )
 def api_issue_credential(
-    facility: ManagedFacility,
-    kiosk_id: int,
+    kiosk: ManagedKiosk,
     staff: CurrentStaff,
     db: DbSession,
     settings: SettingsDep,
@@ -288,7 +301,6 @@ def api_issue_credential(
     response: Response,
 ) -> KioskCredentialOut:
     """A new device credential (replacing any earlier one). The code is shown only once."""
-    kiosk = kiosks.get_kiosk(db, facility, kiosk_id)
     issued = kiosks.issue_kiosk_credential(db, settings, clock, staff.actor, kiosk)
     response.headers["Cache-Control"] = "no-store"
     return KioskCredentialOut(
@@ -300,9 +312,11 @@ def api_issue_credential(
 
 @router.delete("/facilities/{facility_id}/kiosks/{kiosk_id}/credential", status_code=204)
 def api_revoke_credential(
-    facility: ManagedFacility, kiosk_id: int, staff: CurrentStaff, db: DbSession, clock: ClockDep
+    kiosk: ManagedKiosk,
+    staff: CurrentStaff,
+    db: DbSession,
+    clock: ClockDep,
 ) -> None:
-    kiosk = kiosks.get_kiosk(db, facility, kiosk_id)
     kiosks.revoke_kiosk_credential(db, clock, staff.actor, kiosk)
 
 

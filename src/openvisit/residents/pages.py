@@ -32,10 +32,12 @@ from openvisit.residents import kiosk_session, roster, service
 from openvisit.residents.models import CustodyStatus, Resident
 from openvisit.residents.routes import (
     DryRun,
+    ManagedResident,
     PageNumber,
     ResidentsManaged,
     ResidentsViewed,
     Search,
+    ViewedResident,
 )
 from openvisit.scheduling import presenters
 from openvisit.scheduling import service as scheduling
@@ -233,12 +235,11 @@ def import_submit(
 def detail_page(
     request: Request,
     facility: ResidentsViewed,
-    resident_id: int,
+    resident: ViewedResident,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
 ) -> HTMLResponse:
-    resident = service.access_resident(db, facility, resident_id)
     return render(
         request, "residents/detail.html", _detail_ctx(db, clock, staff, facility, resident)
     )
@@ -248,11 +249,10 @@ def detail_page(
 def edit_page(
     request: Request,
     facility: ResidentsManaged,
-    resident_id: int,
+    resident: ManagedResident,
     staff: CurrentStaff,
     db: DbSession,
 ) -> HTMLResponse:
-    resident = service.access_resident(db, facility, resident_id)
     form = {name: getattr(resident, name) for name in service.EDITABLE}
     form["date_of_birth"] = resident.date_of_birth.isoformat()
     ctx = _form_ctx(db, staff, facility, resident=resident, form=form)
@@ -263,14 +263,13 @@ def edit_page(
 def edit_submit(
     request: Request,
     facility: ResidentsManaged,
-    resident_id: int,
+    resident: ManagedResident,
     form: Annotated[ResidentForm, Form()],
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
     answer: Answer,
 ) -> Response:
-    resident = service.access_resident(db, facility, resident_id)
     try:
         changed = service.update_resident(
             db, clock, staff.actor, facility, resident, **form.details()
@@ -294,14 +293,13 @@ def edit_submit(
 @router.post(PAGE_ONE + "/pin", response_class=HTMLResponse)
 def pin_submit(
     facility: ResidentsManaged,
-    resident_id: int,
+    resident: ManagedResident,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
     answer: Answer,
     pin: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
-    resident = service.access_resident(db, facility, resident_id)
     try:
         service.set_pin(db, clock, staff.actor, resident, pin)
     except DomainError as exc:
@@ -318,7 +316,7 @@ def pin_submit(
 @router.post(PAGE_ONE + "/custody", response_class=HTMLResponse)
 def custody_submit(
     facility: ResidentsManaged,
-    resident_id: int,
+    resident: ManagedResident,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
@@ -327,7 +325,6 @@ def custody_submit(
     status: FormStr = "",
     custody_reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    resident = service.access_resident(db, facility, resident_id)
     try:
         if status not in CustodyStatus._value2member_map_:
             raise InvalidInput(
@@ -358,7 +355,7 @@ def custody_submit(
 @router.post(PAGE_ONE + "/restriction", response_class=HTMLResponse)
 def restriction_submit(
     facility: ResidentsManaged,
-    resident_id: int,
+    resident: ManagedResident,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
@@ -366,7 +363,6 @@ def restriction_submit(
     until: Annotated[str, Form(max_length=20)] = "",
     reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    resident = service.access_resident(db, facility, resident_id)
     try:
         service.restrict_visits(
             db, clock, staff.actor, resident, service.end_of_local_day(facility, until), reason
@@ -384,13 +380,12 @@ def restriction_submit(
 @router.post(PAGE_ONE + "/restriction/lift", response_class=HTMLResponse)
 def lift_submit(
     facility: ResidentsManaged,
-    resident_id: int,
+    resident: ManagedResident,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
     answer: Answer,
 ) -> Response:
-    resident = service.access_resident(db, facility, resident_id)
     try:
         service.lift_restriction(db, clock, staff.actor, resident)
     except DomainError as exc:

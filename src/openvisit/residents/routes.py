@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 from sqlalchemy.orm import Session
 
 from openvisit.auth.permissions import Permission
@@ -36,6 +36,20 @@ Search = Annotated[str, Query(max_length=100)]
 PageNumber = Annotated[int, Query(ge=1, le=100000)]
 RosterFile = Annotated[UploadFile, File(alias="roster")]
 DryRun = Annotated[bool, Form()]
+
+
+def _viewed_resident(facility: ResidentsViewed, resident_id: int, db: DbSession) -> Resident:
+    return service.access_resident(db, facility, resident_id)
+
+
+def _managed_resident(facility: ResidentsManaged, resident_id: int, db: DbSession) -> Resident:
+    return service.access_resident(db, facility, resident_id)
+
+
+# One of the facility's residents, the facility authorized first (FastAPI runs each
+# dependency once a request, so a route may also take the facility itself).
+ViewedResident = Annotated[Resident, Depends(_viewed_resident)]
+ManagedResident = Annotated[Resident, Depends(_managed_resident)]
 
 BASE = "/facilities/{facility_id}/residents"
 ONE = BASE + "/{resident_id}"
@@ -96,34 +110,31 @@ def api_import(
 
 
 @router.get(ONE, response_model=ResidentOut)
-def api_get(facility: ResidentsViewed, resident_id: int, db: DbSession) -> ResidentOut:
-    return _out(db, facility, service.access_resident(db, facility, resident_id))
+def api_get(facility: ResidentsViewed, resident: ViewedResident, db: DbSession) -> ResidentOut:
+    return _out(db, facility, resident)
 
 
 @router.patch(ONE, response_model=ResidentOut)
 def api_update(
     facility: ResidentsManaged,
-    resident_id: int,
+    resident: ManagedResident,
     body: ResidentPatch,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
 ) -> ResidentOut:
-    resident = service.access_resident(db, facility, resident_id)
     service.update_resident(db, clock, staff.actor, facility, resident, **body.model_dump())
     return _out(db, facility, resident)
 
 
 @router.post(ONE + "/pin", status_code=204)
 def api_set_pin(
-    facility: ResidentsManaged,
-    resident_id: int,
+    resident: ManagedResident,
     body: PinIn,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
 ) -> Response:
-    resident = service.access_resident(db, facility, resident_id)
     service.set_pin(db, clock, staff.actor, resident, body.pin)
     return Response(status_code=204)
 
@@ -131,14 +142,13 @@ def api_set_pin(
 @router.post(ONE + "/custody", response_model=ResidentOut)
 def api_custody(
     facility: ResidentsManaged,
-    resident_id: int,
+    resident: ManagedResident,
     body: CustodyIn,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
     settings: SettingsDep,
 ) -> ResidentOut:
-    resident = service.access_resident(db, facility, resident_id)
     custody.change_custody_status(
         db, clock, settings, staff.actor, resident, body.status, body.reason
     )
@@ -148,13 +158,12 @@ def api_custody(
 @router.put(ONE + "/restriction", response_model=ResidentOut)
 def api_restrict(
     facility: ResidentsManaged,
-    resident_id: int,
+    resident: ManagedResident,
     body: RestrictionIn,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
 ) -> ResidentOut:
-    resident = service.access_resident(db, facility, resident_id)
     service.restrict_visits(db, clock, staff.actor, resident, body.until, body.reason)
     return _out(db, facility, resident)
 
@@ -162,12 +171,11 @@ def api_restrict(
 @router.delete(ONE + "/restriction", response_model=ResidentOut)
 def api_lift(
     facility: ResidentsManaged,
-    resident_id: int,
+    resident: ManagedResident,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
 ) -> ResidentOut:
-    resident = service.access_resident(db, facility, resident_id)
     service.lift_restriction(db, clock, staff.actor, resident)
     return _out(db, facility, resident)
 
