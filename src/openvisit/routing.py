@@ -12,12 +12,12 @@ from openvisit.approvals import routes as approvals
 from openvisit.audit import pages as audit_pages
 from openvisit.audit import routes as audit_routes
 from openvisit.billing import routes as billing
-from openvisit.facilities import kiosk_routes as kiosk_devices
-from openvisit.facilities import routes as facilities
+from openvisit.facilities import pages as facilities_pages
+from openvisit.facilities import routes as facilities_routes
 from openvisit.people import pages as people_pages
 from openvisit.people import routes as people_routes
-from openvisit.residents import kiosk_routes as kiosk_residents
-from openvisit.residents import routes as residents
+from openvisit.residents import pages as residents_pages
+from openvisit.residents import routes as residents_routes
 from openvisit.scheduling import pages as scheduling_pages
 from openvisit.scheduling import routes as scheduling_routes
 from openvisit.signaling import routes as signaling
@@ -26,10 +26,14 @@ from openvisit.web import pages as web_pages
 
 ROUTERS = [
     web_pages.router,
-    audit_routes.router,
-    audit_pages.router,
     people_routes.router,
     people_pages.router,
+    facilities_routes.router,
+    facilities_pages.router,
+    residents_routes.router,
+    residents_pages.router,
+    audit_routes.router,
+    audit_pages.router,
     scheduling_routes.router,
     scheduling_pages.router,
 ]
@@ -41,10 +45,6 @@ def include_routers(app: FastAPI) -> None:
     for router in ROUTERS:
         app.include_router(router)
     for module in (
-        facilities,
-        kiosk_devices,
-        residents,
-        kiosk_residents,
         approvals,
         billing,
         signaling,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from sqlalchemy import select
@@ -45,6 +46,9 @@ def test_admin_adds_renames_and_deletes_an_empty_unit(admin_client, personas, db
     assert db.get(HousingUnit, unit_id) is None
     tags = set(db.scalars(select(AuditEvent.tag)))
     assert {"unit:created", "unit:renamed", "unit:deleted"} <= tags
+    deleted = db.scalar(select(AuditEvent).where(AuditEvent.tag == "unit:deleted"))
+    assert (deleted.subject_type, deleted.subject_id) == ("unit", unit_id)
+    assert deleted.facility_id == personas.facility.id
 
 
 def test_a_unit_with_residents_or_kiosks_cannot_be_deleted(admin_client, personas, db):
@@ -112,17 +116,23 @@ def test_bad_hours_are_refused_and_the_old_hours_stay(admin_client, personas, db
     assert db.scalar(select(AuditEvent).where(AuditEvent.tag == "hours:replaced")) is None
 
 
-def test_back_to_back_windows_do_not_overlap(admin_client, personas):
-    r = admin_client.put(
-        f"{_units(personas)}/{personas.unit.id}/hours",
-        json={
-            "windows": [
-                {"weekday": 1, "start": "09:00", "end": "12:00"},
-                {"weekday": 1, "start": "12:00", "end": "14:00"},
-            ]
-        },
-    )
-    assert r.status_code == 200
+def test_back_to_back_windows_do_not_overlap(admin_client, personas, db):
+    fid, unit = personas.facility.id, personas.unit
+    windows = [
+        {"weekday": 1, "start": "09:00", "end": "12:00"},
+        {"weekday": 1, "start": "12:00", "end": "14:00"},
+    ]
+    r = admin_client.put(f"{_units(personas)}/{unit.id}/hours", json={"windows": windows})
+    assert r.status_code == 200, r.text
+    assert r.json()["hours"] == windows
+    listed = {u["id"]: u["hours"] for u in admin_client.get(_units(personas)).json()}
+    assert listed[unit.id] == windows
+    assert _hours(db, unit) == [(1, dt.time(9), dt.time(12)), (1, dt.time(12), dt.time(14))]
+    week = admin_client.get(f"/staff/facilities/{fid}/units").text
+    assert "9:00 AM to 12:00 PM<br>12:00 PM to 2:00 PM" in week
+    edit = admin_client.get(f"/staff/facilities/{fid}/units/{unit.id}").text
+    typed = re.findall(r'name="(start|end)" value="(\d\d:\d\d)"', edit)
+    assert typed == [("start", "09:00"), ("end", "12:00"), ("start", "12:00"), ("end", "14:00")]
 
 
 def test_another_facilitys_unit_is_not_found(admin_client, personas, db):

@@ -10,7 +10,7 @@ from openvisit.auth.cookies import KIOSK_COOKIE
 from openvisit.auth.models import UserSession
 from openvisit.facilities.models import Kiosk, KioskLocation
 from openvisit.residents.models import CustodyStatus
-from tests.factories import PIN
+from tests.factories import PIN, sign_in_staff
 
 
 def _activate(client, personas, kiosk=None):
@@ -163,8 +163,6 @@ def test_a_resident_of_another_facility_cannot_sign_in_here(client, personas):
 
 
 def test_releasing_a_resident_signs_them_out_of_the_kiosk(client, other_client, personas, clock):
-    from tests.factories import sign_in_staff
-
     resident = personas.resident
     scheduler = personas.scheduler
     _activate(client, personas)

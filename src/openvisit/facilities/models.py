@@ -160,3 +160,7 @@ class Kiosk(Base):
     credential_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     credential_issued_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime]
+
+    @property
+    def has_credential(self) -> bool:
+        return self.credential_hash is not None

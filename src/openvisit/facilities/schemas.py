@@ -8,7 +8,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from openvisit.facilities.models import ClosureKind, FacilityKind, KioskLocation
+from openvisit.facilities.models import ClosureKind, FacilityKind, HousingUnit, KioskLocation
+from openvisit.facilities.units import hours_of
 
 Count = Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
 
@@ -44,10 +45,7 @@ class FacilityOut(PublicFacilityOut):
     created_at: dt.datetime
 
 
-class SettingsBody(BaseModel):
-    """Every facility setting; PUT replaces them all. Ranges are checked by the service."""
-
-    visit_lengths_minutes: list[Count] = Field(max_length=20)
+class _SettingsFields(BaseModel):
     slot_step_minutes: Count
     min_notice_minutes: Count
     booking_horizon_days: Count
@@ -62,25 +60,17 @@ class SettingsBody(BaseModel):
     recording_retention_days: Count
     free_minutes_per_week: Count
     onsite_visits_free: bool
+
+
+class SettingsBody(_SettingsFields):
+    """Every facility setting; PUT replaces them all. Ranges are checked by the service."""
+
+    visit_lengths_minutes: list[Count] = Field(max_length=20)
     remote_rate_cents_per_minute: Decimal = Field(max_digits=12)
 
 
-class SettingsOut(BaseModel):
+class SettingsOut(_SettingsFields):
     visit_lengths_minutes: list[int]
-    slot_step_minutes: int
-    min_notice_minutes: int
-    booking_horizon_days: int
-    weekly_remote_visits: int
-    weekly_onsite_visits: int
-    weekly_privileged_visits: int
-    visitors_per_visit: int
-    approved_visitors_per_resident: int
-    join_window_minutes: int
-    reconnect_grace_seconds: int
-    bookings_need_approval: bool
-    recording_retention_days: int
-    free_minutes_per_week: int
-    onsite_visits_free: bool
     remote_rate_cents_per_minute: str = Field(description='cents per minute, e.g. "15.50"')
 
 
@@ -108,6 +98,13 @@ class UnitOut(BaseModel):
     id: int
     name: str
     hours: list[HoursWindowOut]
+
+    @classmethod
+    def of(cls, unit: HousingUnit) -> UnitOut:
+        hours = [
+            HoursWindowOut(weekday=h.weekday, start=h.start, end=h.end) for h in hours_of(unit)
+        ]
+        return cls(id=unit.id, name=unit.name, hours=hours)
 
 
 class ClosureCreate(BaseModel):

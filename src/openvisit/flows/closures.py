@@ -3,14 +3,12 @@ cancels through scheduling, in one transaction."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from sqlalchemy.orm import Session
 
 from openvisit.audit.service import AuditActor
 from openvisit.clock import Clock
 from openvisit.config import Settings
-from openvisit.facilities import service as facilities
+from openvisit.facilities import closures
 from openvisit.facilities.models import Closure, Facility
 from openvisit.scheduling import service as scheduling
 from openvisit.visits.models import Visit
@@ -22,30 +20,15 @@ def declare_closure(
     settings: Settings,
     actor: AuditActor,
     facility: Facility,
+    new: closures.NewClosure,
     *,
-    kind: str,
-    starts_at: dt.datetime,
-    ends_at: dt.datetime | None,
-    reason: str,
-    unit_id: int | None,
     staff_id: int,
 ) -> tuple[Closure, list[Visit]]:
     """Record a lockdown or blackout and cancel the visits it covers, telling each family.
 
     The families see a plain reason; the staff's own reason stays in the closure.
     """
-    created = facilities.create_closure(
-        session,
-        clock,
-        actor,
-        facility,
-        kind=kind,
-        starts_at=starts_at,
-        ends_at=ends_at,
-        reason=reason,
-        unit_id=unit_id,
-        staff_id=staff_id,
-    )
+    created = closures.create_closure(session, clock, actor, facility, new, staff_id=staff_id)
     affected = scheduling.visits_affected_by(
         session,
         facility_id=facility.id,

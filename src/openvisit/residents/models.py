@@ -39,3 +39,7 @@ class Resident(Base):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
+
+    @property
+    def has_pin(self) -> bool:
+        return self.pin_hash is not None

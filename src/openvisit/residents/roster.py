@@ -12,12 +12,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from openvisit import audit
 from openvisit.audit.service import AuditActor
 from openvisit.clock import Clock
 from openvisit.config import Settings
 from openvisit.errors import Code, DomainError, InvalidInput
-from openvisit.facilities.models import Facility, HousingUnit
+from openvisit.facilities import units
+from openvisit.facilities.models import Facility
+from openvisit.facilities.service import record_event
 from openvisit.residents.models import CustodyStatus, Resident
 from openvisit.residents.service import (
     check_booking_number,
@@ -117,7 +118,7 @@ def read_roster(data: bytes, settings: Settings) -> list[tuple[int, dict[str, st
     except UnicodeDecodeError:
         raise InvalidInput(
             "The roster must be a CSV file saved as UTF-8.",
-            code="roster_not_utf8",
+            code=Code.ROSTER_NOT_UTF8,
             fields={"roster": "Save the file as CSV UTF-8 and try again"},
         ) from None
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -178,16 +179,13 @@ def import_roster(
     now = clock.now()
     today = now.astimezone(ZoneInfo(facility.timezone)).date()
     lines = read_roster(data, settings)
-    units = {
-        u.name.casefold(): u
-        for u in session.scalars(select(HousingUnit).where(HousingUnit.facility_id == facility.id))
-    }
+    unit_ids = {name.casefold(): uid for uid, name in units.unit_names(session, facility).items()}
     existing = {
         r.booking_number: r
         for r in session.scalars(select(Resident).where(Resident.facility_id == facility.id))
     }
     seen: dict[str, int] = {}
-    rows = [_check_row(line, cells, units, existing, seen, today) for line, cells in lines]
+    rows = [_check_row(line, cells, unit_ids, existing, seen, today) for line, cells in lines]
     report = RosterReport(dry_run=dry_run, applied=False, rows=rows)
     if report.rejected:
         raise RosterRejected(report)
@@ -195,22 +193,14 @@ def import_roster(
         return report
     _apply(session, facility, existing, rows, now)
     report.applied = True
-    audit.service.record(
-        session,
-        tag="roster:imported",
-        actor=actor,
-        at=now,
-        facility_id=facility.id,
-        subject=("facility", facility.id),
-        data={"counts": report.counts},
-    )
+    record_event(session, "roster:imported", actor, now, facility, {"counts": report.counts})
     return report
 
 
 def _check_row(
     line: int,
     cells: dict[str, str],
-    units: dict[str, HousingUnit],
+    unit_ids: dict[str, int],
     existing: dict[str, Resident],
     seen: dict[str, int],
     today: dt.date,
@@ -231,19 +221,18 @@ def _check_row(
     for value, label in ((first, "first name"), (last, "last name")):
         if problem := check_name(value, label):
             problems.append(problem)
-    unit = units.get(" ".join(cells["housing_unit"].split()).casefold())
+    unit_id = unit_ids.get(" ".join(cells["housing_unit"].split()).casefold())
     if not cells["housing_unit"]:
         problems.append("Enter a housing unit")
-    elif unit is None:
+    elif unit_id is None:
         problems.append(f"No housing unit named {cells['housing_unit'][:80]!r} at this facility")
     born, problem = parse_date_of_birth(cells["date_of_birth"], today)
     if problem:
         problems.append(problem)
-    if problems:
+    if problems or unit_id is None:
         row.reason = "; ".join(problems)
         return row
-    assert unit is not None
-    row.values = {"first_name": first, "last_name": last, "unit_id": unit.id, "date_of_birth": born}
+    row.values = {"first_name": first, "last_name": last, "unit_id": unit_id, "date_of_birth": born}
     resident = existing.get(number)
     if resident is None:
         row.outcome = "created"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from openvisit.residents.models import CustodyStatus
+from openvisit.residents.kiosk_session import KioskView
+from openvisit.residents.models import CustodyStatus, Resident
 
 
 class ResidentIn(BaseModel):
@@ -42,6 +43,8 @@ class RestrictionIn(BaseModel):
 
 
 class ResidentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     facility_id: int
     booking_number: str
@@ -49,7 +52,7 @@ class ResidentOut(BaseModel):
     last_name: str
     date_of_birth: dt.date
     unit_id: int | None
-    unit_name: str | None
+    unit_name: str | None = None
     custody_status: CustodyStatus
     restricted_until: dt.datetime | None
     restriction_reason: str
@@ -57,6 +60,11 @@ class ResidentOut(BaseModel):
     has_pin: bool
     created_at: dt.datetime
     updated_at: dt.datetime
+
+    @classmethod
+    def of(cls, resident: Resident, unit_names: dict[int, str]) -> ResidentOut:
+        unit_name = unit_names.get(resident.unit_id) if resident.unit_id is not None else None
+        return cls.model_validate(resident).model_copy(update={"unit_name": unit_name})
 
 
 class ResidentPageOut(BaseModel):
@@ -104,3 +112,24 @@ class KioskResidentOut(BaseModel):
 class KioskMeOut(BaseModel):
     kiosk: KioskOut
     resident: KioskResidentOut | None
+
+    @classmethod
+    def of(cls, view: KioskView) -> KioskMeOut:
+        kiosk, resident = view.kiosk, view.resident
+        return cls(
+            kiosk=KioskOut(
+                id=kiosk.id,
+                name=kiosk.name,
+                facility_id=kiosk.facility_id,
+                location=kiosk.location.value,
+                unit_id=kiosk.unit_id,
+                in_service=kiosk.in_service,
+            ),
+            resident=KioskResidentOut(
+                id=resident.id,
+                first_name=resident.first_name,
+                booking_number=resident.booking_number,
+            )
+            if resident
+            else None,
+        )

@@ -1,4 +1,7 @@
-"""Residents: records, PINs, custody, visitation restrictions, and kiosk sign-in."""
+"""Residents: records, PINs, custody and visitation restrictions.
+
+Signing in at a kiosk is in residents.kiosk; importing a roster in residents.roster.
+"""
 
 from __future__ import annotations
 
@@ -16,17 +19,13 @@ from openvisit import audit
 from openvisit.audit.service import AuditActor
 from openvisit.auth import service as auth
 from openvisit.auth.models import UserSession
-from openvisit.auth.permissions import Permission
 from openvisit.clock import Clock
-from openvisit.config import Settings
-from openvisit.errors import Code, Conflict, DomainError, InvalidInput, NotFound
-from openvisit.facilities.models import Facility, HousingUnit, Kiosk, KioskLocation
-from openvisit.facilities.service import access_facility
-from openvisit.people.context import KioskContext, StaffContext
+from openvisit.errors import Code, Conflict, InvalidInput, NotFound
+from openvisit.facilities import units
+from openvisit.facilities.models import Facility
 from openvisit.residents.models import CustodyStatus, Resident
 
 PAGE_SIZE = 50
-RESIDENT_SCOPE = "resident"
 BOOKING_NUMBER = re.compile(r"^[A-Z0-9-]{1,40}$")
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
 NAME_MAX = 100
@@ -47,41 +46,46 @@ class BookingNumberTaken(Conflict):
     message = "Another resident at this facility already has that booking number."
 
 
-class KioskOutOfService(DomainError):
-    code = Code.KIOSK_OUT_OF_SERVICE
-    message = "This kiosk is out of service. Please use another kiosk or ask an officer."
+def record_event(
+    session: Session,
+    tag: str,
+    actor: AuditActor,
+    at: dt.datetime,
+    resident: Resident,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Audit something that happened to a resident, in the caller's transaction."""
+    audit.service.record(
+        session,
+        tag=tag,
+        actor=actor,
+        at=at,
+        facility_id=resident.facility_id,
+        subject=("resident", resident.id),
+        data=data,
+    )
 
 
 # --- looking residents up ------------------------------------------------------------
 
 
-def access_resident(
-    session: Session,
-    staff: StaffContext,
-    facility_id: int,
-    resident_id: int,
-    permission: Permission = Permission.VIEW_RESIDENTS,
-) -> tuple[Facility, Resident]:
-    """The facility and one of its residents; a resident elsewhere is "not found"."""
-    facility = access_facility(session, staff, facility_id, permission)
+def access_resident(session: Session, facility: Facility, resident_id: int) -> Resident:
+    """One of the (already authorized) facility's residents; a resident elsewhere is
+    "not found"."""
     resident = session.get(Resident, resident_id)
     if resident is None or resident.facility_id != facility.id:
         raise NotFound("We couldn't find that resident.")
-    return facility, resident
+    return resident
 
 
-def facility_units(session: Session, facility_id: int) -> list[HousingUnit]:
-    return list(
-        session.scalars(
-            select(HousingUnit)
-            .where(HousingUnit.facility_id == facility_id)
-            .order_by(HousingUnit.name)
+def count_in_unit(session: Session, unit_id: int) -> int:
+    """How many residents live in a housing unit, whatever their custody status."""
+    return (
+        session.scalar(
+            select(func.count()).select_from(Resident).where(Resident.unit_id == unit_id)
         )
+        or 0
     )
-
-
-def unit_names(session: Session, facility_id: int) -> dict[int, str]:
-    return {u.id: u.name for u in facility_units(session, facility_id)}
 
 
 @dataclass(frozen=True)
@@ -219,8 +223,7 @@ def _clean(
         values["date_of_birth"], problem = parse_date_of_birth(date_of_birth, today)
         if problem:
             errors["date_of_birth"] = problem
-    unit = session.get(HousingUnit, unit_id) if unit_id is not None else None
-    if unit is None or unit.facility_id != facility.id:
+    if unit_id is None or unit_id not in units.unit_names(session, facility):
         errors["unit_id"] = "Choose a housing unit of this facility"
     values["unit_id"] = unit_id
     if not LANGUAGE.match(values["preferred_language"]):
@@ -284,14 +287,13 @@ def create_resident(
     )
     session.add(resident)
     session.flush()
-    audit.service.record(
+    record_event(
         session,
-        tag="resident:created",
-        actor=actor,
-        at=now,
-        facility_id=facility.id,
-        subject=("resident", resident.id),
-        data={"booking_number": resident.booking_number},
+        "resident:created",
+        actor,
+        now,
+        resident,
+        {"booking_number": resident.booking_number},
     )
     return resident
 
@@ -324,15 +326,7 @@ def update_resident(
         setattr(resident, name, values[name])
     resident.updated_at = now
     session.flush()
-    audit.service.record(
-        session,
-        tag="resident:updated",
-        actor=actor,
-        at=now,
-        facility_id=facility.id,
-        subject=("resident", resident.id),
-        data={"changed": changed},
-    )
+    record_event(session, "resident:updated", actor, now, resident, {"changed": changed})
     return changed
 
 
@@ -351,14 +345,7 @@ def set_pin(
     resident.pin_hash = auth.hash_secret(digits)
     resident.updated_at = now
     session.flush()
-    audit.service.record(
-        session,
-        tag="resident:pin_set",
-        actor=actor,
-        at=now,
-        facility_id=resident.facility_id,
-        subject=("resident", resident.id),
-    )
+    record_event(session, "resident:pin_set", actor, now, resident)
 
 
 def _reason(value: str, field: str = "reason") -> str:
@@ -401,14 +388,13 @@ def change_custody_status(
     if status != CustodyStatus.IN_CUSTODY:
         _sign_out_everywhere(session, resident.id)
     session.flush()
-    audit.service.record(
+    record_event(
         session,
-        tag="resident:custody_changed",
-        actor=actor,
-        at=now,
-        facility_id=resident.facility_id,
-        subject=("resident", resident.id),
-        data={"from": previous.value, "to": status.value, "reason": reason},
+        "resident:custody_changed",
+        actor,
+        now,
+        resident,
+        {"from": previous.value, "to": status.value, "reason": reason},
     )
 
 
@@ -462,14 +448,13 @@ def restrict_visits(
     resident.restriction_reason = reason
     resident.updated_at = now
     session.flush()
-    audit.service.record(
+    record_event(
         session,
-        tag="resident:restricted",
-        actor=actor,
-        at=now,
-        facility_id=resident.facility_id,
-        subject=("resident", resident.id),
-        data={"until": resident.restricted_until.isoformat(), "reason": reason},
+        "resident:restricted",
+        actor,
+        now,
+        resident,
+        {"until": resident.restricted_until.isoformat(), "reason": reason},
     )
 
 
@@ -481,161 +466,8 @@ def lift_restriction(session: Session, clock: Clock, actor: AuditActor, resident
     resident.restriction_reason = ""
     resident.updated_at = now
     session.flush()
-    audit.service.record(
-        session,
-        tag="resident:restriction_lifted",
-        actor=actor,
-        at=now,
-        facility_id=resident.facility_id,
-        subject=("resident", resident.id),
-    )
+    record_event(session, "resident:restriction_lifted", actor, now, resident)
 
 
 def is_restricted(resident: Resident, now: dt.datetime) -> bool:
     return resident.restricted_until is not None and resident.restricted_until > now
-
-
-# --- the resident side of a kiosk ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class KioskView:
-    kiosk: Kiosk
-    resident: Resident | None
-
-
-def kiosk_view(session: Session, ctx: KioskContext) -> KioskView:
-    """The kiosk and the resident signed in on it (a resident no longer in custody is not)."""
-    kiosk = session.get(Kiosk, ctx.kiosk_id)
-    if kiosk is None:
-        raise NotFound("This kiosk isn't set up. Ask an officer.")
-    resident = session.get(Resident, ctx.resident_id) if ctx.resident_id is not None else None
-    if resident is not None and resident.custody_status != CustodyStatus.IN_CUSTODY:
-        resident = None
-    return KioskView(kiosk, resident)
-
-
-def resident_sign_in(
-    session: Session,
-    settings: Settings,
-    clock: Clock,
-    ctx: KioskContext,
-    *,
-    booking_number: str,
-    pin: str,
-) -> Resident:
-    """Sign a resident in on this kiosk with booking number and PIN.
-
-    Only residents of the kiosk's facility who are in custody, and for a housing
-    kiosk only those of its unit. Throttled per resident and per address.
-    """
-    now = clock.now()
-    kiosk = session.get(Kiosk, ctx.kiosk_id)
-    if kiosk is None:
-        raise NotFound("This kiosk isn't set up. Ask an officer.")
-    if not kiosk.in_service:
-        raise KioskOutOfService()
-    number = normalize_booking_number(booking_number)[:40]
-    identifier = f"{kiosk.facility_id}:{number}"
-    auth.check_throttle(
-        session, settings, scope=RESIDENT_SCOPE, identifier=identifier, ip=ctx.ip, now=now
-    )
-    resident = session.scalar(
-        select(Resident).where(
-            Resident.facility_id == kiosk.facility_id, Resident.booking_number == number
-        )
-    )
-    pin_ok = auth.verify_secret(resident.pin_hash if resident else None, "".join(pin.split()))
-    if resident is None or not pin_ok:
-        _resident_failed(
-            session,
-            kiosk,
-            ctx,
-            identifier,
-            number,
-            now,
-            "wrong_credentials",
-            "Check your booking number and PIN and try again.",
-        )
-    assert resident is not None
-    if resident.custody_status != CustodyStatus.IN_CUSTODY:
-        _resident_failed(
-            session,
-            kiosk,
-            ctx,
-            identifier,
-            number,
-            now,
-            "not_in_custody",
-            "You can't sign in here. Ask an officer for help.",
-        )
-    if kiosk.location == KioskLocation.HOUSING and resident.unit_id != kiosk.unit_id:
-        _resident_failed(
-            session,
-            kiosk,
-            ctx,
-            identifier,
-            number,
-            now,
-            "other_unit",
-            "This kiosk is for another housing unit. Use the kiosk in your unit.",
-        )
-    auth.note_attempt(
-        session, scope=RESIDENT_SCOPE, identifier=identifier, ip=ctx.ip, now=now, succeeded=True
-    )
-    ctx.session.resident_id = resident.id
-    ctx.session.resident_signed_in_at = now
-    ctx.resident_id = resident.id
-    session.flush()
-    audit.service.record(
-        session,
-        tag="resident:signed_in",
-        actor=AuditActor("resident", resident.id, resident.booking_number, ctx.ip),
-        at=now,
-        facility_id=kiosk.facility_id,
-        subject=("resident", resident.id),
-        data={"kiosk_id": kiosk.id},
-    )
-    return resident
-
-
-def _resident_failed(
-    session: Session,
-    kiosk: Kiosk,
-    ctx: KioskContext,
-    identifier: str,
-    number: str,
-    now: dt.datetime,
-    why: str,
-    message: str,
-) -> None:
-    auth.note_attempt(
-        session, scope=RESIDENT_SCOPE, identifier=identifier, ip=ctx.ip, now=now, succeeded=False
-    )
-    audit.service.record(
-        session,
-        tag="resident:sign_in_failed",
-        actor=AuditActor("kiosk", kiosk.id, f"kiosk#{kiosk.id}", ctx.ip),
-        at=now,
-        facility_id=kiosk.facility_id,
-        subject=("kiosk", kiosk.id),
-        data={"booking_number": number, "why": why},
-    )
-    raise auth.SignInFailed(message, fields={"booking_number": message})
-
-
-def resident_sign_out(session: Session, clock: Clock, ctx: KioskContext) -> None:
-    resident_id = ctx.session.resident_id
-    ctx.session.resident_id = None
-    ctx.session.resident_signed_in_at = None
-    ctx.resident_id = None
-    session.flush()
-    if resident_id is not None:
-        audit.service.record(
-            session,
-            tag="resident:signed_out",
-            actor=AuditActor("resident", resident_id, f"resident#{resident_id}", ctx.ip),
-            at=clock.now(),
-            facility_id=ctx.facility_id,
-            subject=("resident", resident_id),
-        )
