@@ -16,7 +16,7 @@ from openvisit.billing.ledger import dollars
 from openvisit.clock import Clock
 from openvisit.deps import ClockDep, CurrentStaff, CurrentVisitor, DbSession, SettingsDep
 from openvisit.errors import Code, DomainError, InvalidInput
-from openvisit.facilities import service as facilities
+from openvisit.facilities import kiosks
 from openvisit.facilities.models import Facility
 from openvisit.people.context import StaffContext
 from openvisit.people.models import Visitor
@@ -343,7 +343,7 @@ def schedule_page(
             "staff": staff,
             "facility": facility,
             "day": day,
-            "kiosks": {k.id: k for k in facilities.list_kiosks(db, facility)},
+            "kiosks": {k.id: k for k in kiosks.list_kiosks(db, facility)},
             "by_kiosk": by_kiosk,
             "names": service.names_of(db, visits),
             "TAGS": STATE_TAGS,
