@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
+from openvisit.config import Settings
 from openvisit.errors import Code, DomainError
 
 
@@ -113,3 +114,12 @@ class SandboxGateway:
     @property
     def charged_cents(self) -> int:
         return sum(amount for amount, _card, _r in self._charges.values())
+
+
+def gateway_for(settings: Settings) -> PaymentGateway | None:
+    """The payment gateway the app uses, chosen once at start-up: the sandbox outside
+    production; none in production, where no real gateway is wired yet (card deposits and
+    refunds are refused, and nothing is paid out, until one is)."""
+    if settings.env == "production":
+        return None
+    return SandboxGateway()

@@ -11,8 +11,8 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from openvisit.auth.permissions import Permission
-from openvisit.billing import reports, service
-from openvisit.billing.gateway import PaymentGateway, SandboxGateway
+from openvisit.billing import refunds, reports, service, settlement
+from openvisit.billing.gateway import PaymentGateway
 from openvisit.billing.ledger import dollars
 from openvisit.billing.models import LedgerTransaction
 from openvisit.billing.schemas import (
@@ -42,16 +42,14 @@ api = APIRouter(prefix="/api/v1", tags=["billing"])
 pages = APIRouter(include_in_schema=False)
 
 
-def payment_gateway(request: Request, settings: SettingsDep) -> PaymentGateway:
-    """The app's gateway (kept on app.state); the sandbox outside production."""
-    gateway = getattr(request.app.state, "payment_gateway", None)
+def payment_gateway(request: Request) -> PaymentGateway:
+    """The gateway create_app chose at start-up (none in production yet)."""
+    gateway: PaymentGateway | None = request.app.state.payment_gateway
     if gateway is None:
-        if settings.env == "production":
-            raise DomainError(
-                "Card payments are not set up yet. Pay at the facility's lobby.",
-                code=Code.PAYMENTS_UNAVAILABLE,
-            )
-        gateway = request.app.state.payment_gateway = SandboxGateway()
+        raise DomainError(
+            "Card payments are not set up yet. Pay at the facility's lobby.",
+            code=Code.PAYMENTS_UNAVAILABLE,
+        )
     return gateway
 
 
@@ -117,7 +115,7 @@ def refund_my_balance(
     gateway: Annotated[PaymentGateway, Depends(payment_gateway)],
 ) -> DepositOut:
     """Pay the whole available balance back; a retry with the same key pays nothing more."""
-    txn = service.refund_balance(
+    txn = refunds.refund_balance(
         db,
         clock,
         gateway,
@@ -138,7 +136,7 @@ def wallet_refund_submit(
     attempt: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
     try:
-        txn = service.refund_balance(
+        txn = refunds.refund_balance(
             db,
             clock,
             gateway,
@@ -168,7 +166,7 @@ def add_money(
     txn = service.deposit_by_card(
         db,
         clock,
-        payment_gateway(request, settings),
+        payment_gateway(request),
         visitor.actor,
         visitor.visitor,
         amount_cents=body.amount_cents,
@@ -182,7 +180,7 @@ def add_money(
 def my_visit_receipt(visit_id: int, visitor: CurrentVisitor, db: DbSession) -> ReceiptOut:
     """A settled visit's receipt: connected time, credited minutes and why, free minutes
     used, the charge and what came back. Before settlement: 409 ``not_settled``."""
-    r = service.receipt(db, visit_id, visitor_id=visitor.visitor.id)
+    r = settlement.receipt(db, visit_id, visitor_id=visitor.visitor.id)
     data = {k: v for k, v in vars(r).items() if k not in ("timezone", "credited_minutes")}
     data["rate_cents_per_minute"] = f"{r.rate_cents_per_minute:.2f}"
     return ReceiptOut(
@@ -548,8 +546,8 @@ def receipt_page(
 ) -> HTMLResponse:
     """The receipt page. Not linked from anywhere yet (the visit page will link it)."""
     try:
-        r = service.receipt(db, visit_id, visitor_id=visitor.visitor.id)
-    except service.NotSettled as exc:
+        r = settlement.receipt(db, visit_id, visitor_id=visitor.visitor.id)
+    except settlement.NotSettled as exc:
         ctx: dict[str, Any] = {"visitor": visitor.visitor, "receipt": None, "message": exc.message}
         return render(request, "billing/receipt.html", ctx, status_code=exc.http_status)
     ctx = {"visitor": visitor.visitor, "receipt": r, "dollars": dollars, "duration": _duration}

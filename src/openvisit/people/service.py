@@ -1254,6 +1254,7 @@ def close_account(
     A retry keys the payout the same way while the wallet is unchanged, so a payout that
     went through unseen is not paid twice. A visit in progress, or one whose charge is not
     settled yet, makes it refuse with nothing changed."""
+    from openvisit.billing import refunds
     from openvisit.billing import service as billing
     from openvisit.billing.gateway import GatewayConflict, GatewayTimeout
     from openvisit.scheduling import service as scheduling
@@ -1294,13 +1295,13 @@ def close_account(
             )
             cancelled.append(visit)
     try:
-        txn = billing.refund_on_closure(
+        txn = refunds.refund_on_closure(
             session, clock, gateway, actor, visitor.id, mine, last_movement=last_movement
         )
     except (GatewayTimeout, GatewayConflict) as exc:
         raise PayoutFailed(gateway_error=exc.code) from exc
     refunded = -billing.wallet_change(session, txn.id, visitor.id) if txn is not None else 0
-    payout = billing.payout_reference(txn) if txn is not None else ""
+    payout = refunds.payout_reference(txn) if txn is not None else ""
     visitor.closed_at = now
     auth.end_all_sessions(session, "visitor", visitor.id)
     audit.service.record(
