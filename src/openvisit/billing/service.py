@@ -134,7 +134,7 @@ def history_csv(session: Session, visitor_id: int) -> str:
         out.writerow(
             [
                 line.at.astimezone(dt.UTC).isoformat(timespec="seconds"),
-                line.description,
+                _cell(line.description),
                 _usd(line.amount_cents),
                 _usd(line.balance_after_cents),
                 line.visit_id or "",
