@@ -11,7 +11,8 @@ from fastapi import FastAPI
 from openvisit.approvals import routes as approvals
 from openvisit.audit import pages as audit_pages
 from openvisit.audit import routes as audit_routes
-from openvisit.billing import routes as billing
+from openvisit.billing import pages as billing_pages
+from openvisit.billing import routes as billing_routes
 from openvisit.facilities import kiosk_routes as kiosk_devices
 from openvisit.facilities import routes as facilities
 from openvisit.people import routes as people
@@ -23,7 +24,12 @@ from openvisit.signaling import routes as signaling
 from openvisit.visits import routes as visits
 from openvisit.web import routes as web
 
-ROUTERS = [audit_routes.router, audit_pages.router]
+ROUTERS = [
+    audit_routes.router,
+    audit_pages.router,
+    billing_routes.router,
+    billing_pages.router,
+]
 
 
 def include_routers(app: FastAPI) -> None:
@@ -37,7 +43,6 @@ def include_routers(app: FastAPI) -> None:
         kiosk_residents,
         approvals,
         scheduling,
-        billing,
         signaling,
         visits,
     ):

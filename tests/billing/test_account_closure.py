@@ -269,7 +269,7 @@ def test_a_closed_account_gets_no_deposits_no_bookings_and_no_reset_links(
             f"/api/v1/facilities/{family.facility.id}/wallet-deposits",
             json={"visitor_id": family.visitor.id, "amount_cents": 20_00, "method": "cash"},
         )
-        assert (r.status_code, r.json()["error"]["code"]) == (409, "account_closed")
+        assert (r.status_code, r.json()["error"]["code"]) == (403, "account_closed")
     with pytest.raises(Exception) as refused:
         scheduling.book(
             db,

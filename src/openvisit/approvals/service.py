@@ -601,6 +601,14 @@ def for_visitor(session: Session, visitor_id: int) -> list[Approval]:
     )
 
 
+def visitor_timezone(session: Session, visitor_id: int) -> str:
+    """Where a visitor's times are shown: the zone of the facility they most recently asked
+    to visit someone at, else UTC."""
+    mine = for_visitor(session, visitor_id)
+    facility = session.get(Facility, mine[0].facility_id) if mine else None
+    return facility.timezone if facility else "UTC"
+
+
 def pending_for_resident(session: Session, resident_id: int) -> list[Approval]:
     return list(
         session.scalars(

@@ -16,7 +16,7 @@ from openvisit.billing import ledger
 from openvisit.billing.gateway import PaymentGateway
 from openvisit.billing.ledger import dollars
 from openvisit.billing.models import AccountKind, LedgerAccount, LedgerEntry, LedgerTransaction
-from openvisit.billing.service import wallet, wallet_change, wallet_summary
+from openvisit.billing.service import check_key, wallet, wallet_change, wallet_summary
 from openvisit.billing.settlement import (
     CAPTURE_STATES,
     RELEASE_STATES,
@@ -38,8 +38,8 @@ class NothingToRefund(Conflict):
 
 INACTIVE_AFTER = dt.timedelta(days=180)
 # How a refund's idempotency key begins -> (reason, in words for staff). The keys are
-# ``refund:<visitor>:<attempt>`` (billing.routes), ``inactive-refund:<visitor>:<last entry>``
-# and ``account-closure:<visitor>:<last entry>`` (below).
+# ``refund:<visitor>:<attempt>``, ``inactive-refund:<visitor>:<last entry>`` and
+# ``account-closure:<visitor>:<last entry>`` (below).
 REFUND_REASONS = {
     "refund": ("on_request", "On request"),
     "inactive-refund": ("inactivity", "After 180 days unused"),
@@ -93,6 +93,21 @@ def refund_balance(
         data={"amount_cents": amount, "reason": reason, "payout": reference},
     )
     return txn
+
+
+def refund_on_request(
+    session: Session,
+    clock: Clock,
+    gateway: PaymentGateway,
+    actor: AuditActor,
+    visitor_id: int,
+    *,
+    attempt: str,
+) -> LedgerTransaction:
+    """The family asks for their whole available balance back; ``attempt`` (their
+    idempotency key) makes a retry pay nothing more."""
+    key = f"refund:{visitor_id}:{check_key(attempt)}"
+    return refund_balance(session, clock, gateway, actor, visitor_id, key=key)
 
 
 class SettlementPending(Conflict):

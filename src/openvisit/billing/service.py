@@ -27,7 +27,7 @@ from openvisit.billing.gateway import PaymentGateway
 from openvisit.billing.ledger import InsufficientFunds, dollars
 from openvisit.billing.models import AccountKind, LedgerAccount, LedgerEntry, LedgerTransaction
 from openvisit.clock import Clock
-from openvisit.errors import Code, Conflict, InvalidInput, NotFound
+from openvisit.errors import Code, Forbidden, InvalidInput, NotFound
 from openvisit.facilities.models import Facility
 from openvisit.people.models import Visitor
 from openvisit.visits.models import Visit
@@ -269,7 +269,7 @@ def record_lobby_deposit(
     if visitor is None:
         raise NotFound("We couldn't find that visitor.", code=Code.VISITOR_NOT_FOUND)
     if visitor.closed_at is not None:
-        raise Conflict(
+        raise Forbidden(
             "This visitor closed their account, so money can't be added to it. "
             "Give the money back to the family.",
             code=Code.ACCOUNT_CLOSED,
