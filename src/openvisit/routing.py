@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from openvisit.approvals import routes as approvals
+from openvisit.approvals import pages as approvals_pages
+from openvisit.approvals import routes as approvals_routes
 from openvisit.audit import pages as audit_pages
 from openvisit.audit import routes as audit_routes
 from openvisit.billing import pages as billing_pages
@@ -24,15 +25,21 @@ from openvisit.signaling import routes as signaling
 from openvisit.visits import routes as visits
 from openvisit.web import routes as web
 
+# Mounted before the modules below: a literal path (/visits/find) must be tried before
+# a parameter one (scheduling's /visits/{visit_id}).
 ROUTERS = [
     audit_routes.router,
     audit_pages.router,
+    approvals_routes.router,
+    approvals_pages.router,
     billing_routes.router,
     billing_pages.router,
 ]
 
 
 def include_routers(app: FastAPI) -> None:
+    for router in ROUTERS:
+        app.include_router(router)
     for module in (
         web,
         staff_routes,
@@ -41,12 +48,9 @@ def include_routers(app: FastAPI) -> None:
         kiosk_devices,
         residents,
         kiosk_residents,
-        approvals,
         scheduling,
         signaling,
         visits,
     ):
         app.include_router(module.api)
         app.include_router(module.pages)
-    for router in ROUTERS:
-        app.include_router(router)
