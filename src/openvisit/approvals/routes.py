@@ -158,15 +158,7 @@ def block(
     body: BlockIn, facility: ReviewingFacility, staff: CurrentStaff, db: DbSession, clock: ClockDep
 ) -> BlockOut:
     created = service.block_visitor(
-        db,
-        clock,
-        staff.actor,
-        staff.member.id,
-        facility_id=facility.id,
-        visitor_id=body.visitor_id,
-        resident_id=body.resident_id,
-        reason=body.reason,
-        until=body.until,
+        db, clock, staff.actor, staff.member.id, facility_id=facility.id, **body.model_dump()
     )
     return BlockOut.model_validate(created)
 

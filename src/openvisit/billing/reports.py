@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import CompoundSelect, select
 from sqlalchemy.orm import Session
 
 from openvisit.approvals import service as approvals
@@ -352,7 +352,7 @@ class Refunds:
         return out
 
 
-def _linked_visitor_ids(facility_id: int):  # type: ignore[no-untyped-def]
+def _linked_visitor_ids(facility_id: int) -> CompoundSelect[tuple[int | None]]:
     """Visitors linked to the facility: they asked to visit someone there, or money of
     theirs moved for its visits or at its lobby. A wallet is the family's, not a
     facility's, so a family linked to two facilities is listed by both."""

@@ -98,14 +98,7 @@ def add_money(
 ) -> DepositOut:
     """Add money by card. No fees. Send the same idempotency_key when retrying."""
     txn = service.deposit_by_card(
-        db,
-        clock,
-        gateway,
-        visitor.actor,
-        visitor.visitor,
-        amount_cents=body.amount_cents,
-        card_number=body.card_number,
-        idempotency_key=body.idempotency_key,
+        db, clock, gateway, visitor.actor, visitor.visitor, **body.model_dump()
     )
     return _deposit_out(db, txn, visitor.visitor.id)
 
@@ -131,17 +124,7 @@ def record_lobby_deposit(
     clock: ClockDep,
 ) -> DepositOut:
     """Record cash or a money order a family paid in at the lobby (audited)."""
-    txn = service.record_lobby_deposit(
-        db,
-        clock,
-        staff.actor,
-        facility,
-        visitor_id=body.visitor_id,
-        amount_cents=body.amount_cents,
-        method=body.method,
-        reference=body.reference,
-        idempotency_key=body.idempotency_key,
-    )
+    txn = service.record_lobby_deposit(db, clock, staff.actor, facility, **body.model_dump())
     return _deposit_out(db, txn, body.visitor_id)
 
 

@@ -178,11 +178,11 @@ def wallet_change(session: Session, transaction_id: int, visitor_id: int) -> int
     if w is None:
         return 0
     return int(
-        session.scalar(  # type: ignore[arg-type]  # COALESCE never gives NULL
+        session.execute(
             select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
                 LedgerEntry.transaction_id == transaction_id, LedgerEntry.account_id == w.id
             )
-        )
+        ).scalar_one()
     )
 
 
@@ -318,7 +318,7 @@ def record_lobby_deposit(
 def visit_hold_cents(session: Session, visit_id: int) -> int:
     """What is still set aside for this visit (zero once it is settled)."""
     return int(
-        session.scalar(  # type: ignore[arg-type]  # COALESCE never gives NULL
+        session.execute(
             select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0))
             .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
             .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
@@ -326,7 +326,7 @@ def visit_hold_cents(session: Session, visit_id: int) -> int:
                 LedgerTransaction.visit_id == visit_id,
                 LedgerAccount.kind == AccountKind.VISITOR_HOLD,
             )
-        )
+        ).scalar_one()
     )
 
 

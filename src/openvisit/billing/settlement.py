@@ -122,7 +122,7 @@ def free_seconds_used_elsewhere(session: Session, visit: Visit, timezone: str) -
     started in the same facility-local week as ``visit``."""
     lo, hi = week_bounds(visit.starts_at, timezone)
     return int(
-        session.scalar(  # type: ignore[arg-type]  # COALESCE never gives NULL
+        session.execute(
             select(func.coalesce(func.sum(BillingSettlement.free_seconds_used), 0))
             .join(Visit, Visit.id == BillingSettlement.visit_id)
             .where(
@@ -131,7 +131,7 @@ def free_seconds_used_elsewhere(session: Session, visit: Visit, timezone: str) -
                 Visit.starts_at < hi,
                 Visit.id != visit.id,
             )
-        )
+        ).scalar_one()
     )
 
 
