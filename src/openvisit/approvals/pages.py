@@ -8,9 +8,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy.orm import Session
 
 from openvisit.approvals import service
 from openvisit.approvals.routes import DecidingReviewer, ReviewingFacility
+from openvisit.config import Settings
 from openvisit.deps import (
     ClockDep,
     CurrentResident,
@@ -51,7 +53,7 @@ _CHILD_FIELDS = {
 }
 
 
-def _signer(settings: SettingsDep) -> URLSafeSerializer:
+def _signer(settings: Settings) -> URLSafeSerializer:
     return URLSafeSerializer(settings.secret_key, salt="resident-found")
 
 
@@ -103,7 +105,7 @@ def find_page(
     )
 
 
-def _found(settings: SettingsDep, db: DbSession, visitor_id: int, token: str) -> Resident:
+def _found(settings: Settings, db: Session, visitor_id: int, token: str) -> Resident:
     """The resident the visitor found by number and name (signed, so ids can't be guessed)."""
     try:
         owner, resident_id = _signer(settings).loads(token)
@@ -116,7 +118,7 @@ def _found(settings: SettingsDep, db: DbSession, visitor_id: int, token: str) ->
 
 
 def _request_context(
-    db: DbSession, visitor: Visitor, resident: Resident, found: str
+    db: Session, visitor: Visitor, resident: Resident, found: str
 ) -> dict[str, Any]:
     return {
         "visitor": visitor,

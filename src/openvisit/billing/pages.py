@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
 from openvisit.approvals import service as approvals
 from openvisit.billing import refunds, reports, service, settlement
@@ -63,7 +64,7 @@ def _signed(cents: int) -> str:
 # --- visitors ----------------------------------------------------------------------------
 
 
-def _wallet_context(db: DbSession, visitor: Visitor, **extra: Any) -> dict[str, Any]:
+def _wallet_context(db: Session, visitor: Visitor, **extra: Any) -> dict[str, Any]:
     ctx = {
         "visitor": visitor,
         "summary": service.wallet_summary(db, visitor.id),

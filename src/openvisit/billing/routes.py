@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from openvisit.auth.permissions import Permission
 from openvisit.billing import refunds, reports, service, settlement
@@ -50,7 +51,7 @@ FromDay = Annotated[str, Query(alias="from", max_length=20)]
 ToDay = Annotated[str, Query(alias="to", max_length=20)]
 
 
-def _deposit_out(db: DbSession, txn: LedgerTransaction, visitor_id: int) -> DepositOut:
+def _deposit_out(db: Session, txn: LedgerTransaction, visitor_id: int) -> DepositOut:
     return DepositOut.of(
         txn, service.wallet_change(db, txn.id, visitor_id), service.wallet_summary(db, visitor_id)
     )
