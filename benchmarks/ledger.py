@@ -34,8 +34,7 @@ from decimal import Decimal
 
 from sqlalchemy import create_engine, func, insert, select, text
 
-from openvisit.billing import ledger
-from openvisit.billing import service as billing
+from openvisit.billing import ledger, settlement
 from openvisit.billing.models import AccountKind, BillingSettlement, LedgerAccount, LedgerEntry
 from openvisit.clock import FrozenClock
 from openvisit.db import make_engine, make_sessionmaker
@@ -464,7 +463,7 @@ def _worker(args: tuple) -> tuple[int, float, list[float]]:
         with factory() as s:
             visit = s.get(Visit, visit_id)
             assert visit is not None
-            if billing.settle_visit(s, clock, visit):
+            if settlement.settle_visit(s, clock, visit):
                 settled += 1
             s.commit()
         latencies.append((time.perf_counter() - t0) * 1000)

@@ -30,7 +30,9 @@ def test_a_failing_job_is_logged_and_the_loop_goes_on(db, clock, settings, caplo
 
     ran = []
     monkeypatch.setattr(
-        worker, "JOBS", [("broken", broken), ("next", lambda s, c, st: ran.append(True))]
+        worker,
+        "jobs",
+        lambda gateway: [("broken", broken), ("next", lambda s, c, st: ran.append(True))],
     )
     worker.run_jobs_once(db.info["factory"], clock, settings)
     assert "worker job 'broken' failed" in caplog.text

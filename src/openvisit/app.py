@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from openvisit.auth.cookies import CSRF_COOKIE, KIOSK_COOKIE, SESSION_COOKIE
+from openvisit.billing.gateway import gateway_for
 from openvisit.clock import Clock, SystemClock
 from openvisit.config import Settings
 from openvisit.db import make_engine, make_sessionmaker
@@ -151,7 +152,12 @@ def create_app(
 
             tasks.append(
                 asyncio.create_task(
-                    worker.run_forever(app.state.sessionmaker, app.state.clock, settings)
+                    worker.run_forever(
+                        app.state.sessionmaker,
+                        app.state.clock,
+                        settings,
+                        gateway=app.state.payment_gateway,
+                    )
                 )
             )
             tasks.append(asyncio.create_task(live.watch(app)))
@@ -175,6 +181,8 @@ def create_app(
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
     app.state.sessionmaker = sessionmaker
+    # Chosen once, here; the routes and the worker use this one.
+    app.state.payment_gateway = gateway_for(settings)
 
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

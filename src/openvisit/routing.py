@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from openvisit.approvals import routes as approvals
+from openvisit.approvals import pages as approvals_pages
+from openvisit.approvals import routes as approvals_routes
 from openvisit.audit import pages as audit_pages
 from openvisit.audit import routes as audit_routes
-from openvisit.billing import routes as billing
+from openvisit.billing import pages as billing_pages
+from openvisit.billing import routes as billing_routes
 from openvisit.facilities import pages as facilities_pages
 from openvisit.facilities import routes as facilities_routes
 from openvisit.people import pages as people_pages
@@ -24,6 +26,9 @@ from openvisit.signaling import routes as signaling
 from openvisit.visits import routes as visits
 from openvisit.web import pages as web_pages
 
+# Order matters where paths overlap: a literal path must be tried before a parameter in
+# its place (approvals' /visits/find before scheduling's /visits/{visit_id};
+# scheduling's /staff/facilities/{facility_id}/visits/new before visits' /{visit_id}).
 ROUTERS = [
     web_pages.router,
     people_routes.router,
@@ -34,21 +39,18 @@ ROUTERS = [
     residents_pages.router,
     audit_routes.router,
     audit_pages.router,
+    approvals_routes.router,
+    approvals_pages.router,
     scheduling_routes.router,
     scheduling_pages.router,
+    billing_routes.router,
+    billing_pages.router,
 ]
 
 
 def include_routers(app: FastAPI) -> None:
-    # The converted routers go first: a path with literals ("/visits/new") must be
-    # mounted before one with a parameter in its place ("/visits/{visit_id}").
     for router in ROUTERS:
         app.include_router(router)
-    for module in (
-        approvals,
-        billing,
-        signaling,
-        visits,
-    ):
+    for module in (signaling, visits):
         app.include_router(module.api)
         app.include_router(module.pages)

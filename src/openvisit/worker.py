@@ -11,10 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from openvisit.billing import refunds, settlement
+from openvisit.billing.gateway import PaymentGateway
 from openvisit.clock import Clock
 from openvisit.config import Settings
 from openvisit.db import transaction
@@ -37,39 +40,41 @@ def _advance_visits(session: Session, clock: Clock, settings: Settings) -> Any:
 
 
 def _settle_visit_money(session: Session, clock: Clock, settings: Settings) -> Any:
-    from openvisit.billing import service as billing
-
-    return billing.settle_pending(session, clock, settings)
+    return settlement.settle_pending(session, clock, settings)
 
 
 _last_inactivity_scan: list[float] = []
 
 
-def _refund_inactive_wallets(session: Session, clock: Clock, settings: Settings) -> Any:
+def _refund_inactive_wallets(
+    session: Session, clock: Clock, settings: Settings, *, gateway: PaymentGateway | None
+) -> Any:
     """Hourly at most: it scans every wallet. A restart simply scans again (it is idempotent)."""
-    from openvisit.billing import service as billing
-    from openvisit.billing.gateway import SandboxGateway
-
-    if settings.env == "production":
-        return 0  # no real payment gateway is wired yet; nothing is taken meanwhile either
+    if gateway is None:
+        return 0  # no payment gateway is wired; nothing is taken meanwhile either
     now = clock.now().timestamp()
     if _last_inactivity_scan and now - _last_inactivity_scan[0] < 3600:
         return 0
     _last_inactivity_scan[:] = [now]
-    return billing.refund_inactive_wallets(session, clock, settings, SandboxGateway())
+    return refunds.refund_inactive_wallets(session, clock, settings, gateway)
 
 
-# Visits move first, so that money settles for what just ended in the same tick.
-JOBS: list[tuple[str, Job]] = [
-    ("advance visits", _advance_visits),
-    ("settle visit money", _settle_visit_money),
-    ("refund inactive wallets", _refund_inactive_wallets),
-    ("deliver mail", _deliver_mail),
-]
+def jobs(gateway: PaymentGateway | None) -> list[tuple[str, Job]]:
+    """One tick's jobs, in order; ``gateway`` is the app's payment gateway, chosen at
+    start-up (none: no money is paid out). Visits move first, so that money settles for
+    what just ended in the same tick."""
+    return [
+        ("advance visits", _advance_visits),
+        ("settle visit money", _settle_visit_money),
+        ("refund inactive wallets", partial(_refund_inactive_wallets, gateway=gateway)),
+        ("deliver mail", _deliver_mail),
+    ]
 
 
-def run_jobs_once(sessionmaker: Any, clock: Clock, settings: Settings) -> None:
-    for name, job in JOBS:
+def run_jobs_once(
+    sessionmaker: Any, clock: Clock, settings: Settings, gateway: PaymentGateway | None = None
+) -> None:
+    for name, job in jobs(gateway):
         try:
             with transaction(sessionmaker) as session:
                 job(session, clock, settings)
@@ -77,7 +82,9 @@ def run_jobs_once(sessionmaker: Any, clock: Clock, settings: Settings) -> None:
             log.exception("worker job %r failed; it will run again at the next tick", name)
 
 
-async def run_forever(sessionmaker: Any, clock: Clock, settings: Settings) -> None:
+async def run_forever(
+    sessionmaker: Any, clock: Clock, settings: Settings, *, gateway: PaymentGateway | None
+) -> None:
     while True:
-        await asyncio.to_thread(run_jobs_once, sessionmaker, clock, settings)
+        await asyncio.to_thread(run_jobs_once, sessionmaker, clock, settings, gateway)
         await asyncio.sleep(settings.worker_interval_seconds)

@@ -15,7 +15,9 @@ from openvisit.clock import FrozenClock
 _CLOCK = FrozenClock(dt.datetime(2026, 11, 1, tzinfo=dt.UTC))
 
 
-def fund(db: Session, visitor_id: int, cents: int = 100_00, key: str | None = None) -> None:
+def fund(
+    db: Session, visitor_id: int, cents: int = 100_00, key: str | None = None, memo: str = ""
+) -> None:
     """Put money in a visitor's wallet as if they had paid it in."""
     received = ledger.account(db, _CLOCK, AccountKind.PAYMENTS_RECEIVED)
     ledger.post(
@@ -24,7 +26,7 @@ def fund(db: Session, visitor_id: int, cents: int = 100_00, key: str | None = No
         key or f"test-fund:{visitor_id}:{cents}",
         "deposit",
         [(received, -cents), (billing.wallet(db, _CLOCK, visitor_id), cents)],
-        f"Added {ledger.dollars(cents)} (test)",
+        memo or f"Added {ledger.dollars(cents)} (test)",
     )
     db.flush()
 

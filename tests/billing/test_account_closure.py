@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from openvisit.audit.models import AuditEvent
 from openvisit.audit.service import SYSTEM, AuditActor
-from openvisit.billing import ledger
+from openvisit.billing import ledger, settlement
 from openvisit.billing import service as billing
 from openvisit.billing.gateway import PayoutTimeout, SandboxGateway
 from openvisit.billing.models import LedgerTransaction
@@ -115,7 +115,7 @@ def test_closing_an_account_cancels_visits_pays_everything_back_and_ends_every_s
     ).one()
     assert "$100.00, your whole balance" in mail.body
     # The worker finds nothing left to do: the holds came back with the closure.
-    assert billing.settle_pending(db, clock, settings) == 0
+    assert settlement.settle_pending(db, clock, settings) == 0
 
 
 def test_a_payout_that_fails_changes_nothing_and_the_retry_pays_once(
@@ -212,7 +212,7 @@ def test_closing_waits_for_a_visit_in_progress_and_for_a_charge_not_yet_settled(
     pending = client.post(CLOSE, json={"confirm": True, "password": PASSWORD})
     assert (pending.status_code, pending.json()["error"]["code"]) == (409, "settlement_pending")
     assert db.get(Visitor, family.visitor.id).closed_at is None
-    billing.settle_pending(db, clock, settings)  # the worker's next tick
+    settlement.settle_pending(db, clock, settings)  # the worker's next tick
     family.commit()
     done = client.post(CLOSE, json={"confirm": True, "password": PASSWORD})
     assert done.status_code == 200, done.text

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from openvisit.audit.service import SYSTEM, AuditActor
-from openvisit.billing import ledger
+from openvisit.billing import ledger, settlement
 from openvisit.billing import service as billing
 from openvisit.billing.models import AccountKind, BillingSettlement, LedgerTransaction
 from openvisit.facilities.models import FacilitySettings
@@ -89,10 +89,10 @@ def hold_live(db, clock, settings, visit, seconds=None, end=S.COMPLETED, stats_o
 
 
 def settle(db, clock, settings) -> int:
-    return billing.settle_pending(db, clock, settings)
+    return settlement.settle_pending(db, clock, settings)
 
 
-def settlement(db, visit) -> BillingSettlement:
+def settled_row(db, visit) -> BillingSettlement:
     db.expire_all()
     return db.get(BillingSettlement, visit.id)
 
@@ -115,7 +115,7 @@ def test_a_completed_visit_is_charged_for_its_connected_seconds_rounded_half_dow
     # 602 s x 15 c / 60 = 150.5 c: half a cent goes down, to 150.
     hold_live(db, clock, settings, visit, seconds=602)
     assert settle(db, clock, settings) == 1
-    row = settlement(db, visit)
+    row = settled_row(db, visit)
     assert (row.outcome, row.billable_seconds, row.charge_cents, row.released_cents) == (
         "captured",
         602,
@@ -137,7 +137,7 @@ def test_capture_happens_exactly_once_however_often_the_job_runs(db, clock, sett
     hold_live(db, clock, settings, visit)
     assert settle(db, clock, settings) == 1
     assert settle(db, clock, settings) == 0
-    assert billing.capture_visit(db, clock, visit) is False
+    assert settlement.capture_visit(db, clock, visit) is False
     captures = db.scalars(
         select(LedgerTransaction).where(LedgerTransaction.visit_id == visit.id)
     ).all()
@@ -156,7 +156,7 @@ def test_capture_by_two_workers_one_after_the_other_in_their_own_transactions(
     factory = db.info["factory"]
     for _ in range(2):
         with factory() as session:
-            billing.settle_pending(session, clock, settings)
+            settlement.settle_pending(session, clock, settings)
             session.commit()
     db.expire_all()
     assert revenue(db, family.facility.id) == 150
@@ -168,7 +168,7 @@ def test_a_visit_terminated_by_staff_is_charged_up_to_the_termination(db, clock,
     visit = book(db, clock, family)
     hold_live(db, clock, settings, visit, seconds=240, end=S.TERMINATED)
     settle(db, clock, settings)
-    row = settlement(db, visit)
+    row = settled_row(db, visit)
     assert (row.billable_seconds, row.charge_cents, row.released_cents) == (240, 60, 390)
 
 
@@ -176,7 +176,7 @@ def test_a_failed_visit_gets_everything_back_even_after_connected_time(db, clock
     visit = book(db, clock, family)
     hold_live(db, clock, settings, visit, seconds=600, end=S.FAILED)
     settle(db, clock, settings)
-    row = settlement(db, visit)
+    row = settled_row(db, visit)
     assert (row.outcome, row.charge_cents, row.released_cents) == ("released", 0, 450)
     assert revenue(db, family.facility.id) == 0
     assert billing.wallet_summary(db, family.visitor.id).available_cents == 100_00
@@ -189,7 +189,7 @@ def test_a_missed_visit_gets_everything_back(db, clock, settings, family):
     db.refresh(visit)
     assert visit.state == S.MISSED
     settle(db, clock, settings)
-    assert settlement(db, visit).released_cents == 450
+    assert settled_row(db, visit).released_cents == 450
     assert billing.visit_hold_cents(db, visit.id) == 0
 
 
@@ -202,7 +202,7 @@ def test_free_minutes_come_first_and_are_not_used_twice_in_the_same_week(
     hold_live(db, clock, settings, friday, seconds=25 * 60)
     hold_live(db, clock, settings, saturday, seconds=10 * 60)
     assert settle(db, clock, settings) == 2
-    first, second = settlement(db, friday), settlement(db, saturday)
+    first, second = settled_row(db, friday), settled_row(db, saturday)
     # Friday: 25 minutes, 20 free, 5 charged. Saturday: nothing free is left, 10 charged.
     assert (first.free_seconds_used, first.charge_cents) == (20 * 60, 75)
     assert (second.free_seconds_used, second.charge_cents) == (0, 150)
@@ -216,8 +216,8 @@ def test_free_minutes_come_back_in_the_next_facility_week(db, clock, settings, f
     hold_live(db, clock, settings, friday)
     hold_live(db, clock, settings, monday, seconds=15 * 60)
     settle(db, clock, settings)
-    assert settlement(db, friday).free_seconds_used == 20 * 60
-    assert (settlement(db, monday).free_seconds_used, settlement(db, monday).charge_cents) == (
+    assert settled_row(db, friday).free_seconds_used == 20 * 60
+    assert (settled_row(db, monday).free_seconds_used, settled_row(db, monday).charge_cents) == (
         15 * 60,
         0,
     )
@@ -227,11 +227,13 @@ def test_free_minutes_come_back_in_the_next_facility_week(db, clock, settings, f
 def test_the_week_is_the_facility_local_monday_to_sunday():
     # Sunday 23:30 in New York is already Monday in UTC, and still the old week.
     sunday_late = dt.datetime(2026, 11, 30, 4, 30, tzinfo=dt.UTC)
-    lo, hi = billing.week_bounds(sunday_late, "America/New_York")
+    lo, hi = settlement.week_bounds(sunday_late, "America/New_York")
     assert lo == dt.datetime(2026, 11, 23, 5, 0, tzinfo=dt.UTC)
     assert hi == dt.datetime(2026, 11, 30, 5, 0, tzinfo=dt.UTC)
     # The week in which the clocks go back (Sunday 1 November 2026) is an hour longer.
-    lo, hi = billing.week_bounds(dt.datetime(2026, 10, 28, 12, tzinfo=dt.UTC), "America/New_York")
+    lo, hi = settlement.week_bounds(
+        dt.datetime(2026, 10, 28, 12, tzinfo=dt.UTC), "America/New_York"
+    )
     assert hi - lo == dt.timedelta(days=7, hours=1)
 
 
@@ -246,7 +248,7 @@ def test_minutes_with_frozen_video_or_heavy_loss_are_not_charged(db, clock, sett
     visit = book(db, clock, family)
     hold_live(db, clock, settings, visit, stats_of=bad_minutes)
     settle(db, clock, settings)
-    row = settlement(db, visit)
+    row = settled_row(db, visit)
     assert [(c["minute"], c["seconds"]) for c in row.credits] == [(2, 60), (5, 60)]
     assert row.credited_seconds == 120
     assert row.charge_cents == 28 * 15
@@ -262,7 +264,7 @@ def test_a_credited_minute_does_not_use_up_free_minutes(db, clock, settings, fam
     visit = book(db, clock, family)
     hold_live(db, clock, settings, visit, stats_of=frozen_first_minute)
     settle(db, clock, settings)
-    row = settlement(db, visit)
+    row = settled_row(db, visit)
     assert (row.credited_seconds, row.free_seconds_used, row.charge_cents) == (60, 29 * 60, 0)
 
 
@@ -272,7 +274,7 @@ def test_the_charge_never_exceeds_the_hold(db, clock, settings, family):
     db.flush()
     hold_live(db, clock, settings, visit)
     settle(db, clock, settings)
-    row = settlement(db, visit)
+    row = settled_row(db, visit)
     assert (row.held_cents, row.charge_cents, row.released_cents) == (450, 450, 0)
     assert revenue(db, family.facility.id) == 450
     assert billing.visit_hold_cents(db, visit.id) == 0
@@ -280,7 +282,7 @@ def test_the_charge_never_exceeds_the_hold(db, clock, settings, family):
 
 
 def test_charge_arithmetic_credits_then_free_time_then_rate_half_down_capped():
-    charge = billing.compute_charge(
+    charge = settlement.compute_charge(
         billable_seconds=1000,
         credited_seconds=120,
         free_seconds_available=600,
@@ -289,7 +291,7 @@ def test_charge_arithmetic_credits_then_free_time_then_rate_half_down_capped():
     )
     # 1000 - 120 credited - 600 free = 280 s; 280 x 15.5 / 60 = 72.33 c -> 72.
     assert (charge.charged_seconds, charge.charge_cents, charge.released_cents) == (280, 72, 393)
-    capped = billing.compute_charge(
+    capped = settlement.compute_charge(
         billable_seconds=1800,
         credited_seconds=0,
         free_seconds_available=-60,
@@ -297,7 +299,7 @@ def test_charge_arithmetic_credits_then_free_time_then_rate_half_down_capped():
         held_cents=300,
     )
     assert (capped.free_seconds_used, capped.charge_cents, capped.released_cents) == (0, 300, 0)
-    free_visit = billing.compute_charge(
+    free_visit = settlement.compute_charge(
         billable_seconds=600,
         credited_seconds=0,
         free_seconds_available=1200,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import insert
 
-from openvisit.billing import ledger
+from openvisit.billing import ledger, settlement
 from openvisit.billing import service as billing
 from openvisit.billing.models import AccountKind, BillingSettlement, LedgerEntry, LedgerTransaction
 
@@ -30,7 +30,7 @@ def _raw_transaction(db, clock, key: str, postings: list[tuple[int, int]]) -> in
 def test_a_sound_ledger_passes_the_invariant_check(db, clock, settings, family):  # noqa: F811
     visit = book(db, clock, family)
     hold_live(db, clock, settings, visit, seconds=600)
-    assert billing.settle_pending(db, clock, settings) == 1
+    assert settlement.settle_pending(db, clock, settings) == 1
     report = ledger.check_invariants(db)
     assert report.ok, report.problems
     assert report.entries_total_cents == 0

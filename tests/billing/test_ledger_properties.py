@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from openvisit.audit.service import SYSTEM
-from openvisit.billing import ledger
+from openvisit.billing import ledger, settlement
 from openvisit.billing import service as billing
 from openvisit.billing.ledger import InsufficientFunds
 from openvisit.billing.models import NEVER_NEGATIVE, LedgerAccount, LedgerEntry
@@ -154,7 +154,7 @@ def _run(world, db, clock, ops) -> None:
             states.transition(
                 db, visit, VisitState.CANCELLED, actor=SYSTEM, at=clock.now(), cause="visitor"
             )
-            billing.settle_pending(db, clock, None)  # type: ignore[arg-type]
+            settlement.settle_pending(db, clock, None)  # type: ignore[arg-type]
             settled.append(visit.id)
             done.append(("cancel", visit))
         else:  # replay an earlier operation: nothing may change
@@ -168,7 +168,7 @@ def _run(world, db, clock, ops) -> None:
                 billing.hold_for_visit(db, clock, earlier[1])
             else:
                 billing.release_hold(db, clock, earlier[1])
-                billing.settle_pending(db, clock, None)  # type: ignore[arg-type]
+                settlement.settle_pending(db, clock, None)  # type: ignore[arg-type]
             db.flush()
             assert snapshot(db) == before
         db.flush()

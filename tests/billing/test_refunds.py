@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from openvisit import worker
+from openvisit.app import create_app
+from openvisit.billing import refunds
 from openvisit.billing import service as billing
-from openvisit.billing.gateway import SandboxGateway
+from openvisit.billing.gateway import SandboxGateway, gateway_for
+from openvisit.config import Settings
 from openvisit.notifications.models import Notification
 from tests.billing.helpers import entry_total, fund, transaction_count
 from tests.factories import sign_in_visitor
@@ -34,10 +39,10 @@ def test_a_wallet_unused_for_180_days_is_refunded_and_its_owner_told(db, clock, 
     db.flush()
     gateway = SandboxGateway()
     clock.set(clock.now().replace(year=2027, month=4, day=29))  # 179 days after the deposit
-    assert billing.refund_inactive_wallets(db, clock, settings, gateway) == 0
+    assert refunds.refund_inactive_wallets(db, clock, settings, gateway) == 0
     clock.advance(days=2)
-    assert billing.refund_inactive_wallets(db, clock, settings, gateway) == 1
-    assert billing.refund_inactive_wallets(db, clock, settings, gateway) == 0  # nothing left
+    assert refunds.refund_inactive_wallets(db, clock, settings, gateway) == 1
+    assert refunds.refund_inactive_wallets(db, clock, settings, gateway) == 0  # nothing left
     assert gateway.paid_out_cents == 7_00
     assert billing.wallet_summary(db, personas.visitor.id).available_cents == 0
     mail = db.scalars(
@@ -45,3 +50,40 @@ def test_a_wallet_unused_for_180_days_is_refunded_and_its_owner_told(db, clock, 
     ).one()
     assert mail.subject == "Refunded: $7.00 from your OpenVisit wallet"
     assert entry_total(db) == 0
+
+
+def test_the_worker_pays_unused_wallets_back_through_the_gateway_the_app_chose(
+    app, db, clock, settings, personas, monkeypatch
+):
+    fund(db, personas.visitor.id, 7_00)
+    personas.commit()
+    monkeypatch.setattr(worker, "_last_inactivity_scan", [])  # no scan this hour yet
+    clock.set(clock.now().replace(year=2027, month=5, day=1))
+    worker.run_jobs_once(db.info["factory"], clock, settings, app.state.payment_gateway)
+    assert app.state.payment_gateway.paid_out_cents == 7_00
+    db.expire_all()
+    assert billing.wallet_summary(db, personas.visitor.id).available_cents == 0
+
+
+def test_in_production_no_gateway_is_wired_so_cards_are_refused_and_nothing_is_paid_out(
+    tmp_path, db, clock, personas
+):
+    settings = Settings(
+        env="production", var_dir=tmp_path, database_url="sqlite://", secret_key="production-key"
+    )
+    assert gateway_for(settings) is None
+    app = create_app(settings, clock=clock, sessionmaker=db.info["factory"])
+    assert app.state.payment_gateway is None
+    personas.visitor  # noqa: B018
+    personas.commit()
+    with TestClient(app, base_url="https://testserver") as client:
+        sign_in_visitor(client, personas.visitor)
+        r = client.post(
+            "/api/v1/me/wallet/deposits",
+            json={
+                "amount_cents": 500,
+                "card_number": "4242424242424242",
+                "idempotency_key": "k-0001",
+            },
+        )
+    assert (r.status_code, r.json()["error"]["code"]) == (503, "payments_unavailable")

@@ -44,14 +44,14 @@ SETTLED_AT = START + dt.timedelta(hours=6)
 # transaction), the process says PAUSED and waits to be killed.
 CHILD = """
 import datetime as dt, sys, time
-from openvisit.billing import service as billing
+from openvisit.billing import settlement
 from openvisit.clock import FrozenClock
 from openvisit.config import Settings
 from openvisit.db import make_engine, make_sessionmaker
 
 url, pause_at, at, var_dir = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 if pause_at:
-    mark, calls = billing._mark_settled, []
+    mark, calls = settlement._mark_settled, []
 
     def mark_after_a_pause(*args, **kwargs):
         calls.append(1)
@@ -60,11 +60,11 @@ if pause_at:
             time.sleep(600)  # until the test kills this process
         return mark(*args, **kwargs)
 
-    billing._mark_settled = mark_after_a_pause
+    settlement._mark_settled = mark_after_a_pause
 settings = Settings(env="test", database_url=url, secret_key="crash-test", var_dir=var_dir)
 engine = make_engine(url)
 with make_sessionmaker(engine)() as session:
-    done = billing.settle_pending(session, FrozenClock(dt.datetime.fromisoformat(at)), settings)
+    done = settlement.settle_pending(session, FrozenClock(dt.datetime.fromisoformat(at)), settings)
     session.commit()
 print(f"SETTLED {done}", flush=True)
 """

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from openvisit.audit.service import AuditActor
-from openvisit.billing import service as billing
+from openvisit.billing import refunds, settlement
 from openvisit.billing.gateway import SandboxGateway
 from openvisit.scheduling import service as scheduling
 from tests.factories import sign_in_staff, sign_in_visitor
@@ -42,12 +42,12 @@ def money_day(db, clock, settings, family):  # noqa: F811
         cause="visitor",
         reason="Cancelled by the visitor",
     )
-    billing.settle_pending(db, clock, settings)
+    settlement.settle_pending(db, clock, settings)
     hold_live(db, clock, settings, friday, stats_of=frozen_minute_2)
     clock.set(NEW_YORK_2330)
-    assert billing.settle_pending(db, clock, settings) == 1
+    assert settlement.settle_pending(db, clock, settings) == 1
     hold_live(db, clock, settings, saturday)
-    assert billing.settle_pending(db, clock, settings) == 1
+    assert settlement.settle_pending(db, clock, settings) == 1
     family.scheduler, family.officer, family.other_admin  # noqa: B018
     family.commit()
     return {"friday": friday, "saturday": saturday, "cancelled": cancelled}
@@ -251,7 +251,7 @@ def test_refunds_issued_lists_who_when_how_much_and_why_for_the_facilitys_famili
     r = client.post("/api/v1/me/wallet/refund", json={"idempotency_key": "family-asks-01"})
     assert r.status_code == 201, r.text
     clock.set(dt.datetime(2027, 5, 1, 17, tzinfo=dt.UTC))  # both wallets unused for 180 days
-    assert billing.refund_inactive_wallets(db, clock, settings, SandboxGateway()) == 2
+    assert refunds.refund_inactive_wallets(db, clock, settings, SandboxGateway()) == 2
     family.commit()
     fid = family.facility.id
     with staff_client(app, family.admin, clock) as c:

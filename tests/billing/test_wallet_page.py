@@ -70,3 +70,27 @@ def test_the_history_downloads_as_csv_oldest_first(client, personas, db):
     rows = list(csv.reader(io.StringIO(r.text)))
     assert rows[0] == ["date_utc", "what", "amount_usd", "balance_after_usd", "visit_id"]
     assert [(row[2], row[3]) for row in rows[1:]] == [("20.00", "20.00"), ("5.05", "25.05")]
+
+
+def test_a_memo_that_looks_like_a_formula_downloads_as_plain_text(client, personas, db):
+    import csv
+    import io
+
+    from tests.billing.helpers import fund
+
+    for n, memo in enumerate(('=HYPERLINK("http://evil")', "+1", "-2", "@SUM(A1)", "\tx", "\ry")):
+        fund(db, personas.visitor.id, 1_00 + n, key=f"formula-{n}", memo=memo)
+    fund(db, personas.visitor.id, 5_00, key="plain", memo="Added $5.00 by card")
+    personas.commit()
+    sign_in_visitor(client, personas.visitor)
+    rows = list(csv.reader(io.StringIO(client.get("/api/v1/me/wallet/entries.csv").text)))
+    assert [row[1] for row in rows[1:]] == [
+        '\'=HYPERLINK("http://evil")',
+        "'+1",
+        "'-2",
+        "'@SUM(A1)",
+        "'\tx",
+        "'\ry",
+        "Added $5.00 by card",
+    ]
+    assert rows[1][2] == "1.00"  # amounts stay numbers

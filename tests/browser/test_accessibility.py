@@ -65,6 +65,7 @@ def test_family_pages_have_no_accessibility_violations(live_server, browser_cont
 def _a_settled_visit(session, personas: Personas) -> Visit:
     """Yesterday's 30-minute visit, held, live for all of it and settled: money to show."""
     from openvisit.audit.service import SYSTEM
+    from openvisit.billing import refunds, settlement
     from openvisit.billing import service as billing
     from openvisit.billing.gateway import SandboxGateway
     from openvisit.visits import service as visits
@@ -100,8 +101,8 @@ def _a_settled_visit(session, personas: Personas) -> Visit:
         session, visit, VisitState.COMPLETED, actor=SYSTEM, at=visit.ends_at, cause="test"
     )
     clock.set(visit.ends_at)
-    assert billing.settle_visit(session, clock, visit)
-    billing.refund_balance(
+    assert settlement.settle_visit(session, clock, visit)
+    refunds.refund_balance(
         session, clock, SandboxGateway(), SYSTEM, personas.visitor.id, key="refund:axe:test"
     )
     return visit

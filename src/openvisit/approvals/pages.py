@@ -1,16 +1,18 @@
-"""Pages: a family asks to visit someone; staff decide; a resident declines at the kiosk."""
+"""Who may visit whom, pages: a family finds a resident and asks to visit; staff decide; a
+resident declines at the kiosk."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from openvisit.approvals import service
-from openvisit.auth.permissions import Permission
+from openvisit.approvals.routes import DecidingReviewer, ReviewingFacility
+from openvisit.config import Settings
 from openvisit.deps import (
     ClockDep,
     CurrentResident,
@@ -21,12 +23,13 @@ from openvisit.deps import (
 )
 from openvisit.errors import DomainError, NotFound
 from openvisit.facilities.models import Facility
-from openvisit.facilities.service import access_facility
+from openvisit.facilities.service import list_public_facilities
 from openvisit.people.models import Visitor
 from openvisit.residents.models import Resident
-from openvisit.web.render import flash_redirect, form_error, render
+from openvisit.web.answers import Answer, FormPage
+from openvisit.web.render import flash_redirect, render
 
-pages = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False)
 
 RELATIONSHIPS = [
     ("parent", "Parent"),
@@ -40,17 +43,21 @@ RELATIONSHIPS = [
     ("clergy", "Clergy"),
 ]
 FormStr = Annotated[str, Form(max_length=120)]
+CHILDREN = 3  # the request form has room for three
+# The service names a child's fields by position in the list (minors.0.name); the form
+# numbers them from 1 (child_name_1).
+_CHILD_FIELDS = {
+    f"minors.{n}.{part}": f"child_{short}_{n + 1}"
+    for n in range(CHILDREN)
+    for part, short in (("name", "name"), ("date_of_birth", "dob"))
+}
 
 
-def _signer(settings: SettingsDep) -> URLSafeSerializer:
+def _signer(settings: Settings) -> URLSafeSerializer:
     return URLSafeSerializer(settings.secret_key, salt="resident-found")
 
 
-def _facilities(db: DbSession) -> list[Facility]:
-    return list(db.scalars(select(Facility).order_by(Facility.name)))
-
-
-@pages.get("/visits/find", response_class=HTMLResponse)
+@router.get("/visits/find", response_class=HTMLResponse)
 def find_page(
     request: Request,
     visitor: CurrentVisitor,
@@ -62,7 +69,7 @@ def find_page(
 ) -> Response:
     ctx: dict[str, Any] = {
         "visitor": visitor.visitor,
-        "facilities": _facilities(db),
+        "facilities": list_public_facilities(db),
         "form": {
             "facility_id": facility_id,
             "booking_number": booking_number[:40],
@@ -98,7 +105,7 @@ def find_page(
     )
 
 
-def _found(settings: SettingsDep, db: DbSession, visitor_id: int, token: str) -> Resident:
+def _found(settings: Settings, db: Session, visitor_id: int, token: str) -> Resident:
     """The resident the visitor found by number and name (signed, so ids can't be guessed)."""
     try:
         owner, resident_id = _signer(settings).loads(token)
@@ -110,31 +117,35 @@ def _found(settings: SettingsDep, db: DbSession, visitor_id: int, token: str) ->
     return resident
 
 
-@pages.get("/visits/request", response_class=HTMLResponse)
+def _request_context(
+    db: Session, visitor: Visitor, resident: Resident, found: str
+) -> dict[str, Any]:
+    return {
+        "visitor": visitor,
+        "resident": resident,
+        "found": found,
+        "facility": db.get(Facility, resident.facility_id),
+        "relationships": RELATIONSHIPS,
+    }
+
+
+@router.get("/visits/request", response_class=HTMLResponse)
 def request_page(
     request: Request, visitor: CurrentVisitor, db: DbSession, settings: SettingsDep, found: str = ""
 ) -> HTMLResponse:
     resident = _found(settings, db, visitor.visitor.id, found)
     return render(
-        request,
-        "approvals/request.html",
-        {
-            "visitor": visitor.visitor,
-            "resident": resident,
-            "found": found,
-            "facility": db.get(Facility, resident.facility_id),
-            "relationships": RELATIONSHIPS,
-        },
+        request, "approvals/request.html", _request_context(db, visitor.visitor, resident, found)
     )
 
 
-@pages.post("/visits/request", response_class=HTMLResponse)
+@router.post("/visits/request", response_class=HTMLResponse)
 def request_submit(
-    request: Request,
     visitor: CurrentVisitor,
     db: DbSession,
     clock: ClockDep,
     settings: SettingsDep,
+    answer: Answer,
     found: Annotated[str, Form(max_length=500)] = "",
     relationship: FormStr = "",
     child_name_1: FormStr = "",
@@ -145,7 +156,6 @@ def request_submit(
     child_dob_3: FormStr = "",
 ) -> Response:
     resident = _found(settings, db, visitor.visitor.id, found)
-    facility = db.get(Facility, resident.facility_id)
     children = [
         (child_name_1, child_dob_1),
         (child_name_2, child_dob_2),
@@ -163,38 +173,20 @@ def request_submit(
             minors=minors,
         )
     except DomainError as exc:
-        for key in list(exc.fields):
-            if key.startswith("minors."):
-                _, index, part = key.split(".")
-                exc.fields[f"child_{'name' if part == 'name' else 'dob'}_{int(index) + 1}"] = (
-                    exc.fields.pop(key)
-                )
-        form = {
-            "relationship": relationship,
-            "child_name_1": child_name_1,
-            "child_dob_1": child_dob_1,
-            "child_name_2": child_name_2,
-            "child_dob_2": child_dob_2,
-            "child_name_3": child_name_3,
-            "child_dob_3": child_dob_3,
-        }
-        return form_error(
-            request,
-            db,
-            "approvals/request.html",
-            {
-                "visitor": visitor.visitor,
-                "resident": resident,
-                "found": found,
-                "form": form,
-                "facility": facility,
-                "relationships": RELATIONSHIPS,
-            },
+        form = {"relationship": relationship}
+        for n, (name, dob) in enumerate(children, start=1):
+            form |= {f"child_name_{n}": name, f"child_dob_{n}": dob}
+        return answer.refused(
             exc,
-            field="relationship",
+            FormPage(
+                "approvals/request.html",
+                lambda: {**_request_context(db, visitor.visitor, resident, found), "form": form},
+                field="relationship",
+                rename=_CHILD_FIELDS,
+            ),
         )
-    return flash_redirect(
-        request,
+    facility = db.get(Facility, resident.facility_id)
+    return answer.done(
         "/visits",
         f"Request sent. {facility.name if facility else 'The facility'} will "
         "reply by e-mail, usually within 5 working days.",
@@ -204,83 +196,55 @@ def request_submit(
 # --- staff -----------------------------------------------------------------------------
 
 
-@pages.get("/staff/facilities/{facility_id}/approvals", response_class=HTMLResponse)
+@router.get("/staff/facilities/{facility_id}/approvals", response_class=HTMLResponse)
 def queue_page(
-    request: Request, facility_id: int, staff: CurrentStaff, db: DbSession
+    request: Request, facility: ReviewingFacility, staff: CurrentStaff, db: DbSession
 ) -> HTMLResponse:
-    facility = access_facility(db, staff, facility_id, Permission.REVIEW_VISITORS)
-    pending = service.pending_for_facility(db, facility.id)
-    visitors = {
-        v.id: v
-        for v in db.scalars(select(Visitor).where(Visitor.id.in_({a.visitor_id for a in pending})))
-    }
-    residents = {
-        r.id: r
-        for r in db.scalars(
-            select(Resident).where(Resident.id.in_({a.resident_id for a in pending}))
-        )
-    }
+    queue = service.review_queue(db, facility.id)
     return render(
         request,
         "approvals/queue.html",
         {
             "staff": staff,
             "facility": facility,
-            "pending": pending,
-            "visitors": visitors,
-            "residents": residents,
+            "pending": queue.pending,
+            "visitors": queue.visitors,
+            "residents": queue.residents,
         },
     )
 
 
-@pages.post(
+@router.post(
     "/staff/facilities/{facility_id}/approvals/{approval_id}/decide", response_class=HTMLResponse
 )
 def decide_submit(
-    request: Request,
-    facility_id: int,
     approval_id: int,
-    staff: CurrentStaff,
+    reviewer: DecidingReviewer,
     db: DbSession,
-    clock: ClockDep,
-    settings: SettingsDep,
-    decision: FormStr = "",
+    answer: Answer,
+    decision: Annotated[Literal["approve", "deny"], Form()],
     reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    facility = access_facility(db, staff, facility_id, Permission.REVIEW_VISITORS)
-    back = f"/staff/facilities/{facility.id}/approvals"
+    back = f"/staff/facilities/{reviewer.facility.id}/approvals"
     try:
-        approval = service.decide(
-            db,
-            clock,
-            settings,
-            staff.actor,
-            staff.member.id,
-            facility_id=facility.id,
-            approval_id=approval_id,
-            approve=decision == "approve",
-            reason=reason,
-        )
+        approval = reviewer.decide(approval_id, approve=decision == "approve", reason=reason)
     except DomainError as exc:
-        db.rollback()
-        return flash_redirect(request, back, exc.message, "error")
+        return answer.refused_to(exc, back)
     visitor = db.get(Visitor, approval.visitor_id)
     name = visitor.legal_name if visitor else "The visitor"
     verb = "approved" if decision == "approve" else "not approved"
-    return flash_redirect(request, back, f"{name} {verb}. We e-mailed them.")
+    return answer.done(back, f"{name} {verb}. We e-mailed them.")
 
 
 # --- kiosk -----------------------------------------------------------------------------
 
 
-@pages.post("/kiosk/requests/{approval_id}/decline", response_class=HTMLResponse)
+@router.post("/kiosk/requests/{approval_id}/decline", response_class=HTMLResponse)
 def kiosk_decline_submit(
-    request: Request, approval_id: int, kiosk: CurrentResident, db: DbSession, clock: ClockDep
+    approval_id: int, kiosk: CurrentResident, db: DbSession, clock: ClockDep, answer: Answer
 ) -> Response:
-    assert kiosk.resident_id is not None
+    assert kiosk.resident_id is not None  # CurrentResident has one
     service.resident_decline(
         db, clock, kiosk.actor, resident_id=kiosk.resident_id, approval_id=approval_id
     )
-    return flash_redirect(
-        request, "/kiosk", "Request declined. The visitor won't be told who declined."
-    )
+    return answer.done("/kiosk", "Request declined. The visitor won't be told who declined.")

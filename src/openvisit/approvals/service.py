@@ -6,7 +6,9 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from babel.dates import format_date
 from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -96,6 +98,15 @@ def find_resident_for_visitor(
     return resident
 
 
+def resident_to_visit(session: Session, resident_id: int) -> Resident:
+    """The resident a visitor asks to visit, by id (the API's way in; the pages find them
+    by booking number and last name)."""
+    resident = session.get(Resident, resident_id)
+    if resident is None:
+        raise NotFound("We couldn't find that resident.", code=Code.RESIDENT_NOT_FOUND)
+    return resident
+
+
 def _active_blocks(
     session: Session,
     visitor_id: int,
@@ -120,12 +131,6 @@ def check_not_blocked(
     blocks = _active_blocks(session, visitor_id, facility_id, now, resident_id)
     if blocks:
         raise NotEligible(_blocked_message(blocks[0].until, tz), code=Code.VISITOR_BLOCKED)
-
-
-def _zone(tz: str):  # type: ignore[no-untyped-def]
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(tz)
 
 
 def request_approval(
@@ -230,6 +235,25 @@ def _notify(
         )
 
 
+def _record_decision(
+    session: Session, actor: AuditActor, staff_id: int, now: dt.datetime, approval: Approval
+) -> None:
+    """Stamp a staff member's decision (its status and reason already set) and audit it
+    as ``approval:<status>``."""
+    approval.decided_at = now
+    approval.decided_by_staff_id = staff_id
+    session.flush()
+    audit.service.record(
+        session,
+        tag=f"approval:{approval.status.value}",
+        actor=actor,
+        at=now,
+        facility_id=approval.facility_id,
+        subject=("approval", approval.id),
+        data={"reason": approval.reason},
+    )
+
+
 def decide(
     session: Session,
     clock: Clock,
@@ -258,18 +282,7 @@ def decide(
     else:
         approval.reason = _clean_text(reason, "reason", "a reason", 500)
         approval.status = ApprovalStatus.DENIED
-    approval.decided_at = now
-    approval.decided_by_staff_id = staff_id
-    session.flush()
-    audit.service.record(
-        session,
-        tag=f"approval:{approval.status.value}",
-        actor=actor,
-        at=now,
-        facility_id=facility_id,
-        subject=("approval", approval.id),
-        data={"reason": approval.reason},
-    )
+    _record_decision(session, actor, staff_id, now, approval)
     name = resident.full_name
     if approve:
         _notify(
@@ -308,18 +321,7 @@ def revoke(
         raise Conflict("Only an approved visitor can be revoked.", code=Code.NOT_APPROVED)
     approval.reason = _clean_text(reason, "reason", "a reason", 500)
     approval.status = ApprovalStatus.REVOKED
-    approval.decided_at = now
-    approval.decided_by_staff_id = staff_id
-    session.flush()
-    audit.service.record(
-        session,
-        tag="approval:revoked",
-        actor=actor,
-        at=now,
-        facility_id=facility_id,
-        subject=("approval", approval.id),
-        data={"reason": approval.reason},
-    )
+    _record_decision(session, actor, staff_id, now, approval)
     return approval
 
 
@@ -442,11 +444,12 @@ def standing(
 
 
 def _blocked_message(until_at: dt.datetime | None, tz: str) -> str:
+    """The refusal a blocked visitor reads (through the API and on the pages alike), the
+    block's end as a date in the facility's zone."""
     until = ""
     if until_at:
-        from openvisit.web.render import long_date
-
-        until = f" until {long_date(until_at.astimezone(_zone(tz)).date())}"
+        day = until_at.astimezone(ZoneInfo(tz)).date()
+        until = f" until {format_date(day, 'd MMMM yyyy', locale='en_US')}"
     return (
         f"You can't visit at this facility{until}. Contact the facility if you think this is wrong."
     )
@@ -585,6 +588,27 @@ def pending_for_facility(session: Session, facility_id: int) -> list[Approval]:
     )
 
 
+@dataclass(frozen=True)
+class ReviewQueue:
+    """The facility's requests waiting for a decision, oldest first, with who asked and
+    whom they asked to visit."""
+
+    pending: list[Approval]
+    visitors: dict[int, Visitor]
+    residents: dict[int, Resident]
+
+
+def review_queue(session: Session, facility_id: int) -> ReviewQueue:
+    pending = pending_for_facility(session, facility_id)
+    visitors = session.scalars(
+        select(Visitor).where(Visitor.id.in_({a.visitor_id for a in pending}))
+    )
+    residents = session.scalars(
+        select(Resident).where(Resident.id.in_({a.resident_id for a in pending}))
+    )
+    return ReviewQueue(pending, {v.id: v for v in visitors}, {r.id: r for r in residents})
+
+
 def visitor_ids_at(facility_id: int) -> Select[Any]:
     """The ids of every visitor who ever asked to visit someone at this facility (any
     status), as a subquery for other domains' reports."""
@@ -599,6 +623,14 @@ def for_visitor(session: Session, visitor_id: int) -> list[Approval]:
             .order_by(Approval.requested_at.desc())
         )
     )
+
+
+def visitor_timezone(session: Session, visitor_id: int) -> str:
+    """Where a visitor's times are shown: the zone of the facility they most recently asked
+    to visit someone at, else UTC."""
+    mine = for_visitor(session, visitor_id)
+    facility = session.get(Facility, mine[0].facility_id) if mine else None
+    return facility.timezone if facility else "UTC"
 
 
 def pending_for_resident(session: Session, resident_id: int) -> list[Approval]:

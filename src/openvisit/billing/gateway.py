@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
+from openvisit.config import Settings
 from openvisit.errors import Code, DomainError
 
 
@@ -58,6 +59,19 @@ class PayoutTimeout(GatewayTimeout):
     )
 
 
+Answer = TypeVar("Answer")
+
+
+def _replay(done: tuple[int, object, Answer] | None, asked: tuple[int, object]) -> Answer | None:
+    """The answer a key already got, when it is asked again for the same thing; the same
+    key for something else is a conflict."""
+    if done is None:
+        return None
+    if done[:2] != asked:
+        raise GatewayConflict()
+    return done[2]
+
+
 class SandboxGateway:
     """Approves every card, except: numbers ending 0002 are declined; numbers ending
     0003 time out on the first attempt of each key and go through on a retry.
@@ -75,11 +89,9 @@ class SandboxGateway:
     def charge(self, *, idempotency_key: str, amount_cents: int, card_number: str) -> ChargeResult:
         with self._lock:
             self.calls += 1
-            done = self._charges.get(idempotency_key)
-            if done is not None:
-                if done[:2] != (amount_cents, card_number):
-                    raise GatewayConflict()
-                return done[2]
+            replay = _replay(self._charges.get(idempotency_key), (amount_cents, card_number))
+            if replay is not None:
+                return replay
             if card_number.endswith("0002"):
                 raise CardDeclined()
             if card_number.endswith("0003") and idempotency_key not in self._timed_out:
@@ -94,11 +106,9 @@ class SandboxGateway:
     def payout(self, *, idempotency_key: str, amount_cents: int, visitor_id: int) -> str:
         with self._lock:
             self.calls += 1
-            done = self._payouts.get(idempotency_key)
-            if done is not None:
-                if done[:2] != (amount_cents, visitor_id):
-                    raise GatewayConflict()
-                return done[2]
+            replay = _replay(self._payouts.get(idempotency_key), (amount_cents, visitor_id))
+            if replay is not None:
+                return replay
             if self.payouts_to_time_out > 0:
                 self.payouts_to_time_out -= 1
                 raise PayoutTimeout()
@@ -113,3 +123,12 @@ class SandboxGateway:
     @property
     def charged_cents(self) -> int:
         return sum(amount for amount, _card, _r in self._charges.values())
+
+
+def gateway_for(settings: Settings) -> PaymentGateway | None:
+    """The payment gateway the app uses, chosen once at start-up: the sandbox outside
+    production; none in production, where no real gateway is wired yet (card deposits and
+    refunds are refused, and nothing is paid out, until one is)."""
+    if settings.env == "production":
+        return None
+    return SandboxGateway()

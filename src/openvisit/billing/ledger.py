@@ -156,13 +156,7 @@ def find_account(session: Session, kind: AccountKind, owner_id: int | None) -> L
 def balance(session: Session, account_id: int | None) -> int:
     if account_id is None:
         return 0
-    return int(
-        session.scalar(  # type: ignore[arg-type]  # COALESCE never gives NULL
-            select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
-                LedgerEntry.account_id == account_id
-            )
-        )
-    )
+    return int(session.execute(_BALANCE, {"account_id": account_id}).scalar_one())
 
 
 def digest(kind: str, postings: Sequence[Posting], visit_id: int | None, extra: Any) -> str:

@@ -80,11 +80,10 @@ def samples_by_party(events: Iterable[StatsEventLike]) -> dict[str, list[Sample]
     for e in events:
         if e.kind != "stats" or e.party not in PARTIES or not isinstance(e.data, dict):
             continue
-        counts = [_count(e.data.get(name)) for name in _COUNTS]
-        if any(c is None for c in counts):
+        frames, received, lost = (_count(e.data.get(name)) for name in _COUNTS)
+        if frames is None or received is None or lost is None:
             continue
-        frames, received, lost = counts
-        out[e.party].append(Sample(e.at, frames, received, lost))  # type: ignore[arg-type]
+        out[e.party].append(Sample(e.at, frames, received, lost))
     for series in out.values():
         series.sort(key=lambda s: s.at)
     return out

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import CompoundSelect, select
 from sqlalchemy.orm import Session
 
 from openvisit.approvals import service as approvals
-from openvisit.billing import ledger, quality
+from openvisit.billing import ledger
 from openvisit.billing.models import (
     AccountKind,
     BillingSettlement,
@@ -24,7 +24,8 @@ from openvisit.billing.models import (
     LedgerEntry,
     LedgerTransaction,
 )
-from openvisit.billing.service import REFUND_REASONS, payout_reference
+from openvisit.billing.refunds import REFUND_REASONS, payout_reference
+from openvisit.billing.settlement import CreditedMinute, credited_minutes
 from openvisit.errors import Code, InvalidInput
 from openvisit.facilities.models import Facility
 from openvisit.people.models import Visitor
@@ -226,14 +227,6 @@ class TrailStep:
 
 
 @dataclass(frozen=True)
-class TrailCredit:
-    minute: int
-    starts_at: dt.datetime
-    seconds: int
-    reasons: list[str]
-
-
-@dataclass(frozen=True)
 class MoneyTrail:
     visit: Visit
     visitor_name: str
@@ -243,7 +236,7 @@ class MoneyTrail:
     steps: list[TrailStep]
     held_now_cents: int
     settlement: BillingSettlement | None
-    credits: list[TrailCredit]
+    credits: list[CreditedMinute]
     ended_by: VisitTransition | None  # how the visit reached its present state
 
 
@@ -305,15 +298,6 @@ def money_trail(session: Session, facility: Facility, visit: Visit) -> MoneyTrai
             )
         )
     settlement = session.get(BillingSettlement, visit.id)
-    credits = [
-        TrailCredit(
-            minute=c["minute"],
-            starts_at=visit.starts_at + c["minute"] * quality.MINUTE,
-            seconds=c["seconds"],
-            reasons=[quality.reason_words(r, for_staff=True) for r in c["reasons"]],
-        )
-        for c in (settlement.credits or [] if settlement else [])
-    ]
     ended_by = session.scalar(
         select(VisitTransition)
         .where(VisitTransition.visit_id == visit.id, VisitTransition.to_state == visit.state.value)
@@ -329,7 +313,7 @@ def money_trail(session: Session, facility: Facility, visit: Visit) -> MoneyTrai
         steps=steps,
         held_now_cents=held,
         settlement=settlement,
-        credits=credits,
+        credits=credited_minutes(visit, settlement, for_staff=True),
         ended_by=ended_by,
     )
 
@@ -368,7 +352,7 @@ class Refunds:
         return out
 
 
-def _linked_visitor_ids(facility_id: int):  # type: ignore[no-untyped-def]
+def _linked_visitor_ids(facility_id: int) -> CompoundSelect[tuple[int | None]]:
     """Visitors linked to the facility: they asked to visit someone there, or money of
     theirs moved for its visits or at its lobby. A wallet is the family's, not a
     facility's, so a family linked to two facilities is listed by both."""

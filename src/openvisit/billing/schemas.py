@@ -1,9 +1,18 @@
+"""The money API's shapes, and their builders from what the services return."""
+
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from openvisit.billing import reports
+from openvisit.billing.ledger import dollars
+from openvisit.billing.models import LedgerTransaction
+from openvisit.billing.service import HistoryLine, WalletSummary
+from openvisit.billing.settlement import Receipt
+from openvisit.facilities.models import Facility
 
 
 class CardDepositIn(BaseModel):
@@ -12,6 +21,10 @@ class CardDepositIn(BaseModel):
     amount_cents: Any = Field(description="whole cents, 1 to 50000")
     card_number: str = Field(max_length=40)
     idempotency_key: str = Field(max_length=100, description="the same key on every retry")
+
+
+class RefundIn(BaseModel):
+    idempotency_key: str = Field(min_length=8, max_length=100)
 
 
 class LobbyDepositIn(BaseModel):
@@ -38,10 +51,37 @@ class WalletOut(BaseModel):
     held: str
     available: str
 
+    @classmethod
+    def of(cls, summary: WalletSummary) -> WalletOut:
+        return cls(
+            balance_cents=summary.balance_cents,
+            held_cents=summary.held_cents,
+            available_cents=summary.available_cents,
+            balance=dollars(summary.balance_cents),
+            held=dollars(summary.held_cents),
+            available=dollars(summary.available_cents),
+        )
+
 
 class DepositOut(BaseModel):
+    """A deposit or a refund, and the wallet after it."""
+
     transaction: TransactionOut
     wallet: WalletOut
+
+    @classmethod
+    def of(cls, txn: LedgerTransaction, amount_cents: int, summary: WalletSummary) -> DepositOut:
+        """``amount_cents``: how much ``txn`` moved the wallet (+ in, - out)."""
+        return cls(
+            transaction=TransactionOut(
+                id=txn.id,
+                kind=txn.kind,
+                amount_cents=amount_cents,
+                description=txn.memo,
+                created_at=txn.created_at,
+            ),
+            wallet=WalletOut.of(summary),
+        )
 
 
 class EntryOut(BaseModel):
@@ -51,6 +91,10 @@ class EntryOut(BaseModel):
     amount_cents: int
     balance_after_cents: int
     visit_id: int | None
+
+    @classmethod
+    def of(cls, line: HistoryLine) -> EntryOut:
+        return cls(**vars(line))
 
 
 class CreditedMinuteOut(BaseModel):
@@ -76,6 +120,16 @@ class ReceiptOut(BaseModel):
     released_cents: int
     charge: str
     settled_at: dt.datetime
+
+    @classmethod
+    def of(cls, r: Receipt) -> ReceiptOut:
+        data = {k: v for k, v in vars(r).items() if k not in ("timezone", "credited_minutes")}
+        data["rate_cents_per_minute"] = f"{r.rate_cents_per_minute:.2f}"
+        return cls(
+            **data,
+            credited_minutes=[CreditedMinuteOut(**vars(c)) for c in r.credited_minutes],
+            charge=dollars(r.charge_cents),
+        )
 
 
 # --- staff -------------------------------------------------------------------------------
@@ -114,6 +168,39 @@ class MoneyTrailOut(BaseModel):
     charge_cents: int | None
     released_cents: int | None
 
+    @classmethod
+    def of(cls, trail: reports.MoneyTrail) -> MoneyTrailOut:
+        row = trail.settlement
+        return cls(
+            visit_id=trail.visit.id,
+            reference=trail.visit.reference,
+            state=trail.visit.state.value,
+            starts_at=trail.visit.starts_at,
+            visitor=trail.visitor_name,
+            resident=trail.resident_name,
+            booked_minutes=trail.booked_minutes,
+            rate_cents_per_minute=f"{trail.rate_cents_per_minute:.2f}",
+            steps=[
+                TrailStepOut(
+                    at=step.at,
+                    transaction_id=step.transaction_id,
+                    kind=step.kind,
+                    title=step.title,
+                    description=step.memo,
+                    entries=[TrailEntryOut(**vars(e)) for e in step.entries],
+                    held_after_cents=step.held_after_cents,
+                )
+                for step in trail.steps
+            ],
+            held_now_cents=trail.held_now_cents,
+            settled=row is not None,
+            connected_seconds=row.billable_seconds if row else None,
+            credited_minutes=[CreditedMinuteOut(**vars(c)) for c in trail.credits],
+            free_seconds_used=row.free_seconds_used if row else None,
+            charge_cents=row.charge_cents if row else None,
+            released_cents=row.released_cents if row else None,
+        )
+
 
 class RevenueDayOut(BaseModel):
     date: dt.date
@@ -121,14 +208,40 @@ class RevenueDayOut(BaseModel):
     revenue_cents: int
 
 
-class RevenueOut(BaseModel):
+class _FacilityDaysOut(BaseModel):
+    """A staff money report over a range of the facility's local days."""
+
     facility_id: int
     timezone: str
     from_date: dt.date = Field(serialization_alias="from")
     to_date: dt.date = Field(serialization_alias="to")
+
+    @staticmethod
+    def span_of(facility: Facility, span: reports.DateRange) -> dict[str, Any]:
+        return {
+            "facility_id": facility.id,
+            "timezone": facility.timezone,
+            "from_date": span.first,
+            "to_date": span.last,
+        }
+
+
+class RevenueOut(_FacilityDaysOut):
     days: list[RevenueDayOut]
     total_cents: int
     total_visits_charged: int
+
+    @classmethod
+    def of(cls, facility: Facility, revenue: reports.Revenue) -> RevenueOut:
+        return cls(
+            **cls.span_of(facility, revenue.span),
+            days=[
+                RevenueDayOut(date=d.day, visits_charged=d.visits, revenue_cents=d.cents)
+                for d in revenue.days
+            ],
+            total_cents=revenue.total_cents,
+            total_visits_charged=revenue.total_visits,
+        )
 
 
 class RefundOut(BaseModel):
@@ -142,10 +255,26 @@ class RefundOut(BaseModel):
     payout: str
 
 
-class RefundsOut(BaseModel):
-    facility_id: int
-    timezone: str
-    from_date: dt.date = Field(serialization_alias="from")
-    to_date: dt.date = Field(serialization_alias="to")
+class RefundsOut(_FacilityDaysOut):
     refunds: list[RefundOut]
     total_cents: int
+
+    @classmethod
+    def of(cls, facility: Facility, found: reports.Refunds) -> RefundsOut:
+        return cls(
+            **cls.span_of(facility, found.span),
+            refunds=[
+                RefundOut(
+                    at=line.at,
+                    transaction_id=line.transaction_id,
+                    visitor_id=line.visitor_id,
+                    visitor=line.visitor_name,
+                    amount_cents=line.amount_cents,
+                    reason=line.reason,
+                    reason_words=line.reason_words,
+                    payout=line.payout,
+                )
+                for line in found.lines
+            ],
+            total_cents=found.total_cents,
+        )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from openvisit.billing import refunds
 from openvisit.billing import service as billing
 from openvisit.billing.gateway import GatewayConflict, GatewayTimeout, PaymentGateway
 from openvisit.billing.ledger import dollars
@@ -118,13 +119,13 @@ def close_account(
             )
             cancelled.append(visit)
     try:
-        txn = billing.refund_on_closure(
+        txn = refunds.refund_on_closure(
             session, clock, gateway, actor, visitor.id, mine, last_movement=last_movement
         )
     except (GatewayTimeout, GatewayConflict) as exc:
         raise PayoutFailed(gateway_error=exc.code) from exc
     refunded = -billing.wallet_change(session, txn.id, visitor.id) if txn is not None else 0
-    payout = billing.payout_reference(txn) if txn is not None else ""
+    payout = refunds.payout_reference(txn) if txn is not None else ""
     accounts.end_account(
         session,
         visitor,
