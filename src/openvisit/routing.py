@@ -20,10 +20,19 @@ from openvisit.residents import kiosk_routes as kiosk_residents
 from openvisit.residents import routes as residents
 from openvisit.scheduling import routes as scheduling
 from openvisit.signaling import routes as signaling
-from openvisit.visits import routes as visits
+from openvisit.visits import pages as visits_pages
+from openvisit.visits import routes as visits_routes
 from openvisit.web import routes as web
 
-ROUTERS = [audit_routes.router, audit_pages.router]
+ROUTERS = [
+    audit_routes.router,
+    audit_pages.router,
+    signaling.router,
+    visits_routes.router,
+    # After scheduling's pages: /staff/facilities/{id}/visits/new is matched before
+    # the staff visit page's /staff/facilities/{id}/visits/{visit_id}.
+    visits_pages.router,
+]
 
 
 def include_routers(app: FastAPI) -> None:
@@ -38,8 +47,6 @@ def include_routers(app: FastAPI) -> None:
         approvals,
         scheduling,
         billing,
-        signaling,
-        visits,
     ):
         app.include_router(module.api)
         app.include_router(module.pages)

@@ -22,8 +22,9 @@ from openvisit.facilities.service import access_facility
 from openvisit.people.models import Visitor
 from openvisit.residents.models import Resident
 from openvisit.scheduling import presenters, service
-from openvisit.visits.models import ACTIVE_STATES, Visit, VisitState, VisitType
+from openvisit.visits.models import Visit, VisitState, VisitType
 from openvisit.visits.service import access_visit
+from openvisit.visits.states import ACTIVE_STATES
 from openvisit.web.render import flash_redirect, form_error, redirect, render
 
 pages = APIRouter(include_in_schema=False)

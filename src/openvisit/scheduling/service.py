@@ -43,7 +43,8 @@ from openvisit.scheduling import rules
 from openvisit.visits import service as visits
 from openvisit.visits import states
 from openvisit.visits.deadlines import schedule_deadlines
-from openvisit.visits.models import ACTIVE_STATES, Visit, VisitState, VisitType
+from openvisit.visits.models import Visit, VisitState, VisitType
+from openvisit.visits.states import ACTIVE_STATES
 
 # Visits in these states use up the resident's weekly quota.
 QUOTA_STATES = (*ACTIVE_STATES, VisitState.COMPLETED, VisitState.MISSED, VisitState.TERMINATED)

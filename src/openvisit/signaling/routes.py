@@ -29,8 +29,7 @@ from openvisit.signaling.hub import Connection, Hub, hub_for
 
 log = logging.getLogger(__name__)
 
-api = APIRouter()
-pages = APIRouter()
+router = APIRouter()
 
 # Bad messages in a row that are answered with an error; one more closes the socket.
 MAX_BAD_IN_A_ROW = 20
@@ -239,4 +238,4 @@ async def _end_all(hub: Hub, visit_id: int, snap: service.Snapshot) -> bool:
     return False
 
 
-api.add_websocket_route("/ws/visits/{visit_id}", visit_socket, name="visit_socket")
+router.add_websocket_route("/ws/visits/{visit_id}", visit_socket, name="visit_socket")

@@ -28,7 +28,7 @@ from openvisit.media.backend import Recording
 from openvisit.visits import service as visits
 from openvisit.visits import states
 from openvisit.visits.models import Visit, VisitEvent, VisitRecording, VisitState, VisitType
-from openvisit.visits.states import TERMINAL
+from openvisit.visits.states import TERMINAL_STATES as TERMINAL
 
 S = VisitState
 _JOINABLE = (S.OPEN, S.LIVE)

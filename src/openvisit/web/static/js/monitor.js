@@ -86,7 +86,7 @@
       const text = e.target.elements.text.value.trim();
       if (!text) { message.textContent = 'Write the warning first.'; return; }
       try {
-        await api(`/api/facilities/${facility}/visits/${visit.id}/warnings`, {text});
+        await api(`/api/v1/facilities/${facility}/visits/${visit.id}/warnings`, {text});
         message.textContent = 'Warning sent.';
         e.target.reset();
       } catch (err) { message.textContent = err.message; }
@@ -96,7 +96,7 @@
       const reason = e.target.elements.reason.value.trim();
       if (reason.length < 3) { message.textContent = 'Give the reason for ending the visit.'; return; }
       try {
-        await api(`/api/facilities/${facility}/visits/${visit.id}/terminate`, {reason});
+        await api(`/api/v1/facilities/${facility}/visits/${visit.id}/terminate`, {reason});
         message.textContent = 'The visit was ended.';
       } catch (err) { message.textContent = err.message; }
     });
@@ -105,7 +105,7 @@
 
   const refresh = async () => {
     let visits;
-    try { visits = await api(`/api/facilities/${facility}/live-visits`); } catch (e) { window.ovWall.errors.push(String(e)); return; }
+    try { visits = await api(`/api/v1/facilities/${facility}/live-visits`); } catch (e) { window.ovWall.errors.push(String(e)); return; }
     const ids = new Set(visits.map((v) => v.id));
     for (const v of visits) if (!tiles.has(v.id)) add(v);
     for (const [id, tile] of tiles) {
