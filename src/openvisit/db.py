@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
@@ -110,13 +111,27 @@ def make_sessionmaker(bind: Any, **kw: Any) -> sessionmaker[Session]:
 
 
 def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """Yield a session; commit if the body returned, roll back if it raised."""
+    """Yield a session; commit if the body returned, roll back if it raised, except
+    that an error which says ``keep_changes`` (a DomainError such as an audited
+    refusal or a counted failed sign-in) commits what was done before it.
+
+    The one unit of work: the request's session dependency (deps.get_db), the
+    signaling socket's steps (``transaction``) and the worker's jobs use it.
+    """
     session = factory()
     try:
         yield session
         session.commit()
-    except BaseException:
-        session.rollback()
+    except BaseException as exc:
+        # Duck-typed: the kernel modules (db, errors) don't import each other.
+        if getattr(exc, "keep_changes", False):
+            session.commit()
+        else:
+            session.rollback()
         raise
     finally:
         session.close()
+
+
+# ``with transaction(factory) as session:``, for code that is not a generator.
+transaction = contextmanager(session_scope)
