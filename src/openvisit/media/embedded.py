@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# How long start() waits for the media thread's loop before it fails.
+START_TIMEOUT_SECONDS = 10
 # A party's media is "flowing" while its frames keep arriving: a gap this long is "down".
 FLOW_GAP_SECONDS = 1.5
 TICK_SECONDS = 0.25
@@ -246,7 +248,11 @@ class EmbeddedBackend:
 
         self._thread = threading.Thread(target=_run, name="openvisit-media", daemon=True)
         self._thread.start()
-        ready.wait(10)
+        if not ready.wait(START_TIMEOUT_SECONDS):
+            raise MediaError(
+                f"The media thread did not start within {START_TIMEOUT_SECONDS} s:"
+                " the embedded media server is not running."
+            )
 
     async def stop(self) -> None:
         if self._loop is None or self._thread is None:
@@ -356,7 +362,8 @@ class EmbeddedBackend:
         party = publication.party
         while True:
             try:
-                frame = await track.recv()
+                # Not what aiortc's types say: forwarding's receiver hands over EncodedFrames.
+                frame: object = await track.recv()
             except MediaStreamError:
                 return
             if not isinstance(frame, EncodedFrame):

@@ -76,7 +76,7 @@ def _not_found(message: str = "We couldn't find that visit.") -> NotFound:
     return NotFound(message, code=Code.VISIT_NOT_FOUND)
 
 
-def _one(session: Session, query: Select[tuple[Visit]], for_update: bool) -> Visit:
+def _one(session: Session, query: Select[Visit], for_update: bool) -> Visit:
     if for_update:
         query = query.with_for_update()
     visit = session.scalar(query)
