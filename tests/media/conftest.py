@@ -40,6 +40,7 @@ from openvisit.people.models import StaffRoleName
 from openvisit.visits.models import Visit, VisitType
 from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS
 from tests.factories import Personas
+from tests.support.synthetic import make_clip, make_y4m
 
 from ..scheduling.conftest import approve
 
@@ -76,36 +77,18 @@ def netns() -> Iterator[str]:
 def chromium_in_netns(  # type: ignore[no-untyped-def]
     netns: str, tmp_path_factory: pytest.TempPathFactory, playwright_driver
 ):
-    from openvisit.media.synthetic import make_clip
-
     folder = tmp_path_factory.mktemp("chromium")
     wrapper = folder / "chromium-in-netns"
     wrapper.write_text(f'#!/bin/sh\nexec {IP} netns exec {netns} {CHROMIUM} "$@"\n')
     wrapper.chmod(0o755)
     # A 30 fps camera: Chromium's built-in fake device runs at a lower rate.
-    y4m = folder / "camera.y4m"
-    _make_y4m(make_clip(folder / "camera.webm", seconds=2.0), y4m)
+    y4m = make_y4m(make_clip(folder / "camera.webm", seconds=2.0), folder / "camera.y4m")
     args = [*CHROMIUM_FLAGS, f"--use-file-for-fake-video-capture={y4m}"]
     browser = playwright_driver.chromium.launch(
         executable_path=str(wrapper), headless=True, args=args
     )
     yield browser
     browser.close()
-
-
-def _make_y4m(source: Path, target: Path) -> None:
-    """Decode the synthetic clip into the raw Y4M file Chromium's fake camera plays."""
-    import av
-
-    with av.open(str(source)) as container, target.open("wb") as out:
-        out.write(b"YUV4MPEG2 W640 H480 F30:1 Ip A1:1 C420jpeg\n")
-        for frame in container.decode(video=0):
-            out.write(b"FRAME\n")
-            for plane in frame.reformat(format="yuv420p").planes:
-                width = plane.width
-                data = bytes(plane)
-                for row in range(plane.height):
-                    out.write(data[row * plane.line_size : row * plane.line_size + width])
 
 
 @dataclass

@@ -11,8 +11,8 @@ import pytest
 from openvisit.media.embedded import ForwardTrack, cap_bitrate
 from openvisit.media.forwarding import EncodedFrame, is_vp8_keyframe, vp8_size
 from openvisit.media.recorder import RemuxRecorder, sha256_of
-from openvisit.media.synthetic import Clip, make_clip
 from tests import aio
+from tests.support.synthetic import Clip, make_clip
 
 
 @pytest.fixture(scope="module")
