@@ -287,24 +287,42 @@ def frames_decoded(page: Any) -> int:
     )
 
 
-def wait_for(predicate: Any, timeout: float = 20.0, what: str = "condition") -> float:
+def wait_for(
+    predicate: Any, timeout: float = 20.0, what: str = "condition", every: float = 0.1
+) -> float:
+    """Poll ``predicate`` every ``every`` seconds until it is true; the seconds it took.
+    Fails after ``timeout``."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         if predicate():
             return time.monotonic() - start
-        time.sleep(0.1)
+        time.sleep(every)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def holds_for(predicate: Any, seconds: float, what: str = "condition") -> None:
+    """``predicate`` stays true for ``seconds`` (a negative check needs a deadline too)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert predicate(), f"{what} stopped holding"
+        time.sleep(0.1)
 
 
 def video_rising(page: Any, within: float = 3.0) -> bool:
     """The other side's video keeps playing: frames decoded rise over a second."""
     first = frames_decoded(page)
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        time.sleep(0.25)
-        if frames_decoded(page) > first + 5:
-            return True
-    return False
+    try:
+        wait_for(lambda: frames_decoded(page) > first + 5, within, "frames", every=0.25)
+    except AssertionError:
+        return False
+    return True
+
+
+def more_video(page: Any, seconds: float) -> None:
+    """Let ``seconds`` of the other side's video play on ``page`` (30 fps: the frames
+    it decodes are the clock), within three times as long."""
+    target = frames_decoded(page) + int(30 * seconds)
+    wait_for(lambda: frames_decoded(page) >= target, 3 * seconds + 5, f"{seconds}s of video")
 
 
 def visit_row(server: MediaServer, visit_id: int) -> Visit:
