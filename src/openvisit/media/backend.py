@@ -24,6 +24,16 @@ class SubscribeOffer:
 
 
 @dataclass(frozen=True)
+class IceCandidate:
+    """A trickled ICE candidate as the browser gave it; ``candidate`` None (or empty)
+    means the end of candidates."""
+
+    candidate: str | None
+    sdp_mid: str | None = None
+    sdp_mline_index: int | None = None
+
+
+@dataclass(frozen=True)
 class Recording:
     """A party's finished recording, handed back when the room closes."""
 
@@ -65,14 +75,9 @@ class MediaBackend(Protocol):
 
     async def accept_answer(self, visit_id: int, viewer: str, answer_sdp: str) -> None: ...
 
-    async def add_ice(
-        self,
-        visit_id: int,
-        connection: tuple[str, str],
-        candidate: str | None,
-        sdp_mid: str | None,
-        sdp_mline_index: int | None,
-    ) -> None: ...
+    async def add_ice(self, visit_id: int, connection: tuple[str, str], ice: IceCandidate) -> None:
+        """A candidate for ``connection``: ("publish", party) or ("subscribe", viewer)."""
+        ...
 
     async def unpublish(self, visit_id: int, party: str) -> None: ...
 

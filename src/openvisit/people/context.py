@@ -5,7 +5,9 @@ and how a session token becomes one (``*_signed_in``): for the HTTP dependencies
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,6 +21,8 @@ from openvisit.people.models import StaffMember, StaffRole, Visitor
 
 # How often a session's last_seen_at is refreshed (it costs a write).
 _TOUCH_EVERY = dt.timedelta(minutes=5)
+
+C = TypeVar("C")
 
 
 @dataclass
@@ -80,36 +84,39 @@ class KioskContext:
         return AuditActor("kiosk", self.kiosk_id, f"kiosk#{self.kiosk_id}", self.ip)
 
 
-def _session_of(
-    session: Session, token: str | None, now: dt.datetime, actor_type: str
-) -> UserSession | None:
-    """The live session of ``token`` if it is an ``actor_type``'s (a person's only
-    once their second factor is done; a kiosk has none)."""
+def _signed_in(
+    session: Session,
+    token: str | None,
+    now: dt.datetime,
+    actor_type: str,
+    build: Callable[[UserSession], C | None],
+) -> C | None:
+    """``build(row)`` for the live session of ``token`` if it is an ``actor_type``'s (a
+    person's only once their second factor is done; a kiosk has none); the session is
+    marked seen when it builds."""
     row = auth.find_session(session, token, now)
     if row is None or row.actor_type != actor_type:
         return None
     if actor_type != "kiosk" and row.second_factor_pending:
         return None
-    return row
-
-
-def _touch(row: UserSession, now: dt.datetime) -> None:
-    if now - row.last_seen_at > _TOUCH_EVERY:
+    ctx = build(row)
+    if ctx is not None and now - row.last_seen_at > _TOUCH_EVERY:
         row.last_seen_at = now
+    return ctx
 
 
 def visitor_signed_in(
     session: Session, token: str | None, now: dt.datetime, ip: str
 ) -> VisitorContext | None:
     """The visitor whose session cookie is ``token``; None if it is not one (any more)."""
-    row = _session_of(session, token, now, "visitor")
-    if row is None:
-        return None
-    visitor = session.get(Visitor, row.actor_id)
-    if visitor is None or visitor.closed_at is not None:
-        return None
-    _touch(row, now)
-    return VisitorContext(visitor=visitor, session=row, ip=ip)
+
+    def build(row: UserSession) -> VisitorContext | None:
+        visitor = session.get(Visitor, row.actor_id)
+        if visitor is None or visitor.closed_at is not None:
+            return None
+        return VisitorContext(visitor=visitor, session=row, ip=ip)
+
+    return _signed_in(session, token, now, "visitor", build)
 
 
 def load_staff(session: Session, row: UserSession, ip: str) -> StaffContext | None:
@@ -126,29 +133,19 @@ def load_staff(session: Session, row: UserSession, ip: str) -> StaffContext | No
 def staff_signed_in(
     session: Session, token: str | None, now: dt.datetime, ip: str
 ) -> StaffContext | None:
-    """The staff member whose session cookie is ``token``, if active."""
-    row = _session_of(session, token, now, "staff")
-    ctx = load_staff(session, row, ip) if row is not None else None
-    if row is not None and ctx is not None:
-        _touch(row, now)
-    return ctx
+    """The active staff member whose session cookie is ``token``."""
+    return _signed_in(session, token, now, "staff", lambda row: load_staff(session, row, ip))
 
 
 def kiosk_signed_in(
     session: Session, token: str | None, now: dt.datetime, ip: str
 ) -> KioskContext | None:
     """The activated kiosk whose device cookie is ``token``, and its signed-in resident."""
-    row = _session_of(session, token, now, "kiosk")
-    if row is None:
-        return None
-    kiosk = session.get(Kiosk, row.actor_id)
-    if kiosk is None or kiosk.credential_hash is None:
-        return None
-    _touch(row, now)
-    return KioskContext(
-        kiosk_id=kiosk.id,
-        facility_id=kiosk.facility_id,
-        session=row,
-        ip=ip,
-        resident_id=row.resident_id,
-    )
+
+    def build(row: UserSession) -> KioskContext | None:
+        kiosk = session.get(Kiosk, row.actor_id)
+        if kiosk is None or kiosk.credential_hash is None:
+            return None
+        return KioskContext(kiosk.id, kiosk.facility_id, row, ip, row.resident_id)
+
+    return _signed_in(session, token, now, "kiosk", build)

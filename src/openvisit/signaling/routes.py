@@ -26,7 +26,7 @@ from starlette.websockets import WebSocket, WebSocketState
 from openvisit.auth.cookies import KIOSK_COOKIE, SESSION_COOKIE
 from openvisit.clock import Clock
 from openvisit.errors import Code, Conflict, DomainError, NotFound
-from openvisit.media.backend import PARTIES, MediaError
+from openvisit.media.backend import PARTIES, IceCandidate, MediaError
 from openvisit.people.context import kiosk_signed_in, staff_signed_in, visitor_signed_in
 from openvisit.signaling import live, service
 from openvisit.signaling import messages as m
@@ -248,13 +248,8 @@ async def _media(conn: Connection, message: m.MediaMessage) -> None:
             await backend.accept_answer(visit_id, _viewer(conn), message.sdp)
         case m.Ice():
             who = _viewer(conn) if message.pc == "subscribe" else conn.party
-            await backend.add_ice(
-                visit_id,
-                (message.pc, who),
-                message.candidate,
-                message.sdp_mid,
-                message.sdp_mline_index,
-            )
+            ice = IceCandidate(message.candidate, message.sdp_mid, message.sdp_mline_index)
+            await backend.add_ice(visit_id, (message.pc, who), ice)
         case _:
             assert_never(message)
 

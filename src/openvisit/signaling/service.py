@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from openvisit.audit import service as audit_service
 from openvisit.audit.service import AuditActor
 from openvisit.auth.permissions import Permission
 from openvisit.clock import Clock
@@ -155,14 +154,8 @@ def connect(
         except NotFound:
             raise _not_found() from None
         if visit.visit_type == VisitType.PRIVILEGED:
-            audit_service.record(
-                session,
-                tag="visit:monitor_refused",
-                actor=staff.actor,
-                at=now,
-                facility_id=visit.facility_id,
-                subject=("visit", visit.id),
-                data={"reason": "privileged"},
+            visits.audit_visit(
+                session, visit, "visit:monitor_refused", staff.actor, now, reason="privileged"
             )
             raise MonitorRefused()
         participant = Participant(visit.id, "monitor", staff.actor)
@@ -178,14 +171,7 @@ def connect(
             opens_at=opens.isoformat(),
         )
     if participant.party == "monitor":
-        audit_service.record(
-            session,
-            tag="visit:monitor_joined",
-            actor=participant.actor,
-            at=now,
-            facility_id=visit.facility_id,
-            subject=("visit", visit.id),
-        )
+        visits.audit_visit(session, visit, "visit:monitor_joined", participant.actor, now)
     else:
         visits.record_event(session, visit, kind="joined", party=participant.party, at=now)
     return participant, snap

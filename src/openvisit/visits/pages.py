@@ -7,14 +7,14 @@ the wall's actions over the JSON API (visits.routes).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from openvisit.auth.permissions import Permission
 from openvisit.config import Settings
-from openvisit.deps import CurrentResident, CurrentStaff, CurrentVisitor, DbSession, SettingsDep
+from openvisit.deps import CurrentResident, CurrentStaff, CurrentVisitor, DbSession
 from openvisit.scheduling import presenters
 from openvisit.visits import service
 from openvisit.visits.routes import MonitoredFacility, ViewedFacility, VisitId
@@ -37,71 +37,61 @@ def _context(view: VisitView, **more: Any) -> dict[str, Any]:
     }
 
 
-def _visit_page(
-    request: Request, settings: Settings, view: VisitView, party: str, **more: Any
-) -> HTMLResponse:
-    """The visit page of a party: its script's settings go in as JSON."""
+def _visit_page(request: Request, view: VisitView, party: str, **more: Any) -> HTMLResponse:
+    """The visit page of a party (a visitor at home, a resident at a kiosk); its
+    script's settings go in as JSON."""
+    settings: Settings = request.app.state.settings
     config = {
         "visitId": view.visit.id,
         "party": party,
         "privileged": view.privileged,
         "maxBitrate": settings.media_max_bitrate,
     }
-    return render(request, "visits/visit.html", _context(view, config=config, **more))
+    if party == "visitor":
+        where = {"layout": "people/layout.html", "back": f"/visits/{view.visit.id}"}
+        other_name = view.resident_name
+    else:
+        where = {"layout": "kiosk/layout.html", "back": "/kiosk"}
+        other_name = view.visitor_name
+    context = _context(view, config=config, other_name=other_name, **where, **more)
+    return render(request, "visits/visit.html", context)
 
 
 # --- visitor and kiosk pages -------------------------------------------------------------
 
 
+def _visitors_visit(visit_id: VisitId, visitor: CurrentVisitor, db: DbSession) -> VisitView:
+    return service.view_visit(db, visitor, visit_id)
+
+
+def _residents_visit(visit_id: VisitId, kiosk: CurrentResident, db: DbSession) -> VisitView:
+    return service.view_visit(db, kiosk, visit_id)
+
+
+# The visit, as the signed-in visitor (or the resident at this kiosk) may see it.
+VisitorsVisit = Annotated[VisitView, Depends(_visitors_visit)]
+ResidentsVisit = Annotated[VisitView, Depends(_residents_visit)]
+
+
 @router.get("/visits/{visit_id}/check", response_class=HTMLResponse)
 def device_check_page(
-    request: Request, visit_id: VisitId, visitor: CurrentVisitor, db: DbSession
+    request: Request, view: VisitorsVisit, visitor: CurrentVisitor
 ) -> HTMLResponse:
     """Camera and microphone preview before joining, with help when they don't work."""
-    view = service.view_visit(db, visitor, visit_id)
     context = _context(view, visitor=visitor.visitor, joinable=view.joinable)
     return render(request, "visits/device_check.html", context)
 
 
 @router.get("/visits/{visit_id}/live", response_class=HTMLResponse)
 def visitor_visit_page(
-    request: Request,
-    visit_id: VisitId,
-    visitor: CurrentVisitor,
-    db: DbSession,
-    settings: SettingsDep,
+    request: Request, view: VisitorsVisit, visitor: CurrentVisitor
 ) -> HTMLResponse:
-    view = service.view_visit(db, visitor, visit_id)
-    return _visit_page(
-        request,
-        settings,
-        view,
-        "visitor",
-        visitor=visitor.visitor,
-        other_name=view.resident_name,
-        layout="people/layout.html",
-        back=f"/visits/{view.visit.id}",
-    )
+    return _visit_page(request, view, "visitor", visitor=visitor.visitor)
 
 
 @router.get("/kiosk/visits/{visit_id}", response_class=HTMLResponse)
-def kiosk_visit_page(
-    request: Request,
-    visit_id: VisitId,
-    kiosk: CurrentResident,
-    db: DbSession,
-    settings: SettingsDep,
-) -> HTMLResponse:
-    view = service.view_visit(db, kiosk, visit_id)
-    return _visit_page(
-        request,
-        settings,
-        view,
-        "resident",
-        other_name=view.visitor_name,
-        layout="kiosk/layout.html",
-        back="/kiosk",
-    )
+def kiosk_visit_page(request: Request, view: ResidentsVisit) -> HTMLResponse:
+    return _visit_page(request, view, "resident")
 
 
 # --- staff: the monitoring wall and a visit's record --------------------------------------

@@ -34,7 +34,7 @@ VisitId = Annotated[int, Path(ge=1, le=MAX_ID)]
 @router.get("/facilities/{facility_id}/live-visits", response_model=list[LiveVisitOut])
 def list_live_visits(facility: MonitoredFacility, db: DbSession) -> list[LiveVisitOut]:
     """The facility's visits whose join window is open or that are live."""
-    return [LiveVisitOut.of(row) for row in service.live_visits(db, facility)]
+    return service.live_visits(db, facility)
 
 
 @router.post(
@@ -73,4 +73,4 @@ def terminate_visit(
 def list_monitors(facility: AuditedFacility, visit_id: VisitId, db: DbSession) -> list[MonitorOut]:
     """Who watched the visit (from the audit log; the parties are never told)."""
     visit = service.access_visit(db, facility, visit_id)
-    return [MonitorOut.of(row) for row in service.monitors_of(db, visit)]
+    return service.monitors_of(db, visit)

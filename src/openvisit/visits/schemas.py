@@ -1,5 +1,5 @@
 """The API shapes of live visits: the monitoring wall's list, warnings, termination
-and who monitored a visit."""
+and who monitored a visit (visits.service builds the lists in these shapes)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from openvisit.visits.models import Visit
-from openvisit.visits.service import LiveVisit, Monitor
 
 
 class LiveVisitOut(BaseModel):
+    """A tile of the monitoring wall: a visit whose join window is open, or live."""
+
     id: int
     state: str
     privileged: bool
@@ -21,19 +22,6 @@ class LiveVisitOut(BaseModel):
     resident: str
     visitor: str
     kiosk: str
-
-    @classmethod
-    def of(cls, row: LiveVisit) -> LiveVisitOut:
-        return cls(
-            id=row.id,
-            state=row.state.value,
-            privileged=row.privileged,
-            starts_at=row.starts_at,
-            ends_at=row.ends_at,
-            resident=row.resident,
-            visitor=row.visitor,
-            kiosk=row.kiosk,
-        )
 
 
 class WarningIn(BaseModel):
@@ -56,10 +44,8 @@ class VisitActionOut(BaseModel):
 
 
 class MonitorOut(BaseModel):
+    """An officer who watched a visit, and when they started."""
+
     staff_id: int | None
     name: str
     at: dt.datetime
-
-    @classmethod
-    def of(cls, row: Monitor) -> MonitorOut:
-        return cls(staff_id=row.staff_id, name=row.name, at=row.at)

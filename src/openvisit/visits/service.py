@@ -54,6 +54,7 @@ from openvisit.visits.models import (
     VisitTransition,
     VisitType,
 )
+from openvisit.visits.schemas import LiveVisitOut, MonitorOut
 from openvisit.visits.states import Cause
 
 S = VisitState
@@ -153,15 +154,6 @@ def view_visit(session: Session, viewer: VisitViewer, visit_id: int) -> VisitVie
 
 
 @dataclass(frozen=True)
-class Monitor:
-    """An officer who watched a visit, and when they started."""
-
-    staff_id: int | None
-    name: str
-    at: dt.datetime
-
-
-@dataclass(frozen=True)
 class VisitStory:
     """A visit's record for staff: its transitions, connection events, recordings
     and, for those who may read the audit log, who monitored it (else None)."""
@@ -170,7 +162,7 @@ class VisitStory:
     transitions: list[VisitTransition]
     events: list[VisitEvent]
     recordings: list[VisitRecording]
-    monitors: list[Monitor] | None
+    monitors: list[MonitorOut] | None
 
 
 def visit_story(
@@ -197,7 +189,7 @@ def visit_story(
     return VisitStory(view, list(transitions), list(events), list(recordings), monitors)
 
 
-def monitors_of(session: Session, visit: Visit) -> list[Monitor]:
+def monitors_of(session: Session, visit: Visit) -> list[MonitorOut]:
     """Who watched the visit, from the audit log (the parties are never told)."""
     rows = session.execute(
         select(AuditEvent.actor_id, AuditEvent.actor_label, AuditEvent.at, StaffMember.name)
@@ -209,27 +201,13 @@ def monitors_of(session: Session, visit: Visit) -> list[Monitor]:
         )
         .order_by(AuditEvent.id)
     ).all()
-    return [Monitor(r.actor_id, r.name or r.actor_label, r.at) for r in rows]
+    return [MonitorOut(staff_id=r.actor_id, name=r.name or r.actor_label, at=r.at) for r in rows]
 
 
 # --- the monitoring wall: officers watch, warn and terminate --------------------------
 
 
-@dataclass(frozen=True)
-class LiveVisit:
-    """A tile of the monitoring wall."""
-
-    id: int
-    state: VisitState
-    privileged: bool
-    starts_at: dt.datetime
-    ends_at: dt.datetime
-    resident: str
-    visitor: str
-    kiosk: str
-
-
-def live_visits(session: Session, facility: Facility) -> list[LiveVisit]:
+def live_visits(session: Session, facility: Facility) -> list[LiveVisitOut]:
     """The facility's visits whose join window is open or that are live."""
     rows = session.execute(
         select(Visit, Resident, Visitor.legal_name, Kiosk.name)
@@ -240,9 +218,9 @@ def live_visits(session: Session, facility: Facility) -> list[LiveVisit]:
         .order_by(Visit.starts_at, Visit.id)
     ).all()
     return [
-        LiveVisit(
+        LiveVisitOut(
             id=visit.id,
-            state=visit.state,
+            state=visit.state.value,
             privileged=visit.visit_type == VisitType.PRIVILEGED,
             starts_at=visit.starts_at,
             ends_at=visit.ends_at,
@@ -252,6 +230,21 @@ def live_visits(session: Session, facility: Facility) -> list[LiveVisit]:
         )
         for visit, resident, visitor_name, kiosk_name in rows
     ]
+
+
+def audit_visit(
+    session: Session, visit: Visit, tag: str, actor: AuditActor, at: dt.datetime, **data: Any
+) -> None:
+    """An audit event about ``visit`` (at its facility), in the same transaction."""
+    audit_service.record(
+        session,
+        tag=tag,
+        actor=actor,
+        at=at,
+        facility_id=visit.facility_id,
+        subject=("visit", visit.id),
+        data=data or None,
+    )
 
 
 def _monitored_visit(session: Session, facility: Facility, visit_id: int) -> Visit:
@@ -283,15 +276,7 @@ def send_warning(
     record_event(
         session, visit, kind="warning", party="monitor", at=now, data={"text": text, "by": "staff"}
     )
-    audit_service.record(
-        session,
-        tag="visit:warning_sent",
-        actor=actor,
-        at=now,
-        facility_id=visit.facility_id,
-        subject=("visit", visit.id),
-        data={"text": text},
-    )
+    audit_visit(session, visit, "visit:warning_sent", actor, now, text=text)
     return visit
 
 
@@ -319,15 +304,7 @@ def terminate_visit(
         cause=Cause.STAFF,
         reason=f"Ended by staff: {reason}",
     )
-    audit_service.record(
-        session,
-        tag="visit:terminated",
-        actor=actor,
-        at=now,
-        facility_id=visit.facility_id,
-        subject=("visit", visit.id),
-        data={"reason": reason},
-    )
+    audit_visit(session, visit, "visit:terminated", actor, now, reason=reason)
     return visit
 
 
@@ -384,15 +361,7 @@ def _follow_media(session: Session, visit: Visit, at: dt.datetime) -> None:
     everyone_up = all(up.values())
     if locked.state == S.OPEN:
         if everyone_up and at < locked.ends_at:
-            states.transition(
-                session,
-                locked,
-                S.LIVE,
-                actor=SYSTEM,
-                at=at,
-                cause=Cause.MEDIA,
-                reason="Both parties are connected.",
-            )
+            _move(session, locked, S.LIVE, at, Cause.MEDIA, "Both parties are connected.")
         return
     if everyone_up and locked.reconnect_deadline_at is not None:
         _set_reconnect_deadline(session, locked, None)
@@ -450,27 +419,11 @@ def _advance(session: Session, visit: Visit, now: dt.datetime) -> int:
         _deadline, action = found
         try:
             if action is Action.OPEN:
-                states.transition(
-                    session,
-                    visit,
-                    S.OPEN,
-                    actor=SYSTEM,
-                    at=now,
-                    cause=Cause.DEADLINE,
-                    reason="The join window opened.",
-                )
+                _move(session, visit, S.OPEN, now, Cause.DEADLINE, "The join window opened.")
             elif action is Action.END:
                 _end(session, visit, now)
             elif action is Action.RECONNECT:
-                states.transition(
-                    session,
-                    visit,
-                    S.FAILED,
-                    actor=SYSTEM,
-                    at=now,
-                    cause=Cause.DEADLINE,
-                    reason=_away_reason(session, visit),
-                )
+                _move(session, visit, S.FAILED, now, Cause.DEADLINE, _away_reason(session, visit))
             elif not _warn(session, visit, action, now):
                 return acted
         except states.InvalidTransition:
@@ -481,15 +434,8 @@ def _advance(session: Session, visit: Visit, now: dt.datetime) -> int:
 
 def _end(session: Session, visit: Visit, now: dt.datetime) -> None:
     if visit.state == S.LIVE:
-        states.transition(
-            session,
-            visit,
-            S.COMPLETED,
-            actor=SYSTEM,
-            at=now,
-            cause=Cause.DEADLINE,
-            reason="The visit reached its end time.",
-        )
+        reached = "The visit reached its end time."
+        _move(session, visit, S.COMPLETED, now, Cause.DEADLINE, reached)
         return
     joined = {
         party
@@ -507,9 +453,14 @@ def _end(session: Session, visit: Visit, now: dt.datetime) -> None:
         reason = "The resident did not join."
     else:
         reason = "The call was never connected."
-    states.transition(
-        session, visit, S.MISSED, actor=SYSTEM, at=now, cause=Cause.DEADLINE, reason=reason
-    )
+    _move(session, visit, S.MISSED, now, Cause.DEADLINE, reason)
+
+
+def _move(
+    session: Session, visit: Visit, to: VisitState, at: dt.datetime, cause: Cause, reason: str
+) -> None:
+    """A transition the system makes (media, deadlines)."""
+    states.transition(session, visit, to, actor=SYSTEM, at=at, cause=cause, reason=reason)
 
 
 def _away_reason(session: Session, visit: Visit) -> str:
