@@ -483,13 +483,13 @@ def _warn(session: Session, visit: Visit, action: Action, now: dt.datetime) -> b
     minutes, flag = (5, "warned_5") if action is Action.WARN_5 else (1, "warned_1")
     column = getattr(Visit, flag)
     upcoming = next_deadline(visit, done=action)
-    result = session.execute(
+    marked = states.compare_and_set(
+        session,
         update(Visit)
         .where(Visit.id == visit.id, Visit.state == visit.state, column.is_(False))
-        .values({flag: True, "next_deadline_at": upcoming})
-        .execution_options(synchronize_session=False)
+        .values({flag: True, "next_deadline_at": upcoming}),
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if not marked:
         session.refresh(visit)
         return False
     set_committed_value(visit, flag, True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import Any, cast
 
-from sqlalchemy import insert, update
+from sqlalchemy import CursorResult, Update, insert, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -70,6 +71,14 @@ class InvalidTransition(Conflict):
     code = Code.INVALID_TRANSITION
 
 
+def compare_and_set(session: Session, statement: Update) -> bool:
+    """Run an UPDATE whose WHERE holds the expected old values; whether it changed the
+    one row (False: another transaction changed it first, and nothing was written)."""
+    result = session.execute(statement.execution_options(synchronize_session=False))
+    # An UPDATE's result is a CursorResult, which counts the rows it matched.
+    return cast(CursorResult[Any], result).rowcount == 1
+
+
 def record_creation(
     session: Session,
     visit: Visit,
@@ -126,13 +135,10 @@ def transition(
         changes["reconnect_deadline_at"] = None
         if reason:
             changes["ended_reason"] = reason[:500]
-    result = session.execute(
-        update(Visit)
-        .where(Visit.id == visit.id, Visit.state == current)
-        .values(**changes)
-        .execution_options(synchronize_session=False)
+    moved = compare_and_set(
+        session, update(Visit).where(Visit.id == visit.id, Visit.state == current).values(**changes)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if not moved:
         session.refresh(visit)
         raise InvalidTransition(
             "This visit was changed by someone else a moment ago.", state=visit.state.value
