@@ -11,7 +11,7 @@ measured apart from the load's and from the rest of the machine's.
 
   * capacity: for growing N (2, 4, 8, 12, 14, 16, 18, 20), N concurrent remote
     visits, recorded (as every non-privileged visit is), both parties synthetic
-    (`media.synthetic`: a 640x480@30 VP8 + Opus clip made here with PyAV, sent
+    (`tests/support/synthetic.py`: a 640x480@30 VP8 + Opus clip made here with PyAV, sent
     without encoding, received without decoding), one silent monitor per five
     visits, on a fresh server per N. After a warm-up, over a 10 s window: the
     server's CPU (cores, user + system over the window) and RSS; the video frame
@@ -63,6 +63,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = Path(__file__).resolve()
+# The synthetic participants are test support (tests/support), not part of the package.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 IP = shutil.which("ip") or "/usr/sbin/ip"
 CHROMIUM = "/usr/bin/chromium"
 # As tests/browser/conftest.py and DESIGN §5 ("Testing media on one machine").
@@ -468,9 +471,10 @@ async def loadgen(base_url: str, clip_path: str) -> None:
     import logging
 
     from aiortc.mediastreams import MediaStreamError
+    from tests.support import synthetic
 
     from openvisit.auth.cookies import KIOSK_COOKIE, SESSION_COOKIE
-    from openvisit.media import forwarding, synthetic
+    from openvisit.media import forwarding
 
     logging.basicConfig(level=logging.WARNING)
     # aioice never offers 127.0.0.1 by itself, and loopback is all the namespace has.
@@ -837,20 +841,6 @@ FIRST_FRAME_JS = """
 """
 
 
-def make_y4m(source: Path, target: Path) -> None:
-    """Decode the clip into the raw Y4M file Chromium's fake camera plays at 30 fps."""
-    import av
-
-    with av.open(str(source)) as container, target.open("wb") as out:
-        out.write(b"YUV4MPEG2 W640 H480 F30:1 Ip A1:1 C420jpeg\n")
-        for frame in container.decode(video=0):
-            out.write(b"FRAME\n")
-            for plane in frame.reformat(format="yuv420p").planes:
-                data = bytes(plane)
-                for r in range(plane.height):
-                    out.write(data[r * plane.line_size : r * plane.line_size + plane.width])
-
-
 def wait_until(predicate: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -864,9 +854,9 @@ def browser_joins(
 ) -> tuple[list[tuple[float, float | None]], float]:
     """(rvfc ms, polled ms) per counted join; the cores Chromium and Playwright used."""
     from playwright.sync_api import sync_playwright
+    from tests.support.synthetic import make_clip, make_y4m
 
     from openvisit.auth.cookies import KIOSK_COOKIE, SESSION_COOKIE
-    from openvisit.media.synthetic import make_clip
 
     wrapper = folder / "chromium-in-netns"
     wrapper.write_text(f'#!/bin/sh\nexec {IP} netns exec {ns} {CHROMIUM} "$@"\n')
@@ -996,8 +986,9 @@ def main() -> None:
 def run(
     folder: Path, steps: list[int], joins: int, warmup: float, window: float, started: float
 ) -> tuple[list[Step], list[tuple[float, float | None]], float]:
+    from tests.support.synthetic import make_clip
+
     from openvisit.dbadmin import upgrade
-    from openvisit.media.synthetic import make_clip
 
     with network_namespace() as ns:
         db_url = f"sqlite:///{folder / 'media.db'}"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
@@ -18,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from openvisit import worker
 from openvisit.auth.cookies import CSRF_COOKIE, KIOSK_COOKIE, SESSION_COOKIE
 from openvisit.billing.gateway import gateway_for
 from openvisit.clock import Clock, SystemClock
@@ -25,6 +28,9 @@ from openvisit.config import Settings
 from openvisit.db import make_engine, make_sessionmaker
 from openvisit.deps import declared_access
 from openvisit.errors import Code, DomainError, NotAuthenticated, NotFound
+from openvisit.media.backend import MediaBackend
+from openvisit.media.embedded import EmbeddedBackend
+from openvisit.signaling import live
 from openvisit.web.middleware import SecurityMiddleware
 from openvisit.web.render import STATIC_DIR, render
 
@@ -125,6 +131,14 @@ def _unexpected_error(request: Request, exc: Exception) -> Response:
     return render(request, "problem.html", status_code=500)
 
 
+def media_backend(settings: Settings, clock: Clock) -> MediaBackend:
+    """The media backend, chosen once here: the embedded one (aiortc, in this process)
+    is the only one so far; a Janus backend would be chosen from settings."""
+    return EmbeddedBackend(
+        clock, addresses=settings.media_address_list, max_bitrate=settings.media_max_bitrate
+    )
+
+
 def create_app(
     settings: Settings,
     *,
@@ -141,15 +155,10 @@ def create_app(
         sessionmaker = make_sessionmaker(engine)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
-        import asyncio
-
-        from openvisit.signaling import live
-
-        tasks = []
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        live.start_media(app)
+        tasks: list[asyncio.Task[None]] = []
         if start_worker:
-            from openvisit import worker
-
             tasks.append(
                 asyncio.create_task(
                     worker.run_forever(
@@ -161,12 +170,14 @@ def create_app(
                 )
             )
             tasks.append(asyncio.create_task(live.watch(app)))
-        yield
-        for task in tasks:
-            task.cancel()
-        await live.stop_media(app)
-        if engine is not None:
-            engine.dispose()
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await live.stop_media(app)
+            if engine is not None:
+                engine.dispose()
 
     app = FastAPI(
         title="OpenVisit",
@@ -183,6 +194,7 @@ def create_app(
     app.state.sessionmaker = sessionmaker
     # Chosen once, here; the routes and the worker use this one.
     app.state.payment_gateway = gateway_for(settings)
+    app.state.media = media_backend(settings, app.state.clock)
 
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -2,34 +2,33 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 from fastapi.dependencies.models import Dependant
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from openvisit.auth import service as auth
 from openvisit.auth.cookies import KIOSK_COOKIE, SESSION_COOKIE
-from openvisit.auth.models import UserSession
-from openvisit.auth.permissions import Permission, StaffRoleName
+from openvisit.auth.permissions import Permission
 from openvisit.clock import Clock
 from openvisit.config import Settings
 from openvisit.db import transaction
 from openvisit.errors import Forbidden, NotAuthenticated
-from openvisit.facilities.models import Facility, Kiosk
+from openvisit.facilities.models import Facility
 from openvisit.facilities.service import access_facility
-from openvisit.people.context import KioskContext, StaffContext, VisitorContext
-from openvisit.people.models import StaffMember, StaffRole, Visitor
+from openvisit.people.context import (
+    KioskContext,
+    StaffContext,
+    VisitorContext,
+    kiosk_signed_in,
+    staff_signed_in,
+    visitor_signed_in,
+)
 
 # The largest id a route accepts: PostgreSQL's bigint.
 MAX_ID = 2**63 - 1
-
-# How often a session's last_seen_at is refreshed (it costs a write).
-_TOUCH_EVERY = dt.timedelta(minutes=5)
 
 
 def get_settings(request: Request) -> Settings:
@@ -58,21 +57,9 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def _touch(row: UserSession, now: dt.datetime) -> None:
-    if now - row.last_seen_at > _TOUCH_EVERY:
-        row.last_seen_at = now
-
-
 def optional_visitor(request: Request, db: DbSession, clock: ClockDep) -> VisitorContext | None:
-    now = clock.now()
-    row = auth.find_session(db, request.cookies.get(SESSION_COOKIE), now)
-    if row is None or row.actor_type != "visitor" or row.second_factor_pending:
-        return None
-    visitor = db.get(Visitor, row.actor_id)
-    if visitor is None or visitor.closed_at is not None:
-        return None
-    _touch(row, now)
-    return VisitorContext(visitor=visitor, session=row, ip=client_ip(request))
+    token = request.cookies.get(SESSION_COOKIE)
+    return visitor_signed_in(db, token, clock.now(), client_ip(request))
 
 
 def current_visitor(
@@ -83,25 +70,9 @@ def current_visitor(
     return ctx
 
 
-def load_staff(db: Session, row: UserSession, ip: str) -> StaffContext | None:
-    member = db.get(StaffMember, row.actor_id)
-    if member is None or not member.is_active:
-        return None
-    roles: dict[int | None, set[StaffRoleName]] = {}
-    for role in db.scalars(select(StaffRole).where(StaffRole.staff_id == member.id)):
-        roles.setdefault(role.facility_id, set()).add(role.role)
-    return StaffContext(member=member, session=row, ip=ip, roles=roles)
-
-
 def optional_staff(request: Request, db: DbSession, clock: ClockDep) -> StaffContext | None:
-    now = clock.now()
-    row = auth.find_session(db, request.cookies.get(SESSION_COOKIE), now)
-    if row is None or row.actor_type != "staff" or row.second_factor_pending:
-        return None
-    ctx = load_staff(db, row, client_ip(request))
-    if ctx is not None:
-        _touch(row, now)
-    return ctx
+    token = request.cookies.get(SESSION_COOKIE)
+    return staff_signed_in(db, token, clock.now(), client_ip(request))
 
 
 def current_staff(ctx: Annotated[StaffContext | None, Depends(optional_staff)]) -> StaffContext:
@@ -111,21 +82,8 @@ def current_staff(ctx: Annotated[StaffContext | None, Depends(optional_staff)]) 
 
 
 def optional_kiosk(request: Request, db: DbSession, clock: ClockDep) -> KioskContext | None:
-    now = clock.now()
-    row = auth.find_session(db, request.cookies.get(KIOSK_COOKIE), now)
-    if row is None or row.actor_type != "kiosk":
-        return None
-    kiosk = db.get(Kiosk, row.actor_id)
-    if kiosk is None or kiosk.credential_hash is None:
-        return None
-    _touch(row, now)
-    return KioskContext(
-        kiosk_id=kiosk.id,
-        facility_id=kiosk.facility_id,
-        session=row,
-        ip=client_ip(request),
-        resident_id=row.resident_id,
-    )
+    token = request.cookies.get(KIOSK_COOKIE)
+    return kiosk_signed_in(db, token, clock.now(), client_ip(request))
 
 
 def current_kiosk(ctx: Annotated[KioskContext | None, Depends(optional_kiosk)]) -> KioskContext:

@@ -19,7 +19,9 @@ class Code(enum.StrEnum):
     ALREADY_REQUESTED = "already_requested"
     ALREADY_VERIFIED = "already_verified"
     APPROVAL_LIMIT_REACHED = "approval_limit_reached"
+    BAD_ORIGIN = "bad_origin"
     BEYOND_HORIZON = "beyond_horizon"
+    BINARY_NOT_SUPPORTED = "binary_not_supported"
     BOOKING_NUMBER_TAKEN = "booking_number_taken"
     CARD_DECLINED = "card_declined"
     CLOSURE_END_BEFORE_START = "closure_end_before_start"
@@ -57,6 +59,7 @@ class Code(enum.StrEnum):
     INVALID_EVENT = "invalid_event"
     INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"
     INVALID_INPUT = "invalid_input"
+    INVALID_MESSAGE = "invalid_message"
     INVALID_METHOD = "invalid_method"
     INVALID_REFERENCE = "invalid_reference"
     INVALID_SETTINGS = "invalid_settings"
@@ -70,6 +73,8 @@ class Code(enum.StrEnum):
     LENGTH_NOT_OFFERED = "length_not_offered"
     LOBBY_KIOSK_UNIT = "lobby_kiosk_unit"
     MALFORMED_JSON = "malformed_json"
+    MEDIA_FAILED = "media_failed"
+    MESSAGE_TOO_LARGE = "message_too_large"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     NAIVE_DATETIME = "naive_datetime"
     NO_KIOSK = "no_kiosk"
@@ -93,6 +98,7 @@ class Code(enum.StrEnum):
     PRIVILEGED_VISIT = "privileged_visit"
     RATE_ABOVE_CAP = "rate_above_cap"
     REASON_REQUIRED = "reason_required"
+    REPLACED = "replaced"
     RESIDENT_NOT_FOUND = "resident_not_found"
     RESIDENT_NOT_IN_CUSTODY = "resident_not_in_custody"
     RESTRICTION_IN_PAST = "restriction_in_past"
@@ -113,6 +119,7 @@ class Code(enum.StrEnum):
     TOKEN_INVALID = "token_invalid"
     TOKEN_USED = "token_used"
     TOO_MANY_ATTEMPTS = "too_many_attempts"
+    TOO_MANY_ERRORS = "too_many_errors"
     TOO_SOON = "too_soon"
     TOTP_ALREADY_ENABLED = "totp_already_enabled"
     TOTP_CODE_WRONG = "totp_code_wrong"
@@ -122,6 +129,7 @@ class Code(enum.StrEnum):
     UNBALANCED = "unbalanced"
     UNIT_IN_USE = "unit_in_use"
     UNIT_NAME_TAKEN = "unit_name_taken"
+    UNKNOWN_TYPE = "unknown_type"
     UNSUPPORTED_FILE_TYPE = "unsupported_file_type"
     VISIT_IN_PROGRESS = "visit_in_progress"
     VISIT_NOT_FOUND = "visit_not_found"
@@ -141,7 +149,9 @@ HTTP_STATUS: dict[Code, int] = {
     Code.ALREADY_REQUESTED: 409,
     Code.ALREADY_VERIFIED: 409,
     Code.APPROVAL_LIMIT_REACHED: 409,
+    Code.BAD_ORIGIN: 403,
     Code.BEYOND_HORIZON: 422,
+    Code.BINARY_NOT_SUPPORTED: 422,
     Code.BOOKING_NUMBER_TAKEN: 409,
     Code.CARD_DECLINED: 402,
     Code.CLOSURE_END_BEFORE_START: 422,
@@ -158,7 +168,7 @@ HTTP_STATUS: dict[Code, int] = {
     Code.EMAIL_ALREADY_VERIFIED: 409,
     Code.EMAIL_NOT_VERIFIED: 403,
     Code.EMAIL_TAKEN: 409,
-    Code.EMPTY_WARNING: 409,
+    Code.EMPTY_WARNING: 422,
     Code.ERROR: 400,
     Code.FACILITY_CLOSED: 422,
     Code.FACILITY_NAME_TAKEN: 409,
@@ -179,6 +189,7 @@ HTTP_STATUS: dict[Code, int] = {
     Code.INVALID_EVENT: 422,
     Code.INVALID_IDEMPOTENCY_KEY: 422,
     Code.INVALID_INPUT: 422,
+    Code.INVALID_MESSAGE: 422,
     Code.INVALID_METHOD: 422,
     Code.INVALID_REFERENCE: 422,
     Code.INVALID_SETTINGS: 422,
@@ -192,6 +203,8 @@ HTTP_STATUS: dict[Code, int] = {
     Code.LENGTH_NOT_OFFERED: 422,
     Code.LOBBY_KIOSK_UNIT: 422,
     Code.MALFORMED_JSON: 400,
+    Code.MEDIA_FAILED: 409,
+    Code.MESSAGE_TOO_LARGE: 413,
     Code.METHOD_NOT_ALLOWED: 405,
     Code.NAIVE_DATETIME: 422,
     Code.NO_KIOSK: 409,
@@ -215,6 +228,7 @@ HTTP_STATUS: dict[Code, int] = {
     Code.PRIVILEGED_VISIT: 403,
     Code.RATE_ABOVE_CAP: 422,
     Code.REASON_REQUIRED: 422,
+    Code.REPLACED: 409,
     Code.RESIDENT_NOT_FOUND: 404,
     Code.RESIDENT_NOT_IN_CUSTODY: 403,
     Code.RESTRICTION_IN_PAST: 422,
@@ -235,6 +249,7 @@ HTTP_STATUS: dict[Code, int] = {
     Code.TOKEN_INVALID: 400,
     Code.TOKEN_USED: 410,
     Code.TOO_MANY_ATTEMPTS: 429,
+    Code.TOO_MANY_ERRORS: 429,
     Code.TOO_SOON: 422,
     Code.TOTP_ALREADY_ENABLED: 409,
     Code.TOTP_CODE_WRONG: 422,
@@ -244,6 +259,7 @@ HTTP_STATUS: dict[Code, int] = {
     Code.UNBALANCED: 422,
     Code.UNIT_IN_USE: 409,
     Code.UNIT_NAME_TAKEN: 409,
+    Code.UNKNOWN_TYPE: 422,
     Code.UNSUPPORTED_FILE_TYPE: 422,
     Code.VISIT_IN_PROGRESS: 409,
     Code.VISIT_NOT_FOUND: 404,

@@ -22,8 +22,9 @@ from openvisit.residents import pages as residents_pages
 from openvisit.residents import routes as residents_routes
 from openvisit.scheduling import pages as scheduling_pages
 from openvisit.scheduling import routes as scheduling_routes
-from openvisit.signaling import routes as signaling
-from openvisit.visits import routes as visits
+from openvisit.signaling import routes as signaling_routes
+from openvisit.visits import pages as visits_pages
+from openvisit.visits import routes as visits_routes
 from openvisit.web import pages as web_pages
 
 # Order matters where paths overlap: a literal path must be tried before a parameter in
@@ -45,12 +46,12 @@ ROUTERS = [
     scheduling_pages.router,
     billing_routes.router,
     billing_pages.router,
+    signaling_routes.router,
+    visits_routes.router,
+    visits_pages.router,
 ]
 
 
 def include_routers(app: FastAPI) -> None:
     for router in ROUTERS:
         app.include_router(router)
-    for module in (signaling, visits):
-        app.include_router(module.api)
-        app.include_router(module.pages)

@@ -40,6 +40,7 @@ from openvisit.people.models import StaffRoleName
 from openvisit.visits.models import Visit, VisitType
 from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS
 from tests.factories import Personas
+from tests.support.synthetic import make_clip, make_y4m
 
 from ..scheduling.conftest import approve
 
@@ -76,36 +77,18 @@ def netns() -> Iterator[str]:
 def chromium_in_netns(  # type: ignore[no-untyped-def]
     netns: str, tmp_path_factory: pytest.TempPathFactory, playwright_driver
 ):
-    from openvisit.media.synthetic import make_clip
-
     folder = tmp_path_factory.mktemp("chromium")
     wrapper = folder / "chromium-in-netns"
     wrapper.write_text(f'#!/bin/sh\nexec {IP} netns exec {netns} {CHROMIUM} "$@"\n')
     wrapper.chmod(0o755)
     # A 30 fps camera: Chromium's built-in fake device runs at a lower rate.
-    y4m = folder / "camera.y4m"
-    _make_y4m(make_clip(folder / "camera.webm", seconds=2.0), y4m)
+    y4m = make_y4m(make_clip(folder / "camera.webm", seconds=2.0), folder / "camera.y4m")
     args = [*CHROMIUM_FLAGS, f"--use-file-for-fake-video-capture={y4m}"]
     browser = playwright_driver.chromium.launch(
         executable_path=str(wrapper), headless=True, args=args
     )
     yield browser
     browser.close()
-
-
-def _make_y4m(source: Path, target: Path) -> None:
-    """Decode the synthetic clip into the raw Y4M file Chromium's fake camera plays."""
-    import av
-
-    with av.open(str(source)) as container, target.open("wb") as out:
-        out.write(b"YUV4MPEG2 W640 H480 F30:1 Ip A1:1 C420jpeg\n")
-        for frame in container.decode(video=0):
-            out.write(b"FRAME\n")
-            for plane in frame.reformat(format="yuv420p").planes:
-                width = plane.width
-                data = bytes(plane)
-                for row in range(plane.height):
-                    out.write(data[row * plane.line_size : row * plane.line_size + width])
 
 
 @dataclass
@@ -304,24 +287,42 @@ def frames_decoded(page: Any) -> int:
     )
 
 
-def wait_for(predicate: Any, timeout: float = 20.0, what: str = "condition") -> float:
+def wait_for(
+    predicate: Any, timeout: float = 20.0, what: str = "condition", every: float = 0.1
+) -> float:
+    """Poll ``predicate`` every ``every`` seconds until it is true; the seconds it took.
+    Fails after ``timeout``."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         if predicate():
             return time.monotonic() - start
-        time.sleep(0.1)
+        time.sleep(every)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def holds_for(predicate: Any, seconds: float, what: str = "condition") -> None:
+    """``predicate`` stays true for ``seconds`` (a negative check needs a deadline too)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert predicate(), f"{what} stopped holding"
+        time.sleep(0.1)
 
 
 def video_rising(page: Any, within: float = 3.0) -> bool:
     """The other side's video keeps playing: frames decoded rise over a second."""
     first = frames_decoded(page)
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        time.sleep(0.25)
-        if frames_decoded(page) > first + 5:
-            return True
-    return False
+    try:
+        wait_for(lambda: frames_decoded(page) > first + 5, within, "frames", every=0.25)
+    except AssertionError:
+        return False
+    return True
+
+
+def more_video(page: Any, seconds: float) -> None:
+    """Let ``seconds`` of the other side's video play on ``page`` (30 fps: the frames
+    it decodes are the clock), within three times as long."""
+    target = frames_decoded(page) + int(30 * seconds)
+    wait_for(lambda: frames_decoded(page) >= target, 3 * seconds + 5, f"{seconds}s of video")
 
 
 def visit_row(server: MediaServer, visit_id: int) -> Visit:

@@ -11,8 +11,8 @@ import pytest
 from openvisit.media.embedded import ForwardTrack, cap_bitrate
 from openvisit.media.forwarding import EncodedFrame, is_vp8_keyframe, vp8_size
 from openvisit.media.recorder import RemuxRecorder, sha256_of
-from openvisit.media.synthetic import Clip, make_clip
 from tests import aio
+from tests.support.synthetic import Clip, make_clip
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +50,19 @@ def test_the_answer_caps_the_video_bitrate_only():
 
 def test_a_viewer_starts_at_a_key_frame_and_timestamps_continue_across_publishers(clip):
     async def run() -> list[int]:
-        asked = []
-        track = ForwardTrack("video", lambda: asked.append(1))
+        asked: list[int] = []
+        reading = asyncio.Event()
+
+        def ask() -> None:
+            asked.append(1)
+            reading.set()
+
+        track = ForwardTrack("video", ask)
         video = _frames(clip, "video")
         # Nobody reads yet: nothing is kept.
         assert track.feed(1, video[0])
         first = asyncio.ensure_future(track.recv())
-        await asyncio.sleep(0)
+        await asyncio.wait_for(reading.wait(), 5)
         assert asked == [1]  # the viewer's first read asks the publisher for a key frame
         assert track.feed(1, video[1]) is False  # not a key frame: wait for one
         for frame in video[:5]:

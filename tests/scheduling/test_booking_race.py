@@ -32,7 +32,8 @@ from openvisit.facilities.models import (
 from openvisit.people.models import IdentityStatus, Visitor
 from openvisit.residents.models import Resident
 from openvisit.scheduling import service
-from openvisit.visits.models import ACTIVE_STATES, Visit, VisitType
+from openvisit.visits.models import Visit, VisitType
+from openvisit.visits.states import ACTIVE_STATES
 from tests.billing.helpers import fund
 from tests.pg import ADMIN_URL, throwaway_database
 

@@ -108,6 +108,46 @@ def test_a_good_message_resets_the_count_of_bad_ones(client, personas, visit):
             assert ws.receive_json()["type"] == "state"
 
 
+class Mute(messages._Message):
+    """A message type the protocol might grow, which the handler doesn't know."""
+
+    type: str = "mute"
+
+
+def _left(db, visit) -> list[str]:  # type: ignore[no-untyped-def]
+    """How each "left" of the visit came about ("leave" or "disconnect")."""
+    db.expire_all()
+    return [
+        e.data["how"]
+        for e in db.scalars(
+            select(VisitEvent).where(VisitEvent.visit_id == visit.id, VisitEvent.kind == "left")
+        )
+    ]
+
+
+def test_an_unknown_message_type_is_refused_and_never_taken_for_a_leave(
+    client, personas, visit, db, monkeypatch
+):
+    sign_in_visitor(client, personas.visitor)
+    with socket(client, visit.id) as ws:
+        ws.receive_json()
+        ws.send_json({"type": "mute"})
+        assert ws.receive_json()["code"] == "unknown_type"
+        ws.send_json({"type": "hello"})
+        assert ws.receive_json()["type"] == "state"
+        assert _left(db, visit) == []
+        # One that got past validation but that no branch handles: a fault of ours,
+        # answered as one; the visitor may come back, the visit goes on.
+        monkeypatch.setattr(messages, "parse", lambda text, data=None: Mute())
+        ws.send_json({"type": "mute"})
+        assert ws.receive_json()["code"] == "internal_error"
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == 1011
+    assert _left(db, visit) == ["disconnect"]
+    assert db.get(type(visit), visit.id).state.value == "open"
+
+
 def test_media_messages_that_cant_be_used_get_a_reason_and_change_nothing(
     client, personas, visit, db
 ):

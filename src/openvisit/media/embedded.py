@@ -46,6 +46,7 @@ from openvisit.clock import Clock
 from openvisit.media import forwarding
 from openvisit.media.backend import (
     PARTIES,
+    IceCandidate,
     MediaChange,
     MediaError,
     MediaListener,
@@ -59,6 +60,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# How long start() waits for the media thread's loop before it fails.
+START_TIMEOUT_SECONDS = 10
 # A party's media is "flowing" while its frames keep arriving: a gap this long is "down".
 FLOW_GAP_SECONDS = 1.5
 TICK_SECONDS = 0.25
@@ -246,7 +249,11 @@ class EmbeddedBackend:
 
         self._thread = threading.Thread(target=_run, name="openvisit-media", daemon=True)
         self._thread.start()
-        ready.wait(10)
+        if not ready.wait(START_TIMEOUT_SECONDS):
+            raise MediaError(
+                f"The media thread did not start within {START_TIMEOUT_SECONDS} s:"
+                " the embedded media server is not running."
+            )
 
     async def stop(self) -> None:
         if self._loop is None or self._thread is None:
@@ -356,7 +363,8 @@ class EmbeddedBackend:
         party = publication.party
         while True:
             try:
-                frame = await track.recv()
+                # Not what aiortc's types say: forwarding's receiver hands over EncodedFrames.
+                frame: object = await track.recv()
             except MediaStreamError:
                 return
             if not isinstance(frame, EncodedFrame):
@@ -429,14 +437,7 @@ class EmbeddedBackend:
 
         await self._call(_accept())
 
-    async def add_ice(
-        self,
-        visit_id: int,
-        connection: tuple[str, str],
-        candidate: str | None,
-        sdp_mid: str | None,
-        sdp_mline_index: int | None,
-    ) -> None:
+    async def add_ice(self, visit_id: int, connection: tuple[str, str], ice: IceCandidate) -> None:
         async def _add() -> None:
             room = self._room(visit_id)
             kind, who = connection
@@ -445,17 +446,17 @@ class EmbeddedBackend:
             )
             if holder is None or holder.pc.remoteDescription is None:
                 raise MediaError("Send the offer or answer before its candidates.")
-            if candidate is None or not candidate.strip():
+            if ice.candidate is None or not ice.candidate.strip():
                 return  # end of candidates: aiortc checks the pairs it has
-            text = candidate.removeprefix("candidate:")
+            text = ice.candidate.removeprefix("candidate:")
             if ".local " in text:
                 return  # mDNS: see _strip_mdns
             try:
                 parsed = candidate_from_sdp(text)
             except (ValueError, IndexError) as exc:
                 raise MediaError("That ICE candidate could not be read.") from exc
-            parsed.sdpMid = sdp_mid
-            parsed.sdpMLineIndex = sdp_mline_index
+            parsed.sdpMid = ice.sdp_mid
+            parsed.sdpMLineIndex = ice.sdp_mline_index
             with contextlib.suppress(Exception):  # a candidate for a closed transport
                 await holder.pc.addIceCandidate(parsed)
 

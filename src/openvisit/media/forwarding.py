@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 
 import aioice.ice
 import aiortc.rtcrtpreceiver as rtcrtpreceiver
+import av
 from aiortc import RTCRtpReceiver, RTCRtpSender
 
 _stock_decoder_worker = rtcrtpreceiver.decoder_worker
@@ -95,8 +96,9 @@ def forward_encoded(receiver: RTCRtpReceiver) -> None:
     starts the receiver's thread.
     """
     track = receiver.track
-    setattr(track._queue, _MARK, True)  # type: ignore[attr-defined]
-    receiver._RTCRtpReceiver__remote_bitrate_estimator = None  # type: ignore[attr-defined]
+    # aiortc internals, typed private or not at all (see the module's docstring).
+    setattr(track._queue, _MARK, True)  # type: ignore[attr-defined]  # private queue
+    receiver._RTCRtpReceiver__remote_bitrate_estimator = None  # type: ignore[attr-defined]  # name-mangled
 
 
 def request_keyframe(receiver: RTCRtpReceiver) -> None:
@@ -109,13 +111,12 @@ def request_keyframe(receiver: RTCRtpReceiver) -> None:
 
 def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
     """Call ``callback`` when the viewer behind ``sender`` asks for a key frame."""
+    # Replaced per sender on purpose (see the module's docstring).
     sender._send_keyframe = callback  # type: ignore[method-assign]
 
 
 def to_packet(frame: EncodedFrame, timestamp: int) -> Any:
     """An ``av.Packet`` that aiortc's sender packetizes as is."""
-    import av
-
     packet = av.Packet(frame.data)
     packet.pts = timestamp
     packet.time_base = fractions.Fraction(1, frame.clock_rate)

@@ -1,13 +1,28 @@
-"""Who is asking: the signed-in visitor, staff member or kiosk, as routes see them."""
+"""Who is asking: the signed-in visitor, staff member or kiosk, as routes see them,
+and how a session token becomes one (``*_signed_in``): for the HTTP dependencies
+(openvisit.deps) and the signaling socket alike."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from openvisit.audit.service import AuditActor
+from openvisit.auth import service as auth
 from openvisit.auth.models import UserSession
 from openvisit.auth.permissions import ROLE_PERMISSIONS, Permission, StaffRoleName
-from openvisit.people.models import StaffMember, Visitor
+from openvisit.facilities.models import Kiosk
+from openvisit.people.models import StaffMember, StaffRole, Visitor
+
+# How often a session's last_seen_at is refreshed (it costs a write).
+_TOUCH_EVERY = dt.timedelta(minutes=5)
+
+C = TypeVar("C")
 
 
 @dataclass
@@ -67,3 +82,70 @@ class KioskContext:
         if self.resident_id is not None:
             return AuditActor("resident", self.resident_id, f"resident#{self.resident_id}", self.ip)
         return AuditActor("kiosk", self.kiosk_id, f"kiosk#{self.kiosk_id}", self.ip)
+
+
+def _signed_in(
+    session: Session,
+    token: str | None,
+    now: dt.datetime,
+    actor_type: str,
+    build: Callable[[UserSession], C | None],
+) -> C | None:
+    """``build(row)`` for the live session of ``token`` if it is an ``actor_type``'s (a
+    person's only once their second factor is done; a kiosk has none); the session is
+    marked seen when it builds."""
+    row = auth.find_session(session, token, now)
+    if row is None or row.actor_type != actor_type:
+        return None
+    if actor_type != "kiosk" and row.second_factor_pending:
+        return None
+    ctx = build(row)
+    if ctx is not None and now - row.last_seen_at > _TOUCH_EVERY:
+        row.last_seen_at = now
+    return ctx
+
+
+def visitor_signed_in(
+    session: Session, token: str | None, now: dt.datetime, ip: str
+) -> VisitorContext | None:
+    """The visitor whose session cookie is ``token``; None if it is not one (any more)."""
+
+    def build(row: UserSession) -> VisitorContext | None:
+        visitor = session.get(Visitor, row.actor_id)
+        if visitor is None or visitor.closed_at is not None:
+            return None
+        return VisitorContext(visitor=visitor, session=row, ip=ip)
+
+    return _signed_in(session, token, now, "visitor", build)
+
+
+def load_staff(session: Session, row: UserSession, ip: str) -> StaffContext | None:
+    """The active staff member of ``row``, with their roles by facility."""
+    member = session.get(StaffMember, row.actor_id)
+    if member is None or not member.is_active:
+        return None
+    roles: dict[int | None, set[StaffRoleName]] = {}
+    for role in session.scalars(select(StaffRole).where(StaffRole.staff_id == member.id)):
+        roles.setdefault(role.facility_id, set()).add(role.role)
+    return StaffContext(member=member, session=row, ip=ip, roles=roles)
+
+
+def staff_signed_in(
+    session: Session, token: str | None, now: dt.datetime, ip: str
+) -> StaffContext | None:
+    """The active staff member whose session cookie is ``token``."""
+    return _signed_in(session, token, now, "staff", lambda row: load_staff(session, row, ip))
+
+
+def kiosk_signed_in(
+    session: Session, token: str | None, now: dt.datetime, ip: str
+) -> KioskContext | None:
+    """The activated kiosk whose device cookie is ``token``, and its signed-in resident."""
+
+    def build(row: UserSession) -> KioskContext | None:
+        kiosk = session.get(Kiosk, row.actor_id)
+        if kiosk is None or kiosk.credential_hash is None:
+            return None
+        return KioskContext(kiosk.id, kiosk.facility_id, row, ip, row.resident_id)
+
+    return _signed_in(session, token, now, "kiosk", build)

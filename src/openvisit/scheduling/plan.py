@@ -28,7 +28,8 @@ from openvisit.facilities.models import (
 )
 from openvisit.residents.models import Resident
 from openvisit.scheduling import rules
-from openvisit.visits.models import ACTIVE_STATES, Visit, VisitState, VisitType
+from openvisit.visits.models import Visit, VisitState, VisitType
+from openvisit.visits.states import ACTIVE_STATES
 
 # Visits in these states use up the resident's weekly quota.
 QUOTA_STATES = (*ACTIVE_STATES, VisitState.COMPLETED, VisitState.MISSED, VisitState.TERMINATED)

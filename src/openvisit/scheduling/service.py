@@ -39,7 +39,8 @@ from openvisit.scheduling import rules
 from openvisit.scheduling.plan import load_plan
 from openvisit.visits import states
 from openvisit.visits.deadlines import schedule_deadlines
-from openvisit.visits.models import ACTIVE_STATES, Visit, VisitState, VisitType
+from openvisit.visits.models import Visit, VisitState, VisitType
+from openvisit.visits.states import ACTIVE_STATES
 
 MESSAGES: dict[Code, str] = {
     Code.TOO_SOON: "That time is too soon to book. Choose a later time.",

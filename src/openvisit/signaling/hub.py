@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ class Connection:
     # Set when the party said "leave", or another socket of the same party took
     # over: then closing this one records nothing more.
     done: bool = False
-    last_stats_at: Any = None
+    last_stats_at: dt.datetime | None = None
     # The visit is recorded (not privileged): its media room records.
     record: bool = False
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)

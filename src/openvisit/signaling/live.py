@@ -1,6 +1,7 @@
 """Live visits in this process: the media backend, what it reports, and the watcher.
 
-* ``media_for(app)``: the app's media backend, started on first use, with
+* The app's media backend (``app.state.media``, a ``MediaBackend`` chosen once
+  in create_app) is started by the app's lifespan (``start_media``) with
   ``on_media_change`` as its listener: a party's media going up or down is
   stored as a visit event (which moves the visit live, or starts the reconnect
   grace) and the sockets of the visit are told.
@@ -17,78 +18,67 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from openvisit.errors import DomainError
-from openvisit.media.backend import MediaChange
-from openvisit.media.embedded import EmbeddedBackend
+from sqlalchemy.orm import Session
+
+from openvisit.clock import Clock
+from openvisit.db import transaction
+from openvisit.media.backend import MediaBackend, MediaChange
 from openvisit.media.recorder import sha256_of
 from openvisit.signaling import messages as m
 from openvisit.signaling import service
 from openvisit.signaling.hub import Hub, hub_for
+from openvisit.visits.models import VisitState
 
 log = logging.getLogger(__name__)
 
+P = ParamSpec("P")
 T = TypeVar("T")
 
 WATCH_SECONDS = 0.5
 CLOSE_NORMAL = 1000
 
 
-def in_transaction(sessionmaker: Any, fn: Callable[..., T], *args: Any) -> T:
-    """``fn(session, *args)`` in a session of its own: committed, or rolled back on error
-    (a DomainError that says so keeps its changes, e.g. an audited refusal)."""
-    session = sessionmaker()
-    try:
-        result = fn(session, *args)
-        session.commit()
-        return result
-    except DomainError as exc:
-        if exc.keep_changes:
-            session.commit()
-        else:
-            session.rollback()
-        raise
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+async def run(
+    app: Any,
+    fn: Callable[Concatenate[Session, Clock, P], T],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """``fn(session, clock, *args)`` in its own transaction (db.transaction: committed,
+    or rolled back on error), in a worker thread: no session is open while waiting
+    on a socket, and nothing is pushed before the commit."""
+    sessionmaker, clock = app.state.sessionmaker, app.state.clock
+
+    def _call() -> T:
+        with transaction(sessionmaker) as session:
+            return fn(session, clock, *args, **kwargs)
+
+    return await asyncio.to_thread(_call)
 
 
-async def run(app: Any, fn: Callable[..., T], *args: Any) -> T:
-    """``fn(session, clock, *args)`` in its own transaction, in a worker thread."""
-    state = app.state
-    return await asyncio.to_thread(in_transaction, state.sessionmaker, fn, state.clock, *args)
-
-
-def media_for(app: Any) -> EmbeddedBackend:
-    """The app's media backend, started on first use (from the app's own loop)."""
-    backend: EmbeddedBackend | None = getattr(app.state, "media", None)
-    if backend is None:
-        settings = app.state.settings
-        backend = EmbeddedBackend(
-            app.state.clock,
-            addresses=settings.media_address_list,
-            max_bitrate=settings.media_max_bitrate,
-        )
-        app.state.media = backend
-
-        async def _listener(change: MediaChange) -> None:
-            await on_media_change(app, change)
-
-        backend.start(_listener)
+def media_of(app: Any) -> MediaBackend:
+    backend: MediaBackend = app.state.media
     return backend
 
 
+def start_media(app: Any) -> None:
+    """Start the app's media backend, with this module as its listener."""
+
+    async def _listener(change: MediaChange) -> None:
+        await on_media_change(app, change)
+
+    media_of(app).start(_listener)
+
+
 async def stop_media(app: Any) -> None:
-    backend: EmbeddedBackend | None = getattr(app.state, "media", None)
-    if backend is not None:
-        for visit_id in backend.room_ids():
-            with contextlib.suppress(Exception):
-                await finish_media(app, visit_id)
-        await backend.stop()
-        app.state.media = None
+    """Finish every room (recordings stored), then stop the backend."""
+    backend = media_of(app)
+    for visit_id in backend.room_ids():
+        with contextlib.suppress(Exception):
+            await finish_media(app, visit_id)
+    await backend.stop()
 
 
 async def on_media_change(app: Any, change: MediaChange) -> None:
@@ -104,7 +94,7 @@ async def on_media_change(app: Any, change: MediaChange) -> None:
     await hub.push(change.visit_id, m.state(snap.state, snap.seconds_left))
     if change.up:
         await hub.push(change.visit_id, m.peer(change.party, "joined"), parties_except=change.party)
-    elif snap.state == "live" and change.party in hub.parties_present(change.visit_id):
+    elif snap.state == VisitState.LIVE and change.party in hub.parties_present(change.visit_id):
         await hub.push(
             change.visit_id, m.peer(change.party, "reconnecting"), parties_except=change.party
         )
@@ -120,10 +110,7 @@ async def end_sockets(hub: Hub, visit_id: int, reason: str) -> None:
 
 async def finish_media(app: Any, visit_id: int) -> int:
     """Close the visit's media room and store its recordings; how many were stored."""
-    backend: EmbeddedBackend | None = getattr(app.state, "media", None)
-    if backend is None:
-        return 0
-    recordings = await backend.close_room(visit_id)
+    recordings = await media_of(app).close_room(visit_id)
     if not recordings:
         return 0
     root = app.state.settings.recordings_dir
@@ -138,7 +125,7 @@ async def finish_media(app: Any, visit_id: int) -> int:
 async def watch(app: Any) -> None:
     """Push what changed on this node's live visits; end the media of those that ended."""
     hub = hub_for(app)
-    seen_state: dict[int, str] = {}
+    seen_state: dict[int, VisitState] = {}
     last_warning = await run(app, service.last_warning_id)
     while True:
         await asyncio.sleep(WATCH_SECONDS)
@@ -148,9 +135,10 @@ async def watch(app: Any) -> None:
             log.exception("the live-visit watcher failed; trying again")
 
 
-async def _watch_once(app: Any, hub: Hub, seen_state: dict[int, str], last_warning: int) -> int:
-    backend: EmbeddedBackend | None = getattr(app.state, "media", None)
-    ids = set(hub.visit_ids()) | set(backend.room_ids() if backend else ())
+async def _watch_once(
+    app: Any, hub: Hub, seen_state: dict[int, VisitState], last_warning: int
+) -> int:
+    ids = set(hub.visit_ids()) | set(media_of(app).room_ids())
     for gone in set(seen_state) - ids:
         del seen_state[gone]
     if not ids:

@@ -9,9 +9,11 @@ functions at the bottom so that every push has the same shape.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from openvisit.errors import Code
 
 # The largest text frame the server reads; an SDP offer fits in a few KiB.
 MAX_MESSAGE_BYTES = 16 * 1024
@@ -84,18 +86,27 @@ class Ice(_Message):
     sdp_mline_index: Annotated[int, Field(ge=0, le=64)] | None = None
 
 
-ClientMessage = Annotated[
-    Hello | Stats | Subscribe | Leave | Offer | Answer | Ice, Field(discriminator="type")
-]
+# The socket's handler matches on this union exhaustively (typing.assert_never): a
+# message type added here and not handled there fails the type check.
+AnyClientMessage = Hello | Stats | Subscribe | Leave | Offer | Answer | Ice
+MediaMessage = Offer | Answer | Ice | Subscribe
+ClientMessage = Annotated[AnyClientMessage, Field(discriminator="type")]
 CLIENT_MESSAGE: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
-CLIENT_TYPES = ("hello", "stats", "subscribe", "leave", "offer", "answer", "ice")
-MEDIA_TYPES = frozenset({"offer", "answer", "ice", "subscribe"})
+
+
+def _types(union: Any) -> tuple[str, ...]:
+    """The ``type`` tags of a union of messages."""
+    return tuple(get_args(cls.model_fields["type"].annotation)[0] for cls in get_args(union))
+
+
+CLIENT_TYPES = _types(AnyClientMessage)
+MEDIA_TYPES = frozenset(_types(MediaMessage))
 
 
 class BadMessage(Exception):
     """A client message that can't be used: ``code`` and a reason for a person."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: Code, message: str) -> None:
         self.code = code
         self.message = message
         super().__init__(message)
@@ -105,26 +116,26 @@ def parse(text: str | None, data: bytes | None = None) -> ClientMessage:
     """One client frame as a message, or ``BadMessage`` saying why not."""
     if text is None:
         if data is not None and len(data) > MAX_MESSAGE_BYTES:
-            raise BadMessage("message_too_large", _too_large())
-        raise BadMessage("binary_not_supported", "Messages must be JSON text, not binary.")
+            raise BadMessage(Code.MESSAGE_TOO_LARGE, _too_large())
+        raise BadMessage(Code.BINARY_NOT_SUPPORTED, "Messages must be JSON text, not binary.")
     if len(text) > MAX_MESSAGE_BYTES or len(text.encode("utf-8", "replace")) > MAX_MESSAGE_BYTES:
-        raise BadMessage("message_too_large", _too_large())
+        raise BadMessage(Code.MESSAGE_TOO_LARGE, _too_large())
     try:
         raw = json.loads(text)
     except (ValueError, RecursionError):
-        raise BadMessage("malformed_json", "The message is not valid JSON.") from None
+        raise BadMessage(Code.MALFORMED_JSON, "The message is not valid JSON.") from None
     if not isinstance(raw, dict):
-        raise BadMessage("invalid_message", "A message must be a JSON object with a type.")
+        raise BadMessage(Code.INVALID_MESSAGE, "A message must be a JSON object with a type.")
     kind = raw.get("type")
     if kind is None:
-        raise BadMessage("invalid_message", "The message has no type.")
+        raise BadMessage(Code.INVALID_MESSAGE, "The message has no type.")
     if kind not in CLIENT_TYPES:
         shown = kind[:40] if isinstance(kind, str) else type(kind).__name__
-        raise BadMessage("unknown_type", f"Unknown message type {shown!r}.")
+        raise BadMessage(Code.UNKNOWN_TYPE, f"Unknown message type {shown!r}.")
     try:
         return CLIENT_MESSAGE.validate_python(raw)
     except ValidationError as exc:
-        raise BadMessage("invalid_message", _reason(kind, exc)) from None
+        raise BadMessage(Code.INVALID_MESSAGE, _reason(kind, exc)) from None
 
 
 def _too_large() -> str:
@@ -173,5 +184,5 @@ def offer(sdp: str, tracks: list[dict[str, str]]) -> dict[str, Any]:
     return {"type": "offer", "pc": "subscribe", "sdp": sdp, "tracks": tracks}
 
 
-def error(code: str, message: str) -> dict[str, Any]:
+def error(code: Code, message: str) -> dict[str, Any]:
     return {"type": "error", "code": code, "message": message}

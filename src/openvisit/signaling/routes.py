@@ -1,36 +1,41 @@
 """``/ws/visits/{visit_id}``: the signaling socket of a visit (DESIGN §5).
 
-Thin: authenticate at connect, then read one message at a time, validate it
-(messages.parse), call one service function in its own short transaction (in a
-worker thread; no session is open while waiting on the socket), and push what
-changed through the hub once that transaction committed.
+Thin: authenticate at connect (the socket's cookies, through the people
+context), then read one message at a time, validate it (messages.parse), call
+one service function in its own short transaction (live.run: in a worker
+thread; no session is open while waiting on the socket), and push what changed
+through the hub once that transaction committed.
 
 A plain Starlette WebSocket route: the app-wide HTTP dependencies (CSRF,
-x-permission) don't apply; this socket checks its Origin itself.
+declared access) don't apply; this socket checks its Origin itself.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import assert_never
 
 import anyio
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 from starlette.websockets import WebSocket, WebSocketState
 
-from openvisit.errors import DomainError
-from openvisit.media.backend import PARTIES, MediaError
+from openvisit.auth.cookies import KIOSK_COOKIE, SESSION_COOKIE
+from openvisit.clock import Clock
+from openvisit.errors import Code, Conflict, DomainError, NotFound
+from openvisit.media.backend import PARTIES, IceCandidate, MediaError
+from openvisit.people.context import kiosk_signed_in, staff_signed_in, visitor_signed_in
 from openvisit.signaling import live, service
 from openvisit.signaling import messages as m
 from openvisit.signaling.hub import Connection, Hub, hub_for
+from openvisit.visits.states import JOINABLE_STATES
 
 log = logging.getLogger(__name__)
 
-api = APIRouter()
-pages = APIRouter()
+router = APIRouter()
 
 # Bad messages in a row that are answered with an error; one more closes the socket.
 MAX_BAD_IN_A_ROW = 20
@@ -38,49 +43,72 @@ MAX_BAD_IN_A_ROW = 20
 STATS_EVERY_SECONDS = 2
 CLOSE_NORMAL = 1000
 CLOSE_INTERNAL = 1011
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
 CLOSE_TOO_MANY_ERRORS = 4400
 CLOSE_REPLACED = 4409
+CLOSE_CONFLICT = 4409
 _MAX_ID = 2**63 - 1
 
-T = TypeVar("T")
+
+def _close_code(exc: DomainError) -> int:
+    """The WebSocket close code for a refusal at connect."""
+    if isinstance(exc, NotFound):
+        return CLOSE_NOT_FOUND
+    if isinstance(exc, Conflict):
+        return CLOSE_CONFLICT
+    return CLOSE_FORBIDDEN
 
 
-async def _run(websocket: WebSocket, fn: Callable[..., T], *args: Any) -> T:
-    state = websocket.app.state
-    return await run_in_threadpool(live.in_transaction, state.sessionmaker, fn, state.clock, *args)
+def _join(
+    session: Session, clock: Clock, cookies: Mapping[str, str], ip: str, visit_id: int
+) -> tuple[service.Participant, service.Snapshot]:
+    """Who the socket's cookies say is calling, then what they are on the visit."""
+    now = clock.now()
+    visitor = visitor_signed_in(session, cookies.get(SESSION_COOKIE), now, ip)
+    kiosk = kiosk_signed_in(session, cookies.get(KIOSK_COOKIE), now, ip)
+    # One session cookie: a visitor's, or else perhaps a staff member's.
+    staff = (
+        None
+        if visitor is not None
+        else staff_signed_in(session, cookies.get(SESSION_COOKIE), now, ip)
+    )
+    return service.connect(session, clock, visit_id, service.Caller(visitor, kiosk, staff))
 
 
-async def _refuse(websocket: WebSocket, code: str, message: str, close: int) -> None:
+async def _refuse(websocket: WebSocket, code: Code, message: str, close: int) -> None:
     await websocket.send_json(m.error(code, message))
     await websocket.close(close)
 
 
 async def visit_socket(websocket: WebSocket) -> None:
     await websocket.accept()
-    settings = websocket.app.state.settings
+    app = websocket.app
     raw_id = websocket.path_params.get("visit_id", "")
     if not raw_id.isdigit() or int(raw_id) > _MAX_ID or int(raw_id) == 0:
-        await _refuse(websocket, "visit_not_found", "We couldn't find that visit.", 4404)
-        return
-    if not service.origin_allowed(settings, websocket.headers.get("origin")):
         await _refuse(
-            websocket, "bad_origin", "This page may not connect to OpenVisit from here.", 4403
+            websocket, Code.VISIT_NOT_FOUND, "We couldn't find that visit.", CLOSE_NOT_FOUND
         )
         return
+    if not service.origin_allowed(app.state.settings, websocket.headers.get("origin")):
+        message = "This page may not connect to OpenVisit from here."
+        await _refuse(websocket, Code.BAD_ORIGIN, message, CLOSE_FORBIDDEN)
+        return
+    ip = websocket.client.host if websocket.client else ""
     try:
-        participant, snap = await _run(websocket, service.connect, websocket, int(raw_id))
+        participant, snap = await live.run(app, _join, websocket.cookies, ip, int(raw_id))
     except DomainError as exc:
-        await _refuse(websocket, exc.code, exc.message, service.close_code(exc))
+        await _refuse(websocket, exc.code, exc.message, _close_code(exc))
         return
     if snap.ended:
         await websocket.send_json(m.ended(snap.ended_reason or ""))
         await websocket.close(CLOSE_NORMAL)
         return
-    hub = hub_for(websocket.app)
+    hub = hub_for(app)
     conn = Connection(websocket, participant.visit_id, participant.party, participant.actor)
     conn.record = snap.record
     for old in hub.add(conn):
-        await old.send(m.error("replaced", "This visit was opened in another window."))
+        await old.send(m.error(Code.REPLACED, "This visit was opened in another window."))
         await old.close(CLOSE_REPLACED)
     try:
         await _greet(hub, conn, snap)
@@ -89,7 +117,7 @@ async def visit_socket(websocket: WebSocket) -> None:
         await _serve(hub, conn, participant)
     except Exception:
         log.exception("signaling socket of visit %s failed", conn.visit_id)
-        await conn.send(m.error("internal_error", "Sorry, there is a problem with the service."))
+        await conn.send(m.error(Code.INTERNAL_ERROR, "Sorry, there is a problem with the service."))
         await conn.close(CLOSE_INTERNAL)
     finally:
         hub.remove(conn)
@@ -121,7 +149,7 @@ async def _serve(hub: Hub, conn: Connection, participant: service.Participant) -
             bad += 1
             if bad > MAX_BAD_IN_A_ROW:
                 await conn.send(
-                    m.error("too_many_errors", f"{bad} bad messages in a row: closing.")
+                    m.error(Code.TOO_MANY_ERRORS, f"{bad} bad messages in a row: closing.")
                 )
                 await conn.close(CLOSE_TOO_MANY_ERRORS)
                 return
@@ -136,36 +164,53 @@ async def _serve(hub: Hub, conn: Connection, participant: service.Participant) -
 
 
 async def _handle(
-    hub: Hub, conn: Connection, participant: service.Participant, message: Any
+    hub: Hub, conn: Connection, participant: service.Participant, message: m.AnyClientMessage
 ) -> bool:
     """Act on one valid message; False when the socket is done."""
-    websocket = conn.websocket
-    if isinstance(message, m.Hello):
-        snap = await _run(websocket, service.current, conn.visit_id)
-        if snap.ended:
-            return await _end_all(hub, conn.visit_id, snap)
-        await _greet(hub, conn, snap)
-        return True
-    if isinstance(message, m.Offer | m.Answer | m.Ice | m.Subscribe):
-        try:
-            await _media(conn, message)
-        except MediaError as exc:
-            await conn.send(m.error("media_failed", str(exc)))
-        return True
-    if isinstance(message, m.Stats):
-        now = websocket.app.state.clock.now()
-        last = conn.last_stats_at
-        if last is not None and (now - last).total_seconds() < STATS_EVERY_SECONDS:
+    app = conn.websocket.app
+    match message:
+        case m.Hello():
+            snap = await live.run(app, service.current, conn.visit_id)
+            if snap.ended:
+                return await _end_all(hub, conn.visit_id, snap)
+            await _greet(hub, conn, snap)
             return True
-        conn.last_stats_at = now
-        data = message.model_dump(exclude={"type"}, exclude_none=True)
-        snap = await _run(websocket, service.record_stats, participant, data)
-        return True if not snap.ended else await _end_all(hub, conn.visit_id, snap)
-    # Leave
+        case m.Offer() | m.Answer() | m.Ice() | m.Subscribe():
+            try:
+                await _media(conn, message)
+            except MediaError as exc:
+                await conn.send(m.error(Code.MEDIA_FAILED, str(exc)))
+            return True
+        case m.Stats():
+            return await _stats(hub, conn, participant, message)
+        case m.Leave():
+            return await _leave(hub, conn, participant)
+        case _:
+            assert_never(message)
+
+
+async def _stats(
+    hub: Hub, conn: Connection, participant: service.Participant, message: m.Stats
+) -> bool:
+    """Store the browser's own report, at most every STATS_EVERY_SECONDS per socket."""
+    app = conn.websocket.app
+    now: dt.datetime = app.state.clock.now()
+    last = conn.last_stats_at
+    if last is not None and (now - last).total_seconds() < STATS_EVERY_SECONDS:
+        return True
+    conn.last_stats_at = now
+    data = message.model_dump(exclude={"type"}, exclude_none=True)
+    snap = await live.run(app, service.record_stats, participant, data)
+    return True if not snap.ended else await _end_all(hub, conn.visit_id, snap)
+
+
+async def _leave(hub: Hub, conn: Connection, participant: service.Participant) -> bool:
+    """A party hung up: recorded as "left" (a live visit is then complete); a monitor
+    just goes. The socket is closed either way."""
     if conn.is_party:
         conn.done = True
         await _stop_media(conn)
-        snap = await _run(websocket, service.record_left, participant, "leave")
+        snap = await live.run(conn.websocket.app, service.record_left, participant, "leave")
         if snap.ended:
             return await _end_all(hub, conn.visit_id, snap)
         await hub.push(conn.visit_id, m.peer(conn.party, "left"), exclude=conn)
@@ -178,7 +223,7 @@ def _viewer(conn: Connection) -> str:
     return conn.party if conn.is_party else f"monitor:{id(conn)}"
 
 
-async def _media(conn: Connection, message: Any) -> None:
+async def _media(conn: Connection, message: m.MediaMessage) -> None:
     """Publish, subscribe and trickle ICE through the media backend (DESIGN §5)."""
     if isinstance(message, m.Offer) and message.pc != "publish":
         raise MediaError("The server makes the offer on the subscribe connection.")
@@ -187,31 +232,31 @@ async def _media(conn: Connection, message: Any) -> None:
     if isinstance(message, m.Offer | m.Ice) and message.pc == "publish" and not conn.is_party:
         raise MediaError("Monitors watch and listen: they don't send media.")
     app = conn.websocket.app
-    backend = live.media_for(app)
+    backend = live.media_of(app)
     visit_id = conn.visit_id
     await backend.open_room(
         visit_id, record=conn.record, directory=app.state.settings.recordings_dir
     )
-    if isinstance(message, m.Subscribe):
-        parties = [p for p in PARTIES if p != conn.party]
-        offer = await backend.subscribe(visit_id, _viewer(conn), parties)
-        await conn.send(m.offer(offer.sdp, offer.tracks))
-    elif isinstance(message, m.Offer):
-        await conn.send(m.answer(await backend.publish(visit_id, conn.party, message.sdp)))
-    elif isinstance(message, m.Answer):
-        await backend.accept_answer(visit_id, _viewer(conn), message.sdp)
-    else:
-        who = _viewer(conn) if message.pc == "subscribe" else conn.party
-        await backend.add_ice(
-            visit_id, (message.pc, who), message.candidate, message.sdp_mid, message.sdp_mline_index
-        )
+    match message:
+        case m.Subscribe():
+            parties = [p for p in PARTIES if p != conn.party]
+            offer = await backend.subscribe(visit_id, _viewer(conn), parties)
+            await conn.send(m.offer(offer.sdp, offer.tracks))
+        case m.Offer():
+            await conn.send(m.answer(await backend.publish(visit_id, conn.party, message.sdp)))
+        case m.Answer():
+            await backend.accept_answer(visit_id, _viewer(conn), message.sdp)
+        case m.Ice():
+            who = _viewer(conn) if message.pc == "subscribe" else conn.party
+            ice = IceCandidate(message.candidate, message.sdp_mid, message.sdp_mline_index)
+            await backend.add_ice(visit_id, (message.pc, who), ice)
+        case _:
+            assert_never(message)
 
 
 async def _stop_media(conn: Connection) -> None:
     """This socket's connections end with it (a replaced socket's belong to its successor)."""
-    backend = getattr(conn.websocket.app.state, "media", None)
-    if backend is None:
-        return
+    backend = live.media_of(conn.websocket.app)
     with contextlib.suppress(Exception):
         if conn.is_party:
             await backend.unpublish(conn.visit_id, conn.party)
@@ -221,14 +266,14 @@ async def _stop_media(conn: Connection) -> None:
 async def _disconnected(hub: Hub, conn: Connection, participant: service.Participant) -> None:
     """The party's socket closed without a "leave": it may come back within the grace."""
     try:
-        snap = await _run(conn.websocket, service.record_left, participant, "disconnect")
+        snap = await live.run(conn.websocket.app, service.record_left, participant, "disconnect")
     except Exception:
         log.exception("could not record that a party left visit %s", conn.visit_id)
         return
     if snap.ended:
         await _end_all(hub, conn.visit_id, snap)
         return
-    status: m.PeerStatus = "reconnecting" if snap.state in ("open", "live") else "left"
+    status: m.PeerStatus = "reconnecting" if snap.state in JOINABLE_STATES else "left"
     await hub.push(conn.visit_id, m.peer(conn.party, status))
     await hub.push(conn.visit_id, m.state(snap.state, snap.seconds_left))
 
@@ -239,4 +284,4 @@ async def _end_all(hub: Hub, visit_id: int, snap: service.Snapshot) -> bool:
     return False
 
 
-api.add_websocket_route("/ws/visits/{visit_id}", visit_socket, name="visit_socket")
+router.add_websocket_route("/ws/visits/{visit_id}", visit_socket, name="visit_socket")

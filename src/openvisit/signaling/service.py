@@ -1,37 +1,35 @@
 """What the signaling socket does to the database, one short transaction each.
 
 The route calls these in a worker thread with a fresh session, commits, and
-only then pushes messages (hub). Nothing here waits on a socket.
+only then pushes messages (hub). Nothing here waits on a socket. The route
+says who is calling (``Caller``, from the socket's cookies); ``connect``
+decides what they may do on the visit.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from starlette.requests import HTTPConnection
 
-from openvisit.audit import service as audit_service
 from openvisit.audit.service import AuditActor
 from openvisit.auth.permissions import Permission
 from openvisit.clock import Clock
 from openvisit.config import Settings
-from openvisit.deps import optional_kiosk, optional_staff, optional_visitor
-from openvisit.errors import Code, Conflict, DomainError, Forbidden, NotAuthenticated, NotFound
+from openvisit.errors import Code, Conflict, Forbidden, NotAuthenticated, NotFound
 from openvisit.facilities.service import access_facility
 from openvisit.media.backend import Recording
+from openvisit.people.context import KioskContext, StaffContext, VisitorContext
 from openvisit.visits import service as visits
 from openvisit.visits import states
 from openvisit.visits.models import Visit, VisitEvent, VisitRecording, VisitState, VisitType
-from openvisit.visits.states import TERMINAL
+from openvisit.visits.states import JOINABLE_STATES, TERMINAL_STATES, Cause
 
 S = VisitState
-_JOINABLE = (S.OPEN, S.LIVE)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -48,6 +46,15 @@ class VisitNotOpen(Conflict):
 
 
 @dataclass(frozen=True)
+class Caller:
+    """Who opened the socket, from its cookies: any of them may be missing."""
+
+    visitor: VisitorContext | None = None
+    kiosk: KioskContext | None = None
+    staff: StaffContext | None = None
+
+
+@dataclass(frozen=True)
 class Participant:
     visit_id: int
     party: str  # visitor | resident | monitor
@@ -58,7 +65,7 @@ class Participant:
 class Snapshot:
     """The visit as a client sees it, read inside the transaction."""
 
-    state: str
+    state: VisitState
     seconds_left: int
     ended_reason: str | None = None  # set once the visit has ended
     # recorded server-side: every visit but a privileged one
@@ -71,10 +78,10 @@ class Snapshot:
 
 def snapshot_of(visit: Visit, now: dt.datetime) -> Snapshot:
     left = max(0, int((visit.ends_at - now).total_seconds()))
-    if visit.state in TERMINAL:
+    if visit.state in TERMINAL_STATES:
         reason = visit.ended_reason or f"The visit is {visit.state.value}."
-        return Snapshot(visit.state.value, 0, reason)
-    return Snapshot(visit.state.value, left, record=_records(visit))
+        return Snapshot(visit.state, 0, reason)
+    return Snapshot(visit.state, left, record=_records(visit))
 
 
 def _records(visit: Visit) -> bool:
@@ -116,19 +123,16 @@ def origin_allowed(settings: Settings, origin: str | None) -> bool:
 
 
 def connect(
-    session: Session, clock: Clock, connection: HTTPConnection, visit_id: int
+    session: Session, clock: Clock, visit_id: int, caller: Caller
 ) -> tuple[Participant, Snapshot]:
-    """Who this socket is for ``visit_id``, from its cookies; records "joined" for a party.
+    """What ``caller`` is on ``visit_id``; records "joined" for a party.
 
-    The visit's visitor (ov_session), its resident signed in at its kiosk
-    (ov_kiosk), or staff of its facility with MONITOR_VISITS as a silent
-    monitor, except on a privileged visit. Anyone else: not found.
+    The visit's visitor, its resident signed in at its kiosk, or staff of its
+    facility with MONITOR_VISITS as a silent monitor, except on a privileged
+    visit (refused, and the refusal audited). Anyone else: not found.
     """
     now = clock.now()
-    request = cast(Request, connection)  # the deps read only cookies and the client address
-    visitor = optional_visitor(request, session, clock)
-    kiosk = optional_kiosk(request, session, clock)
-    staff = optional_staff(request, session, clock) if visitor is None else None
+    visitor, kiosk, staff = caller.visitor, caller.kiosk, caller.staff
     if visitor is None and staff is None and (kiosk is None or kiosk.resident_id is None):
         raise NotAuthenticated("Please sign in to join this visit.")
     visit = session.get(Visit, visit_id)
@@ -150,14 +154,8 @@ def connect(
         except NotFound:
             raise _not_found() from None
         if visit.visit_type == VisitType.PRIVILEGED:
-            audit_service.record(
-                session,
-                tag="visit:monitor_refused",
-                actor=staff.actor,
-                at=now,
-                facility_id=visit.facility_id,
-                subject=("visit", visit.id),
-                data={"reason": "privileged"},
+            visits.audit_visit(
+                session, visit, "visit:monitor_refused", staff.actor, now, reason="privileged"
             )
             raise MonitorRefused()
         participant = Participant(visit.id, "monitor", staff.actor)
@@ -166,21 +164,14 @@ def connect(
     snap = snapshot_of(visit, now)
     if snap.ended:
         return participant, snap
-    if visit.state not in _JOINABLE:
+    if visit.state not in JOINABLE_STATES:
         opens = visit.opens_at or visit.starts_at
         raise VisitNotOpen(
             f"This visit is not open yet. You can join from {opens.isoformat()}.",
             opens_at=opens.isoformat(),
         )
     if participant.party == "monitor":
-        audit_service.record(
-            session,
-            tag="visit:monitor_joined",
-            actor=participant.actor,
-            at=now,
-            facility_id=visit.facility_id,
-            subject=("visit", visit.id),
-        )
+        visits.audit_visit(session, visit, "visit:monitor_joined", participant.actor, now)
     else:
         visits.record_event(session, visit, kind="joined", party=participant.party, at=now)
     return participant, snap
@@ -193,7 +184,8 @@ def _not_found() -> NotFound:
 # --- what the parties report ---------------------------------------------------------
 
 
-def _live_visit(session: Session, visit_id: int) -> Visit:
+def _visit(session: Session, visit_id: int) -> Visit:
+    """The visit of a socket already connected (authorized at connect)."""
     visit = session.get(Visit, visit_id)
     if visit is None:
         raise _not_found()
@@ -201,7 +193,7 @@ def _live_visit(session: Session, visit_id: int) -> Visit:
 
 
 def current(session: Session, clock: Clock, visit_id: int) -> Snapshot:
-    return snapshot_of(_live_visit(session, visit_id), clock.now())
+    return snapshot_of(_visit(session, visit_id), clock.now())
 
 
 def media_changed(
@@ -209,8 +201,8 @@ def media_changed(
 ) -> Snapshot:
     """The media server saw the party's media start (``up``) or stop at ``at``;
     both up moves an open visit to live (visits.service.record_event)."""
-    visit = _live_visit(session, visit_id)
-    if visit.state in TERMINAL:
+    visit = _visit(session, visit_id)
+    if visit.state in TERMINAL_STATES:
         return snapshot_of(visit, clock.now())
     kind = "media_up" if up else "media_down"
     visits.record_event(session, visit, kind=kind, party=party, at=min(at, clock.now()))
@@ -225,7 +217,7 @@ def store_recordings(
     recordings: list[tuple[Recording, str, int, str]],
 ) -> None:
     """Store the finished recordings of a visit: (recording, sha256, size, relative path)."""
-    visit = _live_visit(session, visit_id)
+    visit = _visit(session, visit_id)
     now = clock.now()
     for recording, digest, size, path in recordings:
         session.add(
@@ -295,8 +287,8 @@ def record_stats(
     session: Session, clock: Clock, participant: Participant, data: dict[str, Any]
 ) -> Snapshot:
     now = clock.now()
-    visit = _live_visit(session, participant.visit_id)
-    if visit.state not in TERMINAL:
+    visit = _visit(session, participant.visit_id)
+    if visit.state not in TERMINAL_STATES:
         visits.record_event(
             session, visit, kind="stats", party=participant.party, at=now, data=data
         )
@@ -306,8 +298,8 @@ def record_stats(
 def record_left(session: Session, clock: Clock, participant: Participant, how: str) -> Snapshot:
     """The party hung up (``how`` = "leave") or its socket closed ("disconnect")."""
     now = clock.now()
-    visit = _live_visit(session, participant.visit_id)
-    if visit.state not in TERMINAL:
+    visit = _visit(session, participant.visit_id)
+    if visit.state not in TERMINAL_STATES:
         visits.record_event(
             session, visit, kind="left", party=participant.party, at=now, data={"how": how}
         )
@@ -320,16 +312,7 @@ def record_left(session: Session, clock: Clock, participant: Participant, how: s
                 S.COMPLETED,
                 actor=participant.actor,
                 at=now,
-                cause=participant.party,
+                cause=Cause(participant.party),
                 reason=f"The {participant.party} ended the visit.",
             )
     return snapshot_of(visit, now)
-
-
-def close_code(exc: DomainError) -> int:
-    """The WebSocket close code for a refusal at connect."""
-    if isinstance(exc, NotFound):
-        return 4404
-    if isinstance(exc, Conflict):
-        return 4409
-    return 4403

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import cast
 
 from openvisit.facilities.models import FacilitySettings
 from openvisit.visits.models import Visit, VisitState
@@ -32,8 +33,9 @@ class Action(enum.StrEnum):
 
 def schedule_deadlines(visit: Visit, settings: FacilitySettings) -> None:
     """Set a new visit's deadlines from its times and its facility's settings."""
-    window = settings.join_window_minutes
-    if window is None:  # a settings row not flushed yet: the column default
+    # None on a settings row not flushed yet, whatever the mapping says: the column default.
+    window = cast(int | None, settings.join_window_minutes)
+    if window is None:
         window = 10
     visit.opens_at = visit.starts_at - dt.timedelta(minutes=window)
     visit.warn_5_at = visit.ends_at - dt.timedelta(minutes=5)

@@ -40,11 +40,6 @@ class VisitState(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
-# The states in which a visit holds its kiosk, resident and visitor time.
-ACTIVE_STATES = (VisitState.REQUESTED, VisitState.SCHEDULED, VisitState.OPEN, VisitState.LIVE)
-ACTIVE_STATES_SQL = "state IN ('requested', 'scheduled', 'open', 'live')"
-
-
 class Visit(Base):
     __tablename__ = "visits"
     __table_args__ = (

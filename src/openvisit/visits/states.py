@@ -1,10 +1,13 @@
-"""The visit state machine of DESIGN §4: one table, one function that moves a visit."""
+"""The visit state machine of DESIGN §4: one table, the groups of states the rest
+of the code asks about, the causes of transitions, and one function that moves a visit."""
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
+from typing import Any, cast
 
-from sqlalchemy import insert, update
+from sqlalchemy import CursorResult, Update, insert, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -31,9 +34,34 @@ TRANSITIONS: dict[VisitState | None, frozenset[VisitState]] = {
     S.CANCELLED: frozenset(),
 }
 
-TERMINAL = frozenset(state for state, after in TRANSITIONS.items() if state and not after)
+# A visit in these states holds its kiosk, its resident's and its visitor's time, and
+# (a paid one) the hold on the visitor's wallet: booking checks overlap against them.
+ACTIVE_STATES = (S.REQUESTED, S.SCHEDULED, S.OPEN, S.LIVE)
+# Its join window is open or it is live: the parties may join, officers may watch.
+JOINABLE_STATES = (S.OPEN, S.LIVE)
+# Nothing follows these: every deadline is cancelled.
+TERMINAL_STATES = frozenset(state for state, after in TRANSITIONS.items() if state and not after)
 # The ends of a visit that went live: its media time is metered (visits.metering).
-METERED = frozenset({S.COMPLETED, S.TERMINATED, S.FAILED})
+METERED_STATES = frozenset({S.COMPLETED, S.TERMINATED, S.FAILED})
+
+
+class Cause(enum.StrEnum):
+    """What caused a transition, stored with it (``VisitTransition.cause``): the
+    who/why that later work (cancellation rules, refunds, reports) reads."""
+
+    VISITOR = "visitor"  # the visitor booked, cancelled or hung up
+    RESIDENT = "resident"  # the resident hung up
+    STAFF = "staff"  # staff booked, decided, cancelled or terminated
+    SYSTEM = "system"  # booked by the system (the demo)
+    RESCHEDULED = "rescheduled"
+    LOCKDOWN = "lockdown"  # a closure (facilities.models.ClosureKind)
+    BLACKOUT = "blackout"
+    RELEASED = "released"  # the resident's custody ended (residents.models.CustodyStatus)
+    TRANSFERRED = "transferred"
+    ACCOUNT_CLOSED = "account_closed"  # the visitor closed their account
+    MEDIA = "media"  # both parties' media came up
+    DEADLINE = "deadline"  # the worker acted on a stored deadline
+    DEMO = "demo"
 
 
 _INSERT_TRANSITION = insert(VisitTransition)
@@ -43,13 +71,21 @@ class InvalidTransition(Conflict):
     code = Code.INVALID_TRANSITION
 
 
+def compare_and_set(session: Session, statement: Update) -> bool:
+    """Run an UPDATE whose WHERE holds the expected old values; whether it changed the
+    one row (False: another transaction changed it first, and nothing was written)."""
+    result = session.execute(statement.execution_options(synchronize_session=False))
+    # An UPDATE's result is a CursorResult, which counts the rows it matched.
+    return cast(CursorResult[Any], result).rowcount == 1
+
+
 def record_creation(
     session: Session,
     visit: Visit,
     *,
     actor: AuditActor,
     at: dt.datetime,
-    cause: str,
+    cause: Cause | str,
     reason: str = "",
 ) -> None:
     """Store the first transition (from nothing) of a visit just inserted."""
@@ -78,7 +114,7 @@ def transition(
     *,
     actor: AuditActor,
     at: dt.datetime,
-    cause: str,
+    cause: Cause | str,
     reason: str = "",
 ) -> None:
     """Move ``visit`` to ``to`` if the table allows it, with a compare-and-set update.
@@ -95,17 +131,14 @@ def transition(
             state=current.value,
         )
     changes: dict[str, object] = {"state": to, "next_deadline_at": next_deadline(visit, to)}
-    if to in TERMINAL:
+    if to in TERMINAL_STATES:
         changes["reconnect_deadline_at"] = None
         if reason:
             changes["ended_reason"] = reason[:500]
-    result = session.execute(
-        update(Visit)
-        .where(Visit.id == visit.id, Visit.state == current)
-        .values(**changes)
-        .execution_options(synchronize_session=False)
+    moved = compare_and_set(
+        session, update(Visit).where(Visit.id == visit.id, Visit.state == current).values(**changes)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if not moved:
         session.refresh(visit)
         raise InvalidTransition(
             "This visit was changed by someone else a moment ago.", state=visit.state.value
@@ -126,5 +159,5 @@ def transition(
         )
     )
     session.flush()
-    if to in METERED:
+    if to in METERED_STATES:
         meter_visit(session, visit, at)

@@ -9,6 +9,38 @@ OV.ICE = {iceServers: []};  // no STUN server: the media server announces its ow
 OV.socketUrl = (visitId) =>
   `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws/visits/${visitId}`;
 
+// Wait before the nth attempt to open a dropped socket again: 0.5 s, doubling, at most 3 s.
+OV.backoff = (attempt) => Math.min(3000, 250 * 2 ** Math.min(attempt, 4));
+
+// The visit's signaling socket, opened again with backoff whenever it drops, until
+// `stopped()` says the page is done with it. `onOpen()` on every (re)open (set the
+// media up there), `onMessage(msg)` for each message, `onDrop()` when it drops.
+// Returns {send, close, socket}: `close` is for a page that is done (make `stopped()`
+// true first); `socket()` is the current WebSocket, for tests and support.
+OV.connect = ({visitId, onOpen, onMessage, onDrop, stopped}) => {
+  let ws = null;
+  let attempt = 0;
+  const open = () => {
+    if (stopped()) return;
+    ws = new WebSocket(OV.socketUrl(visitId));
+    ws.onopen = () => { attempt = 0; onOpen(); };
+    ws.onmessage = (e) => onMessage(JSON.parse(e.data));
+    ws.onclose = () => {
+      if (stopped()) return;
+      onDrop();
+      attempt += 1;
+      setTimeout(open, OV.backoff(attempt));
+    };
+  };
+  open();
+  return {
+    send: (msg) => { if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg)); },
+    isOpen: () => ws !== null && ws.readyState === WebSocket.OPEN,
+    close: () => { if (ws) ws.close(); },
+    socket: () => ws,
+  };
+};
+
 // Wait until the browser has gathered its candidates, or at most `ms`: the rest trickle.
 OV.gathered = (pc, ms) => new Promise((resolve) => {
   if (pc.iceGatheringState === 'complete') return resolve();

@@ -1,14 +1,18 @@
 // The monitoring wall: a tile per open or live visit of the facility, with the
 // parties' video muted until "Listen"; a warning to both screens; ending a visit
 // with a reason. Privileged visits are tiles without media (the server refuses them).
+// A tile's socket that drops is opened again with backoff (OV.connect), as on the
+// visit page, and its video comes back.
 'use strict';
 
 (() => {
   const wall = document.getElementById('wall');
   const facility = wall.dataset.facility;
   const template = document.getElementById('tile-template');
-  const tiles = new Map();  // visit id -> {el, ws, pc, ended}
+  const tiles = new Map();  // visit id -> {el, link, pc, ended, refused, reconnects}
   window.ovWall = {tiles, errors: []};
+  // Refusals that trying again would not change: the tile stops reconnecting.
+  const FINAL = new Set(['visit_not_found', 'privileged_visit', 'not_authenticated', 'forbidden', 'bad_origin']);
 
   const api = async (path, body) => {
     const res = await fetch(path, {
@@ -22,15 +26,17 @@
     return data;
   };
 
+  const showState = (tile, state) => {
+    tile.el.querySelector('.tile-state').textContent = state === 'live' ? 'Live' : 'Waiting for both sides';
+  };
+
   const connect = (tile, visit) => {
-    const ws = tile.ws = new WebSocket(OV.socketUrl(visit.id));
-    const send = (m) => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(m)); };
-    const streams = {};
-    ws.onopen = () => send({type: 'subscribe'});
-    ws.onmessage = async (e) => {
-      const msg = JSON.parse(e.data);
+    let streams = {};
+    const send = (m) => tile.link.send(m);
+    const onMessage = async (msg) => {
       if (msg.type === 'offer') {
         if (tile.pc) tile.pc.close();
+        streams = {};
         tile.pc = await OV.subscribe(msg, send, (party, kind, track) => {
           const video = tile.el.querySelector(`video[data-party="${party}"]`);
           if (!video) return;
@@ -40,18 +46,32 @@
           video.play().catch(() => {});
         });
       } else if (msg.type === 'state') {
-        tile.el.querySelector('.tile-state').textContent = msg.state === 'live' ? 'Live' : 'Waiting for both sides';
+        showState(tile, msg.state);
       } else if (msg.type === 'ended') {
         ended(tile, msg.reason);
       } else if (msg.type === 'error') {
         tile.el.querySelector('.tile-message').textContent = msg.message;
         window.ovWall.errors.push(msg.code);
+        if (FINAL.has(msg.code)) tile.refused = true;
       }
     };
+    tile.link = OV.connect({
+      visitId: visit.id,
+      onOpen: () => send({type: 'subscribe'}),
+      onMessage: (msg) => { onMessage(msg).catch((err) => window.ovWall.errors.push(String(err))); },
+      onDrop: () => {
+        tile.reconnects += 1;
+        if (tile.pc) tile.pc.close();
+        tile.pc = null;
+        tile.el.querySelector('.tile-state').textContent = 'Reconnecting…';
+      },
+      stopped: () => tile.ended || tile.refused,
+    });
   };
 
   const ended = (tile, reason) => {
     tile.ended = true;
+    if (tile.link) tile.link.close();
     if (tile.pc) tile.pc.close();
     tile.el.querySelector('.tile-state').textContent = 'Ended: ' + (reason || '');
     tile.el.querySelector('.tile-actions').hidden = true;
@@ -63,8 +83,8 @@
     el.dataset.visit = visit.id;
     el.setAttribute('aria-label', `Visit of ${visit.resident}`);
     el.querySelector('.tile-title').textContent = `${visit.resident} · ${visit.visitor}`;
-    el.querySelector('.tile-state').textContent = visit.state === 'live' ? 'Live' : 'Waiting for both sides';
-    const tile = {el, ws: null, pc: null, ended: false};
+    const tile = {el, link: null, pc: null, ended: false, refused: false, reconnects: 0};
+    showState(tile, visit.state);
     tiles.set(visit.id, tile);
     wall.appendChild(el);
     if (visit.privileged) {
@@ -86,7 +106,7 @@
       const text = e.target.elements.text.value.trim();
       if (!text) { message.textContent = 'Write the warning first.'; return; }
       try {
-        await api(`/api/facilities/${facility}/visits/${visit.id}/warnings`, {text});
+        await api(`/api/v1/facilities/${facility}/visits/${visit.id}/warnings`, {text});
         message.textContent = 'Warning sent.';
         e.target.reset();
       } catch (err) { message.textContent = err.message; }
@@ -96,7 +116,7 @@
       const reason = e.target.elements.reason.value.trim();
       if (reason.length < 3) { message.textContent = 'Give the reason for ending the visit.'; return; }
       try {
-        await api(`/api/facilities/${facility}/visits/${visit.id}/terminate`, {reason});
+        await api(`/api/v1/facilities/${facility}/visits/${visit.id}/terminate`, {reason});
         message.textContent = 'The visit was ended.';
       } catch (err) { message.textContent = err.message; }
     });
@@ -105,7 +125,7 @@
 
   const refresh = async () => {
     let visits;
-    try { visits = await api(`/api/facilities/${facility}/live-visits`); } catch (e) { window.ovWall.errors.push(String(e)); return; }
+    try { visits = await api(`/api/v1/facilities/${facility}/live-visits`); } catch (e) { window.ovWall.errors.push(String(e)); return; }
     const ids = new Set(visits.map((v) => v.id));
     for (const v of visits) if (!tiles.has(v.id)) add(v);
     for (const [id, tile] of tiles) {

@@ -10,20 +10,19 @@
   const remote = $('remote-video');
   const self = $('self-video');
   const remoteStream = new MediaStream();
-  let ws = null;
+  let link = null;  // the signaling socket (OV.connect)
   let pub = null;
   let sub = null;
   let local = null;
   let ended = false;
   let endsAt = null;
-  let retry = 0;
   let peerHere = false;
   let restartTimer = null;
   // For tests and support: what the page has seen.
   const R = window.ovVisit = {state: null, peer: null, warnings: [], errors: [], ended: null, reconnects: 0};
 
   const status = (text) => { $('peer-status').textContent = text; };
-  const send = (msg) => { if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg)); };
+  const send = (msg) => { if (link) link.send(msg); };
 
   const tick = () => {
     if (endsAt === null || ended) return;
@@ -45,7 +44,7 @@
     R.ended = reason;
     closeMedia();
     if (local) for (const t of local.getTracks()) t.stop();
-    if (ws) ws.close();
+    if (link) link.close();
     $('visit-live').hidden = true;
     $('end-reason').textContent = reason || 'The visit has ended.';
     $('visit-ended').hidden = false;
@@ -95,7 +94,7 @@
     R.reconnects += 1;
     status('Reconnecting…');
     closeMedia();
-    if (ws && ws.readyState === WebSocket.OPEN) startMedia();
+    if (link && link.isOpen()) startMedia();
   };
 
   const startMedia = () => {
@@ -143,18 +142,17 @@
   };
 
   const connect = () => {
-    if (ended) return;
-    ws = new WebSocket(OV.socketUrl(cfg.visitId));
-    ws.onopen = () => { retry = 0; startMedia(); };
-    ws.onmessage = (e) => { onMessage(JSON.parse(e.data)).catch((err) => R.errors.push(String(err))); };
-    ws.onclose = () => {
-      if (ended) return;
-      status('Reconnecting…');
-      R.reconnects += 1;
-      closeMedia();
-      retry += 1;
-      setTimeout(connect, Math.min(3000, 250 * 2 ** Math.min(retry, 4)));
-    };
+    link = OV.connect({
+      visitId: cfg.visitId,
+      onOpen: startMedia,
+      onMessage: (msg) => { onMessage(msg).catch((err) => R.errors.push(String(err))); },
+      onDrop: () => {
+        status('Reconnecting…');
+        R.reconnects += 1;
+        closeMedia();
+      },
+      stopped: () => ended,
+    });
   };
 
   setInterval(async () => {

@@ -1,7 +1,10 @@
 """Synthetic participants: aiortc clients that join a visit over the real signaling
 socket and send a pre-encoded VP8 + Opus clip without encoding, and count what
 they receive without decoding. Far cheaper than a browser: for load
-benchmarks (benchmarks/media_capacity.py) and media tests.
+benchmarks (benchmarks/media_capacity.py) and media tests. Also the clip they
+send, and the raw Y4M file Chromium's fake camera plays.
+
+Test support, not part of the installed package (it lives beside the tests).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import websockets
 from aiortc import (
     MediaStreamTrack,
     RTCBundlePolicy,
@@ -85,6 +89,21 @@ def make_clip(path: Path, seconds: float = 4.0, bitrate: int = 750_000) -> Path:
             container.mux(packet)
     container.close()
     return path
+
+
+def make_y4m(source: Path, target: Path) -> Path:
+    """Decode a clip into the raw Y4M file Chromium's fake camera plays at 30 fps
+    (its built-in fake device runs at a lower rate)."""
+    with av.open(str(source)) as container, target.open("wb") as out:
+        out.write(b"YUV4MPEG2 W640 H480 F30:1 Ip A1:1 C420jpeg\n")
+        for frame in container.decode(video=0):
+            out.write(b"FRAME\n")
+            for plane in frame.reformat(format="yuv420p").planes:
+                data = bytes(plane)
+                for row in range(plane.height):
+                    start = row * plane.line_size
+                    out.write(data[start : start + plane.width])
+    return target
 
 
 @dataclass
@@ -164,8 +183,6 @@ class SyntheticParty:
     started_at: float = 0.0
 
     async def join(self) -> None:
-        import websockets
-
         self.started_at = time.monotonic()
         cookie = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         self._ws = await websockets.connect(

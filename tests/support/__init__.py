@@ -1,0 +1,1 @@
+"""Helpers for tests and benchmarks that the installed package does not carry."""
