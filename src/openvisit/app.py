@@ -30,6 +30,7 @@ from openvisit.deps import declared_access
 from openvisit.errors import Code, DomainError, NotAuthenticated, NotFound
 from openvisit.media.backend import MediaBackend
 from openvisit.media.embedded import EmbeddedBackend
+from openvisit.routing import include_routers
 from openvisit.signaling import live
 from openvisit.web.middleware import SecurityMiddleware
 from openvisit.web.render import STATIC_DIR, render
@@ -224,8 +225,6 @@ def create_app(
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
-
-    from openvisit.routing import include_routers
 
     include_routers(app)
     _document_permissions(app)

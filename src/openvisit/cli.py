@@ -7,7 +7,18 @@ import getpass
 import logging
 import sys
 
+import uvicorn
+
+from openvisit.app import create_app
+from openvisit.audit.service import verify_chain
+from openvisit.billing.ledger import check_invariants
+from openvisit.clock import SystemClock
 from openvisit.config import Settings
+from openvisit.db import make_engine, make_sessionmaker, transaction
+from openvisit.dbadmin import upgrade
+from openvisit.demo import seed_demo
+from openvisit.errors import DomainError
+from openvisit.people import staff_service
 
 
 def _settings() -> Settings:
@@ -15,8 +26,6 @@ def _settings() -> Settings:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from openvisit.dbadmin import upgrade
-
     settings = _settings()
     upgrade(settings.database_url)
     print(f"database is up to date ({_redact(settings.database_url)})")
@@ -24,11 +33,6 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from openvisit.app import create_app
-    from openvisit.dbadmin import upgrade
-
     settings = _settings()
     upgrade(settings.database_url)
     app = create_app(settings, start_worker=True)
@@ -43,9 +47,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from openvisit.dbadmin import upgrade
-    from openvisit.demo import seed_demo
-
     settings = _settings()
     upgrade(settings.database_url)
     print(seed_demo(settings))
@@ -53,13 +54,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_create_staff(args: argparse.Namespace) -> int:
-    from openvisit.db import make_engine, make_sessionmaker, transaction
-    from openvisit.people import staff_service
-
     settings = _settings()
     password = args.password or getpass.getpass("Password for the new staff member: ")
     factory = make_sessionmaker(make_engine(settings.database_url))
-    from openvisit.clock import SystemClock
 
     with transaction(factory) as session:
         created = staff_service.create_staff_from_cli(
@@ -78,9 +75,6 @@ def cmd_create_staff(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from openvisit.audit.service import verify_chain
-    from openvisit.db import make_engine, make_sessionmaker
-
     settings = _settings()
     factory = make_sessionmaker(make_engine(settings.database_url))
     with factory() as session:
@@ -95,9 +89,6 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_ledger_check(args: argparse.Namespace) -> int:
-    from openvisit.billing.ledger import check_invariants
-    from openvisit.db import make_engine, make_sessionmaker
-
     settings = _settings()
     factory = make_sessionmaker(make_engine(settings.database_url))
     with factory() as session:
@@ -161,8 +152,6 @@ def main(argv: list[str] | None = None) -> None:
     try:
         sys.exit(args.func(args))
     except Exception as exc:
-        from openvisit.errors import DomainError
-
         if isinstance(exc, DomainError):
             print(f"error: {exc.message}", file=sys.stderr)
             sys.exit(2)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
+from sqlalchemy import BigInteger, DateTime, Enum, Integer, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -62,7 +62,6 @@ intpk = Annotated[int, mapped_column(BigId, primary_key=True, autoincrement=True
 
 def enum_column(enum_cls: type[enum.Enum], **kw: Any) -> Any:
     """A string column holding an enum's values, checked by the database."""
-    from sqlalchemy import Enum
 
     return mapped_column(
         Enum(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pyotp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,6 +17,7 @@ from openvisit.approvals.models import Approval, ApprovalStatus
 from openvisit.audit.service import SYSTEM, AuditActor
 from openvisit.auth.permissions import StaffRoleName
 from openvisit.auth.service import hash_secret, new_token, token_digest, totp_uri
+from openvisit.billing import service as billing
 from openvisit.clock import Clock, SystemClock
 from openvisit.config import Settings
 from openvisit.db import make_engine, make_sessionmaker, transaction
@@ -31,7 +33,11 @@ from openvisit.facilities.models import (
 )
 from openvisit.people.models import IdentityStatus, StaffMember, StaffRole, Visitor
 from openvisit.residents.models import Resident
+from openvisit.scheduling import service as scheduling
+from openvisit.visits import states
+from openvisit.visits.deadlines import schedule_deadlines
 from openvisit.visits.models import Visit, VisitState, VisitType
+from openvisit.web.render import local_datetime
 
 FACILITY = "Riverside County Jail (demo)"
 PASSWORD = "demo-visit-2026"  # noqa: S105 - printed for the demo on purpose
@@ -166,7 +172,6 @@ def _build(session: Session) -> Facility:
     )
     session.flush()
     # ... and has $20 in her wallet, paid in cash at the lobby, for paid remote visits.
-    from openvisit.billing import service as billing
 
     billing.record_lobby_deposit(
         session,
@@ -193,8 +198,6 @@ def _build(session: Session) -> Facility:
 def _staff(
     session: Session, now: dt.datetime, email: str, name: str, role: StaffRoleName, facility_id: int
 ) -> None:
-    import pyotp
-
     member = StaffMember(
         email=email,
         name=name,
@@ -280,8 +283,6 @@ def _logins(
             "    (staff TOTP is relaxed for the demo: OPENVISIT_STAFF_TOTP_REQUIRED=false)"
         )
     if visit is not None:
-        from openvisit.web.render import local_datetime
-
         ends = local_datetime(visit.ends_at, facility.timezone, "h:mm a zzz")
         lines += [
             "",
@@ -308,9 +309,6 @@ def begin_visit_now(
     (rules, hold, kiosk) at its first free slot, then moved to begin now, last
     ``seconds``, and open its join window. For the demo, media tests and benchmarks;
     the booked length must be at least ``seconds`` so the hold covers it."""
-    from openvisit.scheduling import service as scheduling
-    from openvisit.visits import states
-    from openvisit.visits.deadlines import schedule_deadlines
 
     lengths = sorted(
         session.scalars(

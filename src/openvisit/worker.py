@@ -21,6 +21,8 @@ from openvisit.billing.gateway import PaymentGateway
 from openvisit.clock import Clock
 from openvisit.config import Settings
 from openvisit.db import transaction
+from openvisit.notifications import service as notifications
+from openvisit.visits import service as visits
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +30,10 @@ Job = Callable[[Session, Clock, Settings], Any]
 
 
 def _deliver_mail(session: Session, clock: Clock, settings: Settings) -> Any:
-    from openvisit.notifications import service as notifications
-
     return notifications.deliver_pending(session, clock, settings)
 
 
 def _advance_visits(session: Session, clock: Clock, settings: Settings) -> Any:
-    from openvisit.visits import service as visits
-
     return visits.advance_visits(session, clock, settings)
 
 
