@@ -106,19 +106,3 @@ def render(
     if raw:
         response.delete_cookie(FLASH_COOKIE, path="/")
     return response
-
-
-def form_error(
-    request: Request, db: Any, template: str, context: dict[str, Any], exc: Any, field: str = "form"
-) -> HTMLResponse:
-    """Re-render a form with a DomainError's messages.
-
-    The request's changes are undone first (nothing half-written), unless the
-    error says they must stay (a failed sign-in is counted).
-    """
-    if not exc.keep_changes:
-        db.rollback()
-    ctx = dict(context)
-    ctx["errors"] = exc.fields or {field: exc.message}
-    ctx.setdefault("error_message", exc.message)
-    return render(request, template, ctx, status_code=exc.http_status)
