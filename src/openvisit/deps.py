@@ -153,6 +153,21 @@ def StaffWith(permission: Permission) -> Any:
     return Depends(StaffPermission(permission))
 
 
+# The facility a route works on, authorized for one permission: one alias per permission,
+# shared by every domain's routes and pages.
+ViewedFacility = Annotated[Facility, FacilityFor(Permission.VIEW_FACILITY)]
+ManagedFacility = Annotated[Facility, FacilityFor(Permission.MANAGE_FACILITY)]
+ClosuresFacility = Annotated[Facility, FacilityFor(Permission.MANAGE_CLOSURES)]
+ResidentsViewedFacility = Annotated[Facility, FacilityFor(Permission.VIEW_RESIDENTS)]
+ResidentsManagedFacility = Annotated[Facility, FacilityFor(Permission.MANAGE_RESIDENTS)]
+ReviewingFacility = Annotated[Facility, FacilityFor(Permission.REVIEW_VISITORS)]
+VisitsFacility = Annotated[Facility, FacilityFor(Permission.MANAGE_VISITS)]
+MonitoredFacility = Annotated[Facility, FacilityFor(Permission.MONITOR_VISITS)]
+AuditedFacility = Annotated[Facility, FacilityFor(Permission.VIEW_AUDIT)]
+BillingFacility = Annotated[Facility, FacilityFor(Permission.VIEW_BILLING)]
+StaffingFacility = Annotated[Facility, FacilityFor(Permission.MANAGE_STAFF)]
+
+
 def declared_access(dependant: Dependant) -> Permission | None:
     """The permission a route declares through FacilityFor or StaffWith, if any."""
     for dep in dependant.dependencies:

@@ -11,7 +11,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.orm import Session
 
 from openvisit.approvals import service
-from openvisit.approvals.routes import DecidingReviewer, ReviewingFacility
+from openvisit.approvals.routes import DecidingReviewer
 from openvisit.config import Settings
 from openvisit.deps import (
     ClockDep,
@@ -19,6 +19,7 @@ from openvisit.deps import (
     CurrentStaff,
     CurrentVisitor,
     DbSession,
+    ReviewingFacility,
     SettingsDep,
 )
 from openvisit.errors import DomainError, NotFound

@@ -17,21 +17,18 @@ from openvisit.approvals.schemas import (
     Decision,
     ResidentFound,
 )
-from openvisit.auth.permissions import Permission
 from openvisit.deps import (
     ClockDep,
     CurrentResident,
     CurrentStaff,
     CurrentVisitor,
     DbSession,
-    FacilityFor,
+    ReviewingFacility,
     SettingsDep,
 )
 from openvisit.facilities.models import Facility
 
 router = APIRouter(prefix="/api/v1", tags=["approvals"])
-
-ReviewingFacility = Annotated[Facility, FacilityFor(Permission.REVIEW_VISITORS)]
 
 
 @router.get("/resident-lookup", response_model=ResidentFound)

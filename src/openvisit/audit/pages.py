@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from openvisit.audit import viewer
-from openvisit.audit.routes import AuditedFacility, BeforeId, TagPrefix
-from openvisit.deps import CurrentStaff, DbSession
+from openvisit.audit.routes import BeforeId, TagPrefix
+from openvisit.deps import AuditedFacility, CurrentStaff, DbSession
 from openvisit.web.render import render
 
 router = APIRouter(include_in_schema=False)

@@ -8,13 +8,10 @@ from fastapi import APIRouter, Query
 
 from openvisit.audit import viewer
 from openvisit.audit.schemas import AuditEventOut, AuditPageOut
-from openvisit.auth.permissions import Permission
-from openvisit.deps import DbSession, FacilityFor
-from openvisit.facilities.models import Facility
+from openvisit.deps import AuditedFacility, DbSession
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 
-AuditedFacility = Annotated[Facility, FacilityFor(Permission.VIEW_AUDIT)]
 BeforeId = Annotated[int | None, Query(ge=1)]
 TagPrefix = Annotated[str, Query(max_length=64)]
 

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from openvisit.approvals import service as approvals
 from openvisit.billing import refunds, reports, service, settlement
 from openvisit.billing.ledger import dollars
-from openvisit.billing.routes import BillingFacility, FromDay, Gateway, ToDay
-from openvisit.deps import ClockDep, CurrentStaff, CurrentVisitor, DbSession
+from openvisit.billing.routes import FromDay, Gateway, ToDay
+from openvisit.deps import BillingFacility, ClockDep, CurrentStaff, CurrentVisitor, DbSession
 from openvisit.errors import Code, DomainError, NotFound
 from openvisit.people.models import Visitor
 from openvisit.scheduling import service as scheduling

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from openvisit.auth.permissions import Permission
 from openvisit.billing import refunds, reports, service, settlement
 from openvisit.billing.gateway import PaymentGateway
 from openvisit.billing.models import LedgerTransaction
@@ -25,9 +24,15 @@ from openvisit.billing.schemas import (
     RevenueOut,
     WalletOut,
 )
-from openvisit.deps import ClockDep, CurrentStaff, CurrentVisitor, DbSession, FacilityFor
+from openvisit.deps import (
+    BillingFacility,
+    ClockDep,
+    CurrentStaff,
+    CurrentVisitor,
+    DbSession,
+    VisitsFacility,
+)
 from openvisit.errors import Code, DomainError
-from openvisit.facilities.models import Facility
 from openvisit.visits.service import access_visit
 
 router = APIRouter(prefix="/api/v1", tags=["billing"])
@@ -45,8 +50,6 @@ def payment_gateway(request: Request) -> PaymentGateway:
 
 
 Gateway = Annotated[PaymentGateway, Depends(payment_gateway)]
-LobbyFacility = Annotated[Facility, FacilityFor(Permission.MANAGE_VISITS)]
-BillingFacility = Annotated[Facility, FacilityFor(Permission.VIEW_BILLING)]
 FromDay = Annotated[str, Query(alias="from", max_length=20)]
 ToDay = Annotated[str, Query(alias="to", max_length=20)]
 
@@ -119,7 +122,7 @@ def my_visit_receipt(visit_id: int, visitor: CurrentVisitor, db: DbSession) -> R
 )
 def record_lobby_deposit(
     body: LobbyDepositIn,
-    facility: LobbyFacility,
+    facility: VisitsFacility,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,

@@ -14,14 +14,20 @@ from sqlalchemy.orm import Session
 
 from openvisit.auth.cookies import KIOSK_COOKIE, set_session_cookie
 from openvisit.clock import Clock
-from openvisit.deps import ClockDep, CurrentStaff, DbSession, SettingsDep, client_ip
+from openvisit.deps import (
+    ClockDep,
+    ClosuresFacility,
+    CurrentStaff,
+    DbSession,
+    ManagedFacility,
+    SettingsDep,
+    client_ip,
+)
 from openvisit.errors import Code, DomainError, InvalidInput
 from openvisit.facilities import closures, kiosks, units
 from openvisit.facilities.models import Facility, HousingUnit
 from openvisit.facilities.routes import (
-    ClosuresFacility,
     ManagedClosure,
-    ManagedFacility,
     ManagedKiosk,
     ManagedUnit,
     kiosk_session_seconds,

@@ -12,11 +12,13 @@ from openvisit.auth.permissions import Permission
 from openvisit.config import Settings
 from openvisit.deps import (
     ClockDep,
+    ClosuresFacility,
     CurrentStaff,
     DbSession,
-    FacilityFor,
+    ManagedFacility,
     SettingsDep,
     StaffWith,
+    ViewedFacility,
     client_ip,
 )
 from openvisit.facilities import closures, kiosks, service, units
@@ -48,9 +50,6 @@ from openvisit.people.context import StaffContext
 
 router = APIRouter(prefix="/api/v1", tags=["facilities"])
 
-ViewedFacility = Annotated[Facility, FacilityFor(Permission.VIEW_FACILITY)]
-ManagedFacility = Annotated[Facility, FacilityFor(Permission.MANAGE_FACILITY)]
-ClosuresFacility = Annotated[Facility, FacilityFor(Permission.MANAGE_CLOSURES)]
 PlatformAdmin = Annotated[StaffContext, StaffWith(Permission.MANAGE_PLATFORM)]
 
 

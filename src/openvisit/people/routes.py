@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
 from openvisit.auth.cookies import SESSION_COOKIE, clear_session_cookie, set_signed_in
-from openvisit.auth.permissions import Permission, StaffRoleName
+from openvisit.auth.permissions import StaffRoleName
 from openvisit.auth.sign_in import Attempt
 from openvisit.billing.gateway import PaymentGateway
 from openvisit.billing.ledger import dollars
@@ -27,8 +27,9 @@ from openvisit.deps import (
     CurrentStaff,
     CurrentVisitor,
     DbSession,
-    FacilityFor,
+    ReviewingFacility,
     SettingsDep,
+    StaffingFacility,
     client_ip,
 )
 from openvisit.errors import Forbidden
@@ -64,8 +65,6 @@ from openvisit.people.schemas import (
 
 router = APIRouter(prefix="/api/v1")
 
-ReviewingFacility = Annotated[Facility, FacilityFor(Permission.REVIEW_VISITORS)]
-StaffingFacility = Annotated[Facility, FacilityFor(Permission.MANAGE_STAFF)]
 Gateway = Annotated[PaymentGateway, Depends(payment_gateway)]
 
 

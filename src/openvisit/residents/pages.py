@@ -20,6 +20,8 @@ from openvisit.deps import (
     CurrentStaff,
     DbSession,
     OptionalKiosk,
+    ResidentsManagedFacility,
+    ResidentsViewedFacility,
     SettingsDep,
 )
 from openvisit.errors import DomainError, InvalidInput
@@ -30,15 +32,7 @@ from openvisit.people.context import StaffContext
 from openvisit.people.models import Visitor
 from openvisit.residents import kiosk_session, roster, service
 from openvisit.residents.models import CustodyStatus, Resident
-from openvisit.residents.routes import (
-    DryRun,
-    ManagedResident,
-    PageNumber,
-    ResidentsManaged,
-    ResidentsViewed,
-    Search,
-    ViewedResident,
-)
+from openvisit.residents.routes import DryRun, ManagedResident, PageNumber, Search, ViewedResident
 from openvisit.scheduling import presenters
 from openvisit.scheduling import service as scheduling
 from openvisit.web.answers import Answer, FormPage
@@ -120,7 +114,7 @@ def _detail_form(
 @router.get(PAGES, response_class=HTMLResponse)
 def list_page(
     request: Request,
-    facility: ResidentsViewed,
+    facility: ResidentsViewedFacility,
     staff: CurrentStaff,
     db: DbSession,
     q: Search = "",
@@ -158,7 +152,7 @@ class ResidentForm(BaseModel):
 
 @router.get(PAGES + "/new", response_class=HTMLResponse)
 def new_page(
-    request: Request, facility: ResidentsManaged, staff: CurrentStaff, db: DbSession
+    request: Request, facility: ResidentsManagedFacility, staff: CurrentStaff, db: DbSession
 ) -> HTMLResponse:
     ctx = _form_ctx(db, staff, facility, resident=None, form={"preferred_language": "en"})
     return render(request, "residents/form.html", ctx)
@@ -166,7 +160,7 @@ def new_page(
 
 @router.post(PAGES + "/new", response_class=HTMLResponse)
 def new_submit(
-    facility: ResidentsManaged,
+    facility: ResidentsManagedFacility,
     form: Annotated[ResidentForm, Form()],
     staff: CurrentStaff,
     db: DbSession,
@@ -193,7 +187,7 @@ def new_submit(
 # The import pages come before /{resident_id} so "import" is never read as an id.
 @router.get(PAGES + "/import", response_class=HTMLResponse)
 def import_page(
-    request: Request, facility: ResidentsManaged, staff: CurrentStaff, db: DbSession
+    request: Request, facility: ResidentsManagedFacility, staff: CurrentStaff, db: DbSession
 ) -> HTMLResponse:
     return render(
         request, "residents/import.html", _form_ctx(db, staff, facility, columns=roster.COLUMNS)
@@ -203,7 +197,7 @@ def import_page(
 @router.post(PAGES + "/import", response_class=HTMLResponse)
 def import_submit(
     request: Request,
-    facility: ResidentsManaged,
+    facility: ResidentsManagedFacility,
     staff: CurrentStaff,
     db: DbSession,
     settings: SettingsDep,
@@ -234,7 +228,7 @@ def import_submit(
 @router.get(PAGE_ONE, response_class=HTMLResponse)
 def detail_page(
     request: Request,
-    facility: ResidentsViewed,
+    facility: ResidentsViewedFacility,
     resident: ViewedResident,
     staff: CurrentStaff,
     db: DbSession,
@@ -248,7 +242,7 @@ def detail_page(
 @router.get(PAGE_ONE + "/edit", response_class=HTMLResponse)
 def edit_page(
     request: Request,
-    facility: ResidentsManaged,
+    facility: ResidentsManagedFacility,
     resident: ManagedResident,
     staff: CurrentStaff,
     db: DbSession,
@@ -262,7 +256,7 @@ def edit_page(
 @router.post(PAGE_ONE + "/edit", response_class=HTMLResponse)
 def edit_submit(
     request: Request,
-    facility: ResidentsManaged,
+    facility: ResidentsManagedFacility,
     resident: ManagedResident,
     form: Annotated[ResidentForm, Form()],
     staff: CurrentStaff,
@@ -292,7 +286,7 @@ def edit_submit(
 
 @router.post(PAGE_ONE + "/pin", response_class=HTMLResponse)
 def pin_submit(
-    facility: ResidentsManaged,
+    facility: ResidentsManagedFacility,
     resident: ManagedResident,
     staff: CurrentStaff,
     db: DbSession,
@@ -315,7 +309,7 @@ def pin_submit(
 
 @router.post(PAGE_ONE + "/custody", response_class=HTMLResponse)
 def custody_submit(
-    facility: ResidentsManaged,
+    facility: ResidentsManagedFacility,
     resident: ManagedResident,
     staff: CurrentStaff,
     db: DbSession,
@@ -354,7 +348,7 @@ def custody_submit(
 
 @router.post(PAGE_ONE + "/restriction", response_class=HTMLResponse)
 def restriction_submit(
-    facility: ResidentsManaged,
+    facility: ResidentsManagedFacility,
     resident: ManagedResident,
     staff: CurrentStaff,
     db: DbSession,
@@ -379,7 +373,7 @@ def restriction_submit(
 
 @router.post(PAGE_ONE + "/restriction/lift", response_class=HTMLResponse)
 def lift_submit(
-    facility: ResidentsManaged,
+    facility: ResidentsManagedFacility,
     resident: ManagedResident,
     staff: CurrentStaff,
     db: DbSession,

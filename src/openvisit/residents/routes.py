@@ -8,8 +8,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 from sqlalchemy.orm import Session
 
-from openvisit.auth.permissions import Permission
-from openvisit.deps import ClockDep, CurrentKiosk, CurrentStaff, DbSession, FacilityFor, SettingsDep
+from openvisit.deps import (
+    ClockDep,
+    CurrentKiosk,
+    CurrentStaff,
+    DbSession,
+    ResidentsManagedFacility,
+    ResidentsViewedFacility,
+    SettingsDep,
+)
 from openvisit.facilities import units
 from openvisit.facilities.models import Facility
 from openvisit.flows import custody
@@ -30,19 +37,21 @@ from openvisit.residents.schemas import (
 
 router = APIRouter(prefix="/api/v1", tags=["residents"])
 
-ResidentsViewed = Annotated[Facility, FacilityFor(Permission.VIEW_RESIDENTS)]
-ResidentsManaged = Annotated[Facility, FacilityFor(Permission.MANAGE_RESIDENTS)]
 Search = Annotated[str, Query(max_length=100)]
 PageNumber = Annotated[int, Query(ge=1, le=100000)]
 RosterFile = Annotated[UploadFile, File(alias="roster")]
 DryRun = Annotated[bool, Form()]
 
 
-def _viewed_resident(facility: ResidentsViewed, resident_id: int, db: DbSession) -> Resident:
+def _viewed_resident(
+    facility: ResidentsViewedFacility, resident_id: int, db: DbSession
+) -> Resident:
     return service.access_resident(db, facility, resident_id)
 
 
-def _managed_resident(facility: ResidentsManaged, resident_id: int, db: DbSession) -> Resident:
+def _managed_resident(
+    facility: ResidentsManagedFacility, resident_id: int, db: DbSession
+) -> Resident:
     return service.access_resident(db, facility, resident_id)
 
 
@@ -64,7 +73,7 @@ def _out(db: Session, facility: Facility, resident: Resident) -> ResidentOut:
 
 @router.get(BASE, response_model=ResidentPageOut)
 def api_list(
-    facility: ResidentsViewed,
+    facility: ResidentsViewedFacility,
     db: DbSession,
     q: Search = "",
     status: CustodyStatus | None = None,
@@ -83,7 +92,7 @@ def api_list(
 
 @router.post(BASE, response_model=ResidentOut, status_code=201)
 def api_create(
-    facility: ResidentsManaged,
+    facility: ResidentsManagedFacility,
     body: ResidentIn,
     staff: CurrentStaff,
     db: DbSession,
@@ -95,7 +104,7 @@ def api_create(
 
 @router.post(BASE + "/import", response_model=RosterReportOut)
 def api_import(
-    facility: ResidentsManaged,
+    facility: ResidentsManagedFacility,
     staff: CurrentStaff,
     db: DbSession,
     settings: SettingsDep,
@@ -110,13 +119,15 @@ def api_import(
 
 
 @router.get(ONE, response_model=ResidentOut)
-def api_get(facility: ResidentsViewed, resident: ViewedResident, db: DbSession) -> ResidentOut:
+def api_get(
+    facility: ResidentsViewedFacility, resident: ViewedResident, db: DbSession
+) -> ResidentOut:
     return _out(db, facility, resident)
 
 
 @router.patch(ONE, response_model=ResidentOut)
 def api_update(
-    facility: ResidentsManaged,
+    facility: ResidentsManagedFacility,
     resident: ManagedResident,
     body: ResidentPatch,
     staff: CurrentStaff,
@@ -141,7 +152,7 @@ def api_set_pin(
 
 @router.post(ONE + "/custody", response_model=ResidentOut)
 def api_custody(
-    facility: ResidentsManaged,
+    facility: ResidentsManagedFacility,
     resident: ManagedResident,
     body: CustodyIn,
     staff: CurrentStaff,
@@ -157,7 +168,7 @@ def api_custody(
 
 @router.put(ONE + "/restriction", response_model=ResidentOut)
 def api_restrict(
-    facility: ResidentsManaged,
+    facility: ResidentsManagedFacility,
     resident: ManagedResident,
     body: RestrictionIn,
     staff: CurrentStaff,
@@ -170,7 +181,7 @@ def api_restrict(
 
 @router.delete(ONE + "/restriction", response_model=ResidentOut)
 def api_lift(
-    facility: ResidentsManaged,
+    facility: ResidentsManagedFacility,
     resident: ManagedResident,
     staff: CurrentStaff,
     db: DbSession,

@@ -14,7 +14,15 @@ from openvisit.auth.permissions import Permission
 from openvisit.billing import service as billing
 from openvisit.billing.ledger import dollars
 from openvisit.clock import Clock
-from openvisit.deps import ClockDep, CurrentStaff, CurrentVisitor, DbSession, SettingsDep
+from openvisit.deps import (
+    ClockDep,
+    CurrentStaff,
+    CurrentVisitor,
+    DbSession,
+    SettingsDep,
+    ViewedFacility,
+    VisitsFacility,
+)
 from openvisit.errors import Code, DomainError, InvalidInput
 from openvisit.facilities import kiosks
 from openvisit.facilities.models import Facility
@@ -23,12 +31,7 @@ from openvisit.people.models import Visitor
 from openvisit.residents.models import Resident
 from openvisit.scheduling import presenters, service
 from openvisit.scheduling.presenters import STATE_TAGS
-from openvisit.scheduling.routes import (
-    ViewedFacility,
-    VisitsFacility,
-    my_visit_calendar,
-    parse_date,
-)
+from openvisit.scheduling.routes import my_visit_calendar, parse_date
 from openvisit.visits.models import Visit, VisitState, VisitType
 from openvisit.visits.service import access_visit
 from openvisit.web.answers import Answer, FormPage

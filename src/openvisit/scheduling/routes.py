@@ -9,16 +9,17 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from openvisit.auth.permissions import Permission
 from openvisit.clock import Clock
 from openvisit.deps import (
     ClockDep,
+    ClosuresFacility,
     CurrentResident,
     CurrentStaff,
     CurrentVisitor,
     DbSession,
-    FacilityFor,
     SettingsDep,
+    ViewedFacility,
+    VisitsFacility,
 )
 from openvisit.errors import Code, InvalidInput
 from openvisit.facilities.models import Facility
@@ -41,9 +42,6 @@ from openvisit.visits.service import access_visit
 router = APIRouter(prefix="/api/v1", tags=["visits"])
 
 # The facility, authorized for what the route does there.
-VisitsFacility = Annotated[Facility, FacilityFor(Permission.MANAGE_VISITS)]
-ViewedFacility = Annotated[Facility, FacilityFor(Permission.VIEW_FACILITY)]
-ClosuresFacility = Annotated[Facility, FacilityFor(Permission.MANAGE_CLOSURES)]
 
 
 def parse_date(value: str) -> dt.date:

@@ -14,10 +14,17 @@ from fastapi.responses import HTMLResponse
 
 from openvisit.auth.permissions import Permission
 from openvisit.config import Settings
-from openvisit.deps import CurrentResident, CurrentStaff, CurrentVisitor, DbSession
+from openvisit.deps import (
+    CurrentResident,
+    CurrentStaff,
+    CurrentVisitor,
+    DbSession,
+    MonitoredFacility,
+    ViewedFacility,
+)
 from openvisit.scheduling import presenters
 from openvisit.visits import service
-from openvisit.visits.routes import MonitoredFacility, ViewedFacility, VisitId
+from openvisit.visits.routes import VisitId
 from openvisit.visits.service import VisitView
 from openvisit.web.render import render
 

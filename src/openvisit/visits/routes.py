@@ -11,9 +11,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from openvisit.auth.permissions import Permission
-from openvisit.deps import MAX_ID, ClockDep, CurrentStaff, DbSession, FacilityFor
-from openvisit.facilities.models import Facility
+from openvisit.deps import (
+    MAX_ID,
+    AuditedFacility,
+    ClockDep,
+    CurrentStaff,
+    DbSession,
+    MonitoredFacility,
+)
 from openvisit.visits import service
 from openvisit.visits.schemas import (
     LiveVisitOut,
@@ -25,9 +30,6 @@ from openvisit.visits.schemas import (
 
 router = APIRouter(prefix="/api/v1", tags=["live visits"])
 
-MonitoredFacility = Annotated[Facility, FacilityFor(Permission.MONITOR_VISITS)]
-AuditedFacility = Annotated[Facility, FacilityFor(Permission.VIEW_AUDIT)]
-ViewedFacility = Annotated[Facility, FacilityFor(Permission.VIEW_FACILITY)]
 VisitId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 

@@ -9,10 +9,9 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse
 
 from openvisit.auth.permissions import Permission
-from openvisit.deps import CurrentStaff, DbSession, FacilityFor
+from openvisit.deps import CurrentStaff, DbSession, ViewedFacility
 from openvisit.errors import DomainError
 from openvisit.facilities import service as facilities
-from openvisit.facilities.models import Facility
 from openvisit.people import credentials, identity
 from openvisit.people.pages.shared import show
 from openvisit.people.routes import Reviewer, Reviewing
@@ -21,7 +20,6 @@ from openvisit.web.render import redirect, render
 
 router = APIRouter(include_in_schema=False)
 
-ViewedFacility = Annotated[Facility, FacilityFor(Permission.VIEW_FACILITY)]
 Reason = Annotated[str, Form(max_length=2000)]
 
 
