@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
-from sqlalchemy import Select, and_, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from openvisit import audit
@@ -181,15 +181,13 @@ def request_approval(
         requested_at=now,
     )
     session.add(approval)
-    session.flush()
-    audit.service.record(
+    _audit(
         session,
-        tag="approval:requested",
-        actor=actor,
-        at=now,
-        facility_id=facility.id,
-        subject=("approval", approval.id),
-        data={"resident_id": resident.id, "relationship": relationship},
+        actor,
+        now,
+        "approval:requested",
+        approval,
+        {"resident_id": resident.id, "relationship": relationship},
     )
     return approval
 
@@ -211,6 +209,29 @@ def _check_limit(session: Session, resident: Resident) -> None:
             "facility allows.",
             code=Code.APPROVAL_LIMIT_REACHED,
         )
+
+
+def _audit(
+    session: Session,
+    actor: AuditActor,
+    now: dt.datetime,
+    tag: str,
+    row: Approval | Block,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Audit an event at the row's facility: an approval is its own subject; a block's
+    subject is the visitor it blocks."""
+    session.flush()  # a new row's id
+    subject = ("approval", row.id) if isinstance(row, Approval) else ("visitor", row.visitor_id)
+    audit.service.record(
+        session,
+        tag=tag,
+        actor=actor,
+        at=now,
+        facility_id=row.facility_id,
+        subject=subject,
+        data=data,
+    )
 
 
 def access_approval(
@@ -242,15 +263,13 @@ def _record_decision(
     as ``approval:<status>``."""
     approval.decided_at = now
     approval.decided_by_staff_id = staff_id
-    session.flush()
-    audit.service.record(
+    _audit(
         session,
-        tag=f"approval:{approval.status.value}",
-        actor=actor,
-        at=now,
-        facility_id=approval.facility_id,
-        subject=("approval", approval.id),
-        data={"reason": approval.reason},
+        actor,
+        now,
+        f"approval:{approval.status.value}",
+        approval,
+        {"reason": approval.reason},
     )
 
 
@@ -341,15 +360,7 @@ def resident_decline(
     approval.status = ApprovalStatus.DECLINED
     approval.reason = "Declined by the resident"
     approval.decided_at = now
-    session.flush()
-    audit.service.record(
-        session,
-        tag="approval:declined_by_resident",
-        actor=actor,
-        at=now,
-        facility_id=approval.facility_id,
-        subject=("approval", approval.id),
-    )
+    _audit(session, actor, now, "approval:declined_by_resident", approval)
     return approval
 
 
@@ -537,15 +548,13 @@ def block_visitor(
         created_at=now,
     )
     session.add(block)
-    session.flush()
-    audit.service.record(
+    _audit(
         session,
-        tag="visitor:blocked",
-        actor=actor,
-        at=now,
-        facility_id=facility_id,
-        subject=("visitor", visitor_id),
-        data={
+        actor,
+        now,
+        "visitor:blocked",
+        block,
+        {
             "resident_id": resident_id,
             "reason": block.reason,
             "until": until.isoformat() if until else None,
@@ -566,26 +575,18 @@ def lift_block(
     if block.lifted_at is not None:
         raise Conflict("This block was already lifted.", code=Code.ALREADY_LIFTED)
     block.lifted_at = now
-    session.flush()
-    audit.service.record(
-        session,
-        tag="visitor:block_lifted",
-        actor=actor,
-        at=now,
-        facility_id=facility_id,
-        subject=("visitor", block.visitor_id),
-    )
+    _audit(session, actor, now, "visitor:block_lifted", block)
     return block
 
 
+def _pending(session: Session, *where: ColumnElement[bool]) -> list[Approval]:
+    """Requests waiting for a decision, oldest first."""
+    query = select(Approval).where(*where, Approval.status == ApprovalStatus.PENDING)
+    return list(session.scalars(query.order_by(Approval.requested_at)))
+
+
 def pending_for_facility(session: Session, facility_id: int) -> list[Approval]:
-    return list(
-        session.scalars(
-            select(Approval)
-            .where(Approval.facility_id == facility_id, Approval.status == ApprovalStatus.PENDING)
-            .order_by(Approval.requested_at)
-        )
-    )
+    return _pending(session, Approval.facility_id == facility_id)
 
 
 @dataclass(frozen=True)
@@ -634,10 +635,4 @@ def visitor_timezone(session: Session, visitor_id: int) -> str:
 
 
 def pending_for_resident(session: Session, resident_id: int) -> list[Approval]:
-    return list(
-        session.scalars(
-            select(Approval)
-            .where(Approval.resident_id == resident_id, Approval.status == ApprovalStatus.PENDING)
-            .order_by(Approval.requested_at)
-        )
-    )
+    return _pending(session, Approval.resident_id == resident_id)
