@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import Self
 
 from pydantic import BaseModel, Field
 
@@ -11,6 +12,7 @@ from openvisit.auth.permissions import StaffRoleName
 from openvisit.people.models import (
     IdentitySubmission,
     ProfessionalCredential,
+    Reviewed,
     StaffMember,
     StaffRole,
     Visitor,
@@ -82,7 +84,10 @@ class TotpSetupOut(BaseModel):
     otpauth_uri: str
 
 
-class IdentitySubmissionOut(BaseModel):
+class ReviewedOut(BaseModel):
+    """What a visitor sent a facility to check, and the facility's decision: what an
+    identity submission and a professional credential share."""
+
     id: int
     facility_id: int
     status: str
@@ -91,8 +96,12 @@ class IdentitySubmissionOut(BaseModel):
     reviewed_at: dt.datetime | None
 
     @classmethod
-    def of(cls, row: IdentitySubmission) -> IdentitySubmissionOut:
+    def of(cls, row: Reviewed) -> Self:
         return cls.model_validate(row, from_attributes=True)
+
+
+class IdentitySubmissionOut(ReviewedOut):
+    """An identity submission: the photos themselves are only for the reviewing staff."""
 
 
 class IdentityReviewOut(IdentitySubmissionOut):
@@ -118,20 +127,10 @@ class CredentialBody(BaseModel):
     issuer: str = Field(max_length=120)
 
 
-class CredentialOut(BaseModel):
-    id: int
-    facility_id: int
+class CredentialOut(ReviewedOut):
     kind: str
     number: str
     issuer: str
-    status: str
-    reason: str
-    submitted_at: dt.datetime
-    reviewed_at: dt.datetime | None
-
-    @classmethod
-    def of(cls, row: ProfessionalCredential) -> CredentialOut:
-        return cls.model_validate(row, from_attributes=True)
 
 
 class CredentialReviewOut(CredentialOut):
