@@ -16,10 +16,8 @@ from openvisit.config import Settings
 from openvisit.deps import (
     ClockDep,
     CurrentResident,
-    CurrentStaff,
     CurrentVisitor,
     DbSession,
-    ReviewingFacility,
     SettingsDep,
 )
 from openvisit.errors import DomainError, NotFound
@@ -198,16 +196,14 @@ def request_submit(
 
 
 @router.get("/staff/facilities/{facility_id}/approvals", response_class=HTMLResponse)
-def queue_page(
-    request: Request, facility: ReviewingFacility, staff: CurrentStaff, db: DbSession
-) -> HTMLResponse:
-    queue = service.review_queue(db, facility.id)
+def queue_page(request: Request, reviewer: DecidingReviewer) -> HTMLResponse:
+    queue = service.review_queue(reviewer.db, reviewer.facility.id)
     return render(
         request,
         "approvals/queue.html",
         {
-            "staff": staff,
-            "facility": facility,
+            "staff": reviewer.staff,
+            "facility": reviewer.facility,
             "pending": queue.pending,
             "visitors": queue.visitors,
             "residents": queue.residents,
@@ -221,7 +217,6 @@ def queue_page(
 def decide_submit(
     approval_id: int,
     reviewer: DecidingReviewer,
-    db: DbSession,
     answer: Answer,
     decision: Annotated[Literal["approve", "deny"], Form()],
     reason: Annotated[str, Form(max_length=500)] = "",
@@ -231,7 +226,7 @@ def decide_submit(
         approval = reviewer.decide(approval_id, approve=decision == "approve", reason=reason)
     except DomainError as exc:
         return answer.refused_to(exc, back)
-    visitor = db.get(Visitor, approval.visitor_id)
+    visitor = reviewer.db.get(Visitor, approval.visitor_id)
     name = visitor.legal_name if visitor else "The visitor"
     verb = "approved" if decision == "approve" else "not approved"
     return answer.done(back, f"{name} {verb}. We e-mailed them.")

@@ -80,7 +80,7 @@ def pending_approvals(facility: ReviewingFacility, db: DbSession) -> list[Approv
 
 class Reviewer:
     """A staff member deciding requests at their facility, with what a decision needs (the
-    API's approve and deny, and the decision page)."""
+    API's approve and deny, and the queue page and its decisions)."""
 
     def __init__(
         self,
