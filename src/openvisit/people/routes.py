@@ -169,30 +169,46 @@ def api_me(visitor: CurrentVisitor) -> VisitorOut:
     return VisitorOut.of(visitor.visitor)
 
 
+class AccountClosing:
+    """The signed-in visitor closing their account, from the API or the page, with what
+    closing needs: the balance is paid back through the payment gateway."""
+
+    def __init__(
+        self,
+        visitor: CurrentVisitor,
+        db: DbSession,
+        settings: SettingsDep,
+        clock: ClockDep,
+        gateway: Gateway,
+    ) -> None:
+        self.visitor, self.db, self.settings, self.clock = visitor, db, settings, clock
+        self.gateway = gateway
+
+    def close(self, *, confirm: bool, password: str) -> account_closure.ClosedAccount:
+        return account_closure.close_account(
+            self.db,
+            self.clock,
+            self.settings,
+            self.gateway,
+            self.visitor.visitor,
+            confirm=confirm,
+            password=password,
+            ip=self.visitor.ip,
+        )
+
+
+ClosingAccount = Annotated[AccountClosing, Depends()]
+
+
 @router.post("/me/close-account", response_model=ClosedAccountOut, tags=["visitors"])
 def api_close_account(
-    body: CloseAccountBody,
-    visitor: CurrentVisitor,
-    db: DbSession,
-    settings: SettingsDep,
-    clock: ClockDep,
-    gateway: Gateway,
-    response: Response,
+    body: CloseAccountBody, closing: ClosingAccount, response: Response
 ) -> ClosedAccountOut:
     """Close the account: upcoming visits are cancelled and their money given back, the whole
     balance is paid back (no fee), every session ends and the account can't sign in again.
     Needs ``confirm: true`` and the current password. If the payment service fails, nothing
     changes (503 ``payout_failed``) and it is safe to try again."""
-    closed = account_closure.close_account(
-        db,
-        clock,
-        settings,
-        gateway,
-        visitor.visitor,
-        confirm=body.confirm,
-        password=body.password,
-        ip=visitor.ip,
-    )
+    closed = closing.close(confirm=body.confirm, password=body.password)
     clear_session_cookie(response, SESSION_COOKIE)
     return ClosedAccountOut(
         closed=True,

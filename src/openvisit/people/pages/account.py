@@ -17,7 +17,7 @@ from openvisit.flows import account_closure
 from openvisit.people import accounts, credentials, identity, sign_in
 from openvisit.people.models import IdentityStatus, Visitor
 from openvisit.people.pages.shared import Password, TotpCode, qr_svg, show
-from openvisit.people.routes import Gateway, IdentityUploaded, int_or_none
+from openvisit.people.routes import ClosingAccount, IdentityUploaded, int_or_none
 from openvisit.web.answers import Answer, FormPage
 from openvisit.web.render import flash_redirect, redirect, render
 
@@ -67,11 +67,7 @@ def close_account_page(request: Request, visitor: CurrentVisitor, db: DbSession)
 @router.post("/account/close", response_class=HTMLResponse)
 def close_account_submit(
     request: Request,
-    visitor: CurrentVisitor,
-    db: DbSession,
-    settings: SettingsDep,
-    clock: ClockDep,
-    gateway: Gateway,
+    closing: ClosingAccount,
     answer: Answer,
     choice: Annotated[Literal["", "yes", "no"], Form(alias="answer")] = "",
     password: Password = "",
@@ -79,18 +75,9 @@ def close_account_submit(
     if choice == "no":
         return flash_redirect(request, "/account", "Your account is still open.", "info")
     try:
-        closed = account_closure.close_account(
-            db,
-            clock,
-            settings,
-            gateway,
-            visitor.visitor,
-            confirm=choice == "yes",
-            password=password,
-            ip=visitor.ip,
-        )
+        closed = closing.close(confirm=choice == "yes", password=password)
     except DomainError as exc:
-        return answer.refused(exc, _closing(db, visitor.visitor))
+        return answer.refused(exc, _closing(closing.db, closing.visitor.visitor))
     paid = (
         f" {dollars(closed.refunded_cents)} is on its way back to your payment method."
         if closed.refunded_cents
