@@ -63,7 +63,9 @@ def _optional_id(text: str) -> int | None:
     return int(text) if text.strip().isdigit() else None
 
 
-def _with_units(db: Session, staff: StaffContext, facility: Facility) -> dict[str, Any]:
+def _with_units(
+    db: Session, staff: StaffContext, facility: Facility, **extra: Any
+) -> dict[str, Any]:
     """What every page of a facility shows, and its units for the forms' unit choice."""
     found = units.list_units(db, facility)
     return {
@@ -71,6 +73,7 @@ def _with_units(db: Session, staff: StaffContext, facility: Facility) -> dict[st
         "facility": facility,
         "units": found,
         "unit_names": {u.id: u.name for u in found},
+        **extra,
     }
 
 
@@ -186,6 +189,23 @@ def _unit_context(
     }
 
 
+def _unit_form(
+    staff: StaffContext,
+    facility: Facility,
+    unit: HousingUnit,
+    *,
+    field: str,
+    name: str,
+    rows: list[dict[str, Any]] | None = None,
+) -> FormPage:
+    """The unit's page again, with a refusal against its hours or its rename form."""
+    return FormPage(
+        "facilities/unit.html",
+        lambda: _unit_context(staff, facility, unit, name=name, rows=rows),
+        field=field,
+    )
+
+
 @router.get(BASE + "/units", response_class=HTMLResponse)
 def units_page(
     request: Request, facility: ManagedFacility, staff: CurrentStaff, db: DbSession
@@ -209,7 +229,7 @@ def unit_create_submit(
             exc,
             FormPage(
                 "facilities/units.html",
-                lambda: {**_with_units(db, staff, facility), "form": {"name": name}},
+                lambda: _with_units(db, staff, facility, form={"name": name}),
                 field="name",
             ),
         )
@@ -255,12 +275,7 @@ def unit_hours_submit(
         units.replace_hours(db, clock, staff.actor, unit, windows)
     except DomainError as exc:
         return answer.refused(
-            exc,
-            FormPage(
-                "facilities/unit.html",
-                lambda: _unit_context(staff, facility, unit, name=unit.name, rows=rows),
-                field="windows",
-            ),
+            exc, _unit_form(staff, facility, unit, field="windows", name=unit.name, rows=rows)
         )
     return answer.done(_url(facility, "units"), f"Visiting hours for {unit.name} saved.")
 
@@ -278,14 +293,7 @@ def unit_rename_submit(
     try:
         units.rename_unit(db, clock, staff.actor, facility, unit, name=name)
     except DomainError as exc:
-        return answer.refused(
-            exc,
-            FormPage(
-                "facilities/unit.html",
-                lambda: _unit_context(staff, facility, unit, name=name),
-                field="name",
-            ),
-        )
+        return answer.refused(exc, _unit_form(staff, facility, unit, field="name", name=name))
     return answer.done(_url(facility, f"units/{unit.id}"), f"Unit renamed to {unit.name}.")
 
 
@@ -312,12 +320,8 @@ def unit_delete_submit(
 def _closures_context(
     db: Session, clock: Clock, staff: StaffContext, facility: Facility, **extra: Any
 ) -> dict[str, Any]:
-    return {
-        **_with_units(db, staff, facility),
-        "lists": closures.list_closures(db, clock, facility),
-        "now": clock.now(),
-        **extra,
-    }
+    lists = closures.list_closures(db, clock, facility)
+    return _with_units(db, staff, facility, lists=lists, now=clock.now(), **extra)
 
 
 @router.get(BASE + "/closures", response_class=HTMLResponse)
@@ -426,7 +430,7 @@ def closure_lift_submit(
 def _kiosks_context(
     db: Session, staff: StaffContext, facility: Facility, **extra: Any
 ) -> dict[str, Any]:
-    return {**_with_units(db, staff, facility), "kiosks": kiosks.list_kiosks(db, facility), **extra}
+    return _with_units(db, staff, facility, kiosks=kiosks.list_kiosks(db, facility), **extra)
 
 
 @router.get(BASE + "/kiosks", response_class=HTMLResponse)

@@ -150,6 +150,20 @@ class ResidentForm(BaseModel):
         return {**self.model_dump(), "unit_id": unit_id}
 
 
+def _resident_form(
+    db: Session,
+    staff: StaffContext,
+    facility: Facility,
+    resident: Resident | None,
+    form: ResidentForm,
+) -> FormPage:
+    """The add form (no resident yet) or the edit form again, holding what was typed."""
+    return FormPage(
+        "residents/form.html",
+        lambda: _form_ctx(db, staff, facility, resident=resident, form=form.model_dump()),
+    )
+
+
 @router.get(PAGES + "/new", response_class=HTMLResponse)
 def new_page(
     request: Request, facility: ResidentsManagedFacility, staff: CurrentStaff, db: DbSession
@@ -170,13 +184,7 @@ def new_submit(
     try:
         resident = service.create_resident(db, clock, staff.actor, facility, **form.details())
     except DomainError as exc:
-        return answer.refused(
-            exc,
-            FormPage(
-                "residents/form.html",
-                lambda: _form_ctx(db, staff, facility, resident=None, form=form.model_dump()),
-            ),
-        )
+        return answer.refused(exc, _resident_form(db, staff, facility, None, form))
     return answer.done(
         _url(resident),
         f"{resident.full_name} ({resident.booking_number}) was added. "
@@ -269,13 +277,7 @@ def edit_submit(
             db, clock, staff.actor, facility, resident, **form.details()
         )
     except DomainError as exc:
-        return answer.refused(
-            exc,
-            FormPage(
-                "residents/form.html",
-                lambda: _form_ctx(db, staff, facility, resident=resident, form=form.model_dump()),
-            ),
-        )
+        return answer.refused(exc, _resident_form(db, staff, facility, resident, form))
     if not changed:
         return flash_redirect(request, _url(resident), "Nothing was changed.", kind="info")
     return answer.done(_url(resident), f"{resident.full_name}'s details were saved.")
