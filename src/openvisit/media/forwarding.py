@@ -112,7 +112,7 @@ def request_keyframe(receiver: RTCRtpReceiver) -> None:
 def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
     """Call ``callback`` when the viewer behind ``sender`` asks for a key frame."""
     # Replaced per sender on purpose (see the module's docstring).
-    sender._send_keyframe = callback  # type: ignore[method-assign]
+    sender._send_keyframe = callback  # type: ignore[method-assign]  # aiortc private hook
 
 
 def to_packet(frame: EncodedFrame, timestamp: int) -> Any:
