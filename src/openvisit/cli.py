@@ -6,8 +6,11 @@ import argparse
 import getpass
 import logging
 import sys
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
 
 import uvicorn
+from sqlalchemy.orm import Session
 
 from openvisit.app import create_app
 from openvisit.audit.service import verify_chain
@@ -74,32 +77,51 @@ def cmd_create_staff(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_audit_verify(args: argparse.Namespace) -> int:
+T = TypeVar("T")
+
+
+class _CheckReport(Protocol):
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def problems(self) -> Sequence[str]: ...
+
+
+def _read_only(check: Callable[[Session], T]) -> T:
     settings = _settings()
     factory = make_sessionmaker(make_engine(settings.database_url))
     with factory() as session:
-        report = verify_chain(session)
+        return check(session)
+
+
+def _print_check(report: _CheckReport, *, sound: str, broken: str) -> int:
+    """Print what a check found: one line when sound (exit 0), else every problem (exit 1)."""
     if report.ok:
-        print(f"audit log intact: {report.checked} events, head {report.head}")
+        print(sound)
         return 0
-    print(f"audit log TAMPERED: {len(report.problems)} problem(s) in {report.checked} events")
+    print(broken)
     for problem in report.problems:
         print(f"  - {problem}")
     return 1
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    report = _read_only(verify_chain)
+    return _print_check(
+        report,
+        sound=f"audit log intact: {report.checked} events, head {report.head}",
+        broken=f"audit log TAMPERED: {len(report.problems)} problem(s) in {report.checked} events",
+    )
 
 
 def cmd_ledger_check(args: argparse.Namespace) -> int:
-    settings = _settings()
-    factory = make_sessionmaker(make_engine(settings.database_url))
-    with factory() as session:
-        report = check_invariants(session)
-    if report.ok:
-        print("ledger sound: entries sum to zero, no wallet or hold below zero, settled holds zero")
-        return 0
-    print(f"ledger BROKEN: {len(report.problems)} problem(s) (at most 20 of each kind shown)")
-    for problem in report.problems:
-        print(f"  - {problem}")
-    return 1
+    report = _read_only(check_invariants)
+    return _print_check(
+        report,
+        sound="ledger sound: entries sum to zero, no wallet or hold below zero, settled holds zero",
+        broken=f"ledger BROKEN: {len(report.problems)} problem(s) (at most 20 of each kind shown)",
+    )
 
 
 def _redact(url: str) -> str:

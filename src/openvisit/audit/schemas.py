@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from openvisit.audit.models import AuditEvent
 
@@ -22,20 +22,14 @@ class AuditEventOut(BaseModel):
     ip: str | None
     data: dict[str, Any]
 
+    @field_validator("data", mode="before")
+    @classmethod
+    def _no_data_is_empty(cls, data: dict[str, Any] | None) -> dict[str, Any]:
+        return data or {}
+
     @classmethod
     def of(cls, event: AuditEvent) -> AuditEventOut:
-        return cls(
-            id=event.id,
-            at=event.at,
-            tag=event.tag,
-            actor_type=event.actor_type,
-            actor_id=event.actor_id,
-            actor_label=event.actor_label,
-            subject_type=event.subject_type,
-            subject_id=event.subject_id,
-            ip=event.ip,
-            data=event.data or {},
-        )
+        return cls.model_validate(event, from_attributes=True)
 
 
 class AuditPageOut(BaseModel):

@@ -9,6 +9,7 @@ through (the same answer comes back) or it didn't (it goes through now).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -62,16 +63,6 @@ class PayoutTimeout(GatewayTimeout):
 Answer = TypeVar("Answer")
 
 
-def _replay(done: tuple[int, object, Answer] | None, asked: tuple[int, object]) -> Answer | None:
-    """The answer a key already got, when it is asked again for the same thing; the same
-    key for something else is a conflict."""
-    if done is None:
-        return None
-    if done[:2] != asked:
-        raise GatewayConflict()
-    return done[2]
-
-
 class SandboxGateway:
     """Approves every card, except: numbers ending 0002 are declined; numbers ending
     0003 time out on the first attempt of each key and go through on a retry.
@@ -80,49 +71,61 @@ class SandboxGateway:
 
     def __init__(self, *, payouts_to_time_out: int = 0) -> None:
         self._lock = threading.Lock()
-        self._charges: dict[str, tuple[int, str, ChargeResult]] = {}
+        # Per key: what was asked (amount, card or visitor) and the answer given.
+        self._charges: dict[str, tuple[tuple[int, object], ChargeResult]] = {}
         self._timed_out: set[str] = set()
-        self._payouts: dict[str, tuple[int, int, str]] = {}
+        self._payouts: dict[str, tuple[tuple[int, object], str]] = {}
         self.payouts_to_time_out = payouts_to_time_out
         self.calls = 0
 
-    def charge(self, *, idempotency_key: str, amount_cents: int, card_number: str) -> ChargeResult:
+    def _once(
+        self,
+        done: dict[str, tuple[tuple[int, object], Answer]],
+        key: str,
+        asked: tuple[int, object],
+        answer: Callable[[], Answer],
+    ) -> Answer:
+        """Answer a key once: asked again for the same thing, the same answer; the same
+        key for something else is a conflict. ``answer`` may raise: nothing is kept."""
         with self._lock:
             self.calls += 1
-            replay = _replay(self._charges.get(idempotency_key), (amount_cents, card_number))
-            if replay is not None:
-                return replay
+            if key in done:
+                if done[key][0] != asked:
+                    raise GatewayConflict()
+                return done[key][1]
+            result = answer()
+            done[key] = (asked, result)
+            return result
+
+    def charge(self, *, idempotency_key: str, amount_cents: int, card_number: str) -> ChargeResult:
+        def answer() -> ChargeResult:
             if card_number.endswith("0002"):
                 raise CardDeclined()
             if card_number.endswith("0003") and idempotency_key not in self._timed_out:
                 self._timed_out.add(idempotency_key)
                 raise GatewayTimeout()
-            result = ChargeResult(
+            return ChargeResult(
                 reference=f"sandbox-{len(self._charges) + 1:06d}", card_last4=card_number[-4:]
             )
-            self._charges[idempotency_key] = (amount_cents, card_number, result)
-            return result
+
+        return self._once(self._charges, idempotency_key, (amount_cents, card_number), answer)
 
     def payout(self, *, idempotency_key: str, amount_cents: int, visitor_id: int) -> str:
-        with self._lock:
-            self.calls += 1
-            replay = _replay(self._payouts.get(idempotency_key), (amount_cents, visitor_id))
-            if replay is not None:
-                return replay
+        def answer() -> str:
             if self.payouts_to_time_out > 0:
                 self.payouts_to_time_out -= 1
                 raise PayoutTimeout()
-            reference = f"sandbox-payout-{len(self._payouts) + 1:06d}"
-            self._payouts[idempotency_key] = (amount_cents, visitor_id, reference)
-            return reference
+            return f"sandbox-payout-{len(self._payouts) + 1:06d}"
+
+        return self._once(self._payouts, idempotency_key, (amount_cents, visitor_id), answer)
 
     @property
     def paid_out_cents(self) -> int:
-        return sum(amount for amount, _visitor, _r in self._payouts.values())
+        return sum(amount for (amount, _visitor), _r in self._payouts.values())
 
     @property
     def charged_cents(self) -> int:
-        return sum(amount for amount, _card, _r in self._charges.values())
+        return sum(amount for (amount, _card), _r in self._charges.values())
 
 
 def gateway_for(settings: Settings) -> PaymentGateway | None:

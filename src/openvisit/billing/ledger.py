@@ -17,11 +17,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_DOWN, Decimal
-from typing import Any
+from typing import Any, TypeVarTuple
 
-from sqlalchemy import bindparam, func, insert, select, text
+from sqlalchemy import ColumnElement, Row, Select, bindparam, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import QueryableAttribute, Session, make_transient_to_detached
 
 from openvisit.audit.service import SYSTEM, AuditActor
 from openvisit.billing.models import (
@@ -295,6 +295,23 @@ class InvariantReport:
         return found
 
 
+Columns = TypeVarTuple("Columns")
+
+
+def _first_groups_breaking(
+    session: Session,
+    query: Select[*Columns],
+    key: QueryableAttribute[Any],
+    broken: ColumnElement[bool],
+    *grouped_too: QueryableAttribute[Any],
+) -> Sequence[Row[*Columns]]:
+    """The first groups of ``query`` by ``key`` (at most _SAMPLE, in key order) whose entries
+    break a rule: enough to name, without reading every offender of a badly broken ledger."""
+    return session.execute(
+        query.group_by(key, *grouped_too).having(broken).order_by(key).limit(_SAMPLE)
+    ).all()
+
+
 def check_invariants(session: Session) -> InvariantReport:
     """Check the ledger's invariants over every entry (DESIGN §4): all entries sum to zero,
     and so do each transaction's; no wallet or hold account is below zero; a settled visit
@@ -303,39 +320,33 @@ def check_invariants(session: Session) -> InvariantReport:
         # Hash aggregates over a million entries want more than the 4 MB default; LOCAL
         # ends with the caller's transaction.
         session.execute(text("SET LOCAL work_mem = '64MB'"))
-    total = session.scalar(select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)))
-    unbalanced = session.scalars(
-        select(LedgerEntry.transaction_id)
-        .group_by(LedgerEntry.transaction_id)
-        .having(func.sum(LedgerEntry.amount_cents) != 0)
-        .order_by(LedgerEntry.transaction_id)
-        .limit(_SAMPLE)
-    ).all()
-    account_sum = func.sum(LedgerEntry.amount_cents)
-    negative = session.execute(
-        select(LedgerAccount.owner_key, account_sum)
+    entries = func.sum(LedgerEntry.amount_cents)
+    total = session.scalar(select(func.coalesce(entries, 0)))
+    unbalanced = _first_groups_breaking(
+        session, select(LedgerEntry.transaction_id), LedgerEntry.transaction_id, entries != 0
+    )
+    negative = _first_groups_breaking(
+        session,
+        select(LedgerAccount.owner_key, entries)
         .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
-        .where(LedgerAccount.kind.in_(sorted(NEVER_NEGATIVE)))
-        .group_by(LedgerAccount.id, LedgerAccount.owner_key)
-        .having(account_sum < 0)
-        .order_by(LedgerAccount.id)
-        .limit(_SAMPLE)
-    ).all()
-    held = func.sum(LedgerEntry.amount_cents)
-    unsettled = session.execute(
-        select(LedgerTransaction.visit_id, held)
+        .where(LedgerAccount.kind.in_(sorted(NEVER_NEGATIVE))),
+        LedgerAccount.id,
+        entries < 0,
+        LedgerAccount.owner_key,
+    )
+    unsettled = _first_groups_breaking(
+        session,
+        select(LedgerTransaction.visit_id, entries)
         .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
         .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
         .join(BillingSettlement, BillingSettlement.visit_id == LedgerTransaction.visit_id)
-        .where(LedgerAccount.kind == AccountKind.VISITOR_HOLD)
-        .group_by(LedgerTransaction.visit_id)
-        .having(held != 0)
-        .order_by(LedgerTransaction.visit_id)
-        .limit(_SAMPLE)
-    ).all()
+        .where(LedgerAccount.kind == AccountKind.VISITOR_HOLD),
+        LedgerTransaction.visit_id,
+        entries != 0,
+    )
     return InvariantReport(
         entries_total_cents=int(total or 0),
-        unbalanced_transactions=[int(t) for t in unbalanced],
+        unbalanced_transactions=[int(t) for (t,) in unbalanced],
         negative_accounts=[(str(k), int(c)) for k, c in negative],
         unsettled_holds=[(v, int(c)) for v, c in unsettled if v is not None],
     )

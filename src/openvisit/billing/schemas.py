@@ -248,7 +248,7 @@ class RefundOut(BaseModel):
     at: dt.datetime
     transaction_id: int
     visitor_id: int
-    visitor: str
+    visitor: str = Field(validation_alias="visitor_name")
     amount_cents: int
     reason: Literal["on_request", "inactivity", "account_closure", "other"]
     reason_words: str
@@ -263,18 +263,6 @@ class RefundsOut(_FacilityDaysOut):
     def of(cls, facility: Facility, found: reports.Refunds) -> RefundsOut:
         return cls(
             **cls.span_of(facility, found.span),
-            refunds=[
-                RefundOut(
-                    at=line.at,
-                    transaction_id=line.transaction_id,
-                    visitor_id=line.visitor_id,
-                    visitor=line.visitor_name,
-                    amount_cents=line.amount_cents,
-                    reason=line.reason,
-                    reason_words=line.reason_words,
-                    payout=line.payout,
-                )
-                for line in found.lines
-            ],
+            refunds=[RefundOut.model_validate(line, from_attributes=True) for line in found.lines],
             total_cents=found.total_cents,
         )

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from openvisit.audit.service import AuditActor
 from openvisit.clock import Clock
 from openvisit.deps import (
     ClockDep,
@@ -37,6 +38,7 @@ from openvisit.scheduling.schemas import (
     StaffVisitOut,
     VisitOut,
 )
+from openvisit.visits.models import Visit
 from openvisit.visits.service import access_visit
 
 router = APIRouter(prefix="/api/v1", tags=["visits"])
@@ -77,6 +79,27 @@ def _availability(
     return AvailabilityOut.of(result)
 
 
+def _book(
+    db: Session,
+    clock: Clock,
+    actor: AuditActor,
+    body: BookingIn,
+    visitor_id: int,
+    facility_id: int | None = None,
+) -> Visit:
+    return service.book(
+        db,
+        clock,
+        actor,
+        resident_id=body.resident_id,
+        visitor_id=visitor_id,
+        visit_type=body.visit_type,
+        start=body.start,
+        length_minutes=body.length,
+        facility_id=facility_id,
+    )
+
+
 @router.get("/me/availability", response_model=AvailabilityOut)
 def my_availability(
     visitor: CurrentVisitor,
@@ -92,16 +115,7 @@ def my_availability(
 def book_visit(
     body: BookingIn, visitor: CurrentVisitor, db: DbSession, clock: ClockDep
 ) -> VisitOut:
-    visit = service.book(
-        db,
-        clock,
-        visitor.actor,
-        resident_id=body.resident_id,
-        visitor_id=visitor.visitor.id,
-        visit_type=body.visit_type,
-        start=body.start,
-        length_minutes=body.length,
-    )
+    visit = _book(db, clock, visitor.actor, body, visitor.visitor.id)
     return VisitOut.model_validate(visit)
 
 
@@ -177,17 +191,7 @@ def staff_book(
     clock: ClockDep,
 ) -> StaffVisitOut:
     """Book on a family's behalf: the same rules as a family booking."""
-    visit = service.book(
-        db,
-        clock,
-        staff.actor,
-        resident_id=body.resident_id,
-        visitor_id=body.visitor_id,
-        visit_type=body.visit_type,
-        start=body.start,
-        length_minutes=body.length,
-        facility_id=facility.id,
-    )
+    visit = _book(db, clock, staff.actor, body, body.visitor_id, facility.id)
     return StaffVisitOut.model_validate(visit)
 
 

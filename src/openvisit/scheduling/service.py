@@ -23,7 +23,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from openvisit import audit
 from openvisit.approvals import service as approvals
 from openvisit.approvals.models import Approval
 from openvisit.audit.service import AuditActor
@@ -40,6 +39,7 @@ from openvisit.scheduling.plan import load_plan
 from openvisit.visits import states
 from openvisit.visits.deadlines import schedule_deadlines
 from openvisit.visits.models import Visit, VisitState, VisitType
+from openvisit.visits.service import audit_visit
 from openvisit.visits.states import ACTIVE_STATES
 
 MESSAGES: dict[Code, str] = {
@@ -198,21 +198,18 @@ def book(
             states.record_creation(
                 session, visit, actor=actor, at=now, cause=actor.type, reason="booked"
             )
-            audit.service.record(
+            audit_visit(
                 session,
-                tag="visit:booked",
-                actor=actor,
-                at=now,
-                facility_id=plan.facility.id,
-                subject=("visit", visit.id),
-                data={
-                    "resident_id": resident.id,
-                    "visitor_id": visitor.id,
-                    "type": visit_type.value,
-                    "starts_at": start.isoformat(),
-                    "kiosk_id": kiosk_id,
-                    "state": state.value,
-                },
+                visit,
+                "visit:booked",
+                actor,
+                now,
+                resident_id=resident.id,
+                visitor_id=visitor.id,
+                type=visit_type.value,
+                starts_at=start.isoformat(),
+                kiosk_id=kiosk_id,
+                state=state.value,
             )
             return visit
     raise SlotUnavailable(MESSAGES[Code.SLOT_TAKEN])
@@ -447,15 +444,7 @@ def cancel(
         cause=cause,
         reason=reason.strip()[:500] or "Cancelled",
     )
-    audit.service.record(
-        session,
-        tag="visit:cancelled",
-        actor=actor,
-        at=now,
-        facility_id=visit.facility_id,
-        subject=("visit", visit.id),
-        data={"cause": cause, "reason": reason},
-    )
+    audit_visit(session, visit, "visit:cancelled", actor, now, cause=cause, reason=reason)
     return visit
 
 
@@ -495,14 +484,14 @@ def reschedule(
         length_minutes=length,
         ignore_visit_id=visit.id,
     )
-    audit.service.record(
+    audit_visit(
         session,
-        tag="visit:rescheduled",
-        actor=actor,
-        at=clock.now(),
-        facility_id=visit.facility_id,
-        subject=("visit", visit.id),
-        data={"new_visit_id": new.id, "starts_at": new.starts_at.isoformat()},
+        visit,
+        "visit:rescheduled",
+        actor,
+        clock.now(),
+        new_visit_id=new.id,
+        starts_at=new.starts_at.isoformat(),
     )
     return new
 
@@ -531,15 +520,7 @@ def decide_booking(
         cause="staff",
         reason=reason.strip()[:500],
     )
-    audit.service.record(
-        session,
-        tag=f"visit:{target.value}",
-        actor=actor,
-        at=clock.now(),
-        facility_id=visit.facility_id,
-        subject=("visit", visit.id),
-        data={"reason": reason},
-    )
+    audit_visit(session, visit, f"visit:{target.value}", actor, clock.now(), reason=reason)
     return visit
 
 
