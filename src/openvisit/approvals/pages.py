@@ -14,18 +14,15 @@ from openvisit.approvals import service
 from openvisit.approvals.routes import DecidingReviewer
 from openvisit.config import Settings
 from openvisit.deps import (
-    ClockDep,
     CurrentResident,
     CurrentVisitor,
-    DbSession,
-    SettingsDep,
 )
 from openvisit.errors import DomainError, NotFound
 from openvisit.facilities.models import Facility
 from openvisit.facilities.service import list_public_facilities
 from openvisit.people.models import Visitor
 from openvisit.residents.models import Resident
-from openvisit.web.answers import Answer, FormPage
+from openvisit.web.answers import FormPage, Page
 from openvisit.web.render import flash_redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -58,17 +55,15 @@ def _signer(settings: Settings) -> URLSafeSerializer:
 
 @router.get("/visits/find", response_class=HTMLResponse)
 def find_page(
-    request: Request,
+    page: Page,
     visitor: CurrentVisitor,
-    db: DbSession,
-    settings: SettingsDep,
     facility_id: str = "",
     booking_number: str = "",
     last_name: str = "",
 ) -> Response:
     ctx: dict[str, Any] = {
         "visitor": visitor.visitor,
-        "facilities": list_public_facilities(db),
+        "facilities": list_public_facilities(page.db),
         "form": {
             "facility_id": facility_id,
             "booking_number": booking_number[:40],
@@ -76,7 +71,7 @@ def find_page(
         },
     }
     if not (facility_id or booking_number or last_name):
-        return render(request, "approvals/find.html", ctx)
+        return page.render("approvals/find.html", ctx)
     errors = {}
     if not facility_id.isdigit():
         errors["facility_id"] = "Choose the facility"
@@ -85,19 +80,19 @@ def find_page(
     if not last_name.strip():
         errors["last_name"] = "Enter their last name"
     if errors:
-        return render(request, "approvals/find.html", {**ctx, "errors": errors}, 422)
+        return page.render("approvals/find.html", {**ctx, "errors": errors}, 422)
     try:
         resident = service.find_resident_for_visitor(
-            db, int(facility_id), booking_number[:40], last_name[:100]
+            page.db, int(facility_id), booking_number[:40], last_name[:100]
         )
     except NotFound:
-        facility = db.get(Facility, int(facility_id))
-        return render(
-            request, "approvals/not_found.html", {**ctx, "facility": facility}, status_code=404
+        facility = page.db.get(Facility, int(facility_id))
+        return page.render(
+            "approvals/not_found.html", {**ctx, "facility": facility}, status_code=404
         )
-    token = _signer(settings).dumps([visitor.visitor.id, resident.id])
+    token = _signer(page.settings).dumps([visitor.visitor.id, resident.id])
     return flash_redirect(
-        request,
+        page.request,
         f"/visits/request?found={token}",
         f"We found {resident.first_name} {resident.last_name[:1]}.",
         "info",
@@ -129,22 +124,18 @@ def _request_context(
 
 
 @router.get("/visits/request", response_class=HTMLResponse)
-def request_page(
-    request: Request, visitor: CurrentVisitor, db: DbSession, settings: SettingsDep, found: str = ""
-) -> HTMLResponse:
-    resident = _found(settings, db, visitor.visitor.id, found)
-    return render(
-        request, "approvals/request.html", _request_context(db, visitor.visitor, resident, found)
+def request_page(page: Page, visitor: CurrentVisitor, found: str = "") -> HTMLResponse:
+    resident = _found(page.settings, page.db, visitor.visitor.id, found)
+    return page.render(
+        "approvals/request.html",
+        _request_context(page.db, visitor.visitor, resident, found),
     )
 
 
 @router.post("/visits/request", response_class=HTMLResponse)
 def request_submit(
     visitor: CurrentVisitor,
-    db: DbSession,
-    clock: ClockDep,
-    settings: SettingsDep,
-    answer: Answer,
+    page: Page,
     found: Annotated[str, Form(max_length=500)] = "",
     relationship: FormStr = "",
     child_name_1: FormStr = "",
@@ -154,7 +145,7 @@ def request_submit(
     child_name_3: FormStr = "",
     child_dob_3: FormStr = "",
 ) -> Response:
-    resident = _found(settings, db, visitor.visitor.id, found)
+    resident = _found(page.settings, page.db, visitor.visitor.id, found)
     children = [
         (child_name_1, child_dob_1),
         (child_name_2, child_dob_2),
@@ -163,8 +154,8 @@ def request_submit(
     minors = [{"name": n, "date_of_birth": d} for n, d in children if n.strip() or d.strip()]
     try:
         service.request_approval(
-            db,
-            clock,
+            page.db,
+            page.clock,
             visitor.visitor,
             visitor.actor,
             resident=resident,
@@ -175,17 +166,20 @@ def request_submit(
         form = {"relationship": relationship}
         for n, (name, dob) in enumerate(children, start=1):
             form |= {f"child_name_{n}": name, f"child_dob_{n}": dob}
-        return answer.refused(
+        return page.refused(
             exc,
             FormPage(
                 "approvals/request.html",
-                lambda: {**_request_context(db, visitor.visitor, resident, found), "form": form},
+                lambda: {
+                    **_request_context(page.db, visitor.visitor, resident, found),
+                    "form": form,
+                },
                 field="relationship",
                 rename=_CHILD_FIELDS,
             ),
         )
-    facility = db.get(Facility, resident.facility_id)
-    return answer.done(
+    facility = page.db.get(Facility, resident.facility_id)
+    return page.done(
         "/visits",
         f"Request sent. {facility.name if facility else 'The facility'} will "
         "reply by e-mail, usually within 5 working days.",
@@ -217,7 +211,7 @@ def queue_page(request: Request, reviewer: DecidingReviewer) -> HTMLResponse:
 def decide_submit(
     approval_id: int,
     reviewer: DecidingReviewer,
-    answer: Answer,
+    page: Page,
     decision: Annotated[Literal["approve", "deny"], Form()],
     reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
@@ -225,11 +219,11 @@ def decide_submit(
     try:
         approval = reviewer.decide(approval_id, approve=decision == "approve", reason=reason)
     except DomainError as exc:
-        return answer.refused_to(exc, back)
+        return page.refused_to(exc, back)
     visitor = reviewer.db.get(Visitor, approval.visitor_id)
     name = visitor.legal_name if visitor else "The visitor"
     verb = "approved" if decision == "approve" else "not approved"
-    return answer.done(back, f"{name} {verb}. We e-mailed them.")
+    return page.done(back, f"{name} {verb}. We e-mailed them.")
 
 
 # --- kiosk -----------------------------------------------------------------------------
@@ -237,10 +231,12 @@ def decide_submit(
 
 @router.post("/kiosk/requests/{approval_id}/decline", response_class=HTMLResponse)
 def kiosk_decline_submit(
-    approval_id: int, kiosk: CurrentResident, db: DbSession, clock: ClockDep, answer: Answer
+    approval_id: int,
+    kiosk: CurrentResident,
+    page: Page,
 ) -> Response:
     assert kiosk.resident_id is not None  # CurrentResident has one
     service.resident_decline(
-        db, clock, kiosk.actor, resident_id=kiosk.resident_id, approval_id=approval_id
+        page.db, page.clock, kiosk.actor, resident_id=kiosk.resident_id, approval_id=approval_id
     )
-    return answer.done("/kiosk", "Request declined. The visitor won't be told who declined.")
+    return page.done("/kiosk", "Request declined. The visitor won't be told who declined.")

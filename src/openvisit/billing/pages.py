@@ -16,12 +16,12 @@ from openvisit.approvals import service as approvals
 from openvisit.billing import refunds, reports, service, settlement
 from openvisit.billing.ledger import dollars
 from openvisit.billing.routes import FromDay, Gateway, ToDay
-from openvisit.deps import BillingFacility, ClockDep, CurrentStaff, CurrentVisitor, DbSession
+from openvisit.deps import BillingFacility, CurrentStaff, CurrentVisitor, DbSession
 from openvisit.errors import Code, DomainError, NotFound
 from openvisit.people.models import Visitor
 from openvisit.scheduling import service as scheduling
 from openvisit.visits.service import access_visit
-from openvisit.web.answers import Answer, FormPage
+from openvisit.web.answers import FormPage, Page
 from openvisit.web.render import redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -85,10 +85,8 @@ def wallet_page(request: Request, visitor: CurrentVisitor, db: DbSession) -> HTM
 @router.post("/wallet/deposits", response_class=HTMLResponse)
 def wallet_deposit_submit(
     visitor: CurrentVisitor,
-    db: DbSession,
-    clock: ClockDep,
+    page: Page,
     gateway: Gateway,
-    answer: Answer,
     amount: FormStr = "",
     card_number: Annotated[str, Form(max_length=30)] = "",
     attempt: Attempt = "",
@@ -96,8 +94,8 @@ def wallet_deposit_submit(
     """The form's attempt id is the idempotency key: a double submit adds money once."""
     try:
         txn = service.deposit_by_card(
-            db,
-            clock,
+            page.db,
+            page.clock,
             gateway,
             visitor.actor,
             visitor.visitor,
@@ -109,37 +107,35 @@ def wallet_deposit_submit(
         field = _DEPOSIT_FIELDS.get(exc.code)
         if field is not None:
             exc.fields = {field: exc.message}
-        return answer.refused(
+        return page.refused(
             exc,
             FormPage(
                 "billing/wallet.html",
                 lambda: _wallet_context(
-                    db, visitor.visitor, attempt=attempt, form={"amount": amount}
+                    page.db, visitor.visitor, attempt=attempt, form={"amount": amount}
                 ),
                 field="amount",
             ),
         )
-    added = service.wallet_change(db, txn.id, visitor.visitor.id)
-    return answer.done("/wallet", f"{dollars(added)} added to your wallet.")
+    added = service.wallet_change(page.db, txn.id, visitor.visitor.id)
+    return page.done("/wallet", f"{dollars(added)} added to your wallet.")
 
 
 @router.post("/wallet/refund", response_class=HTMLResponse)
 def wallet_refund_submit(
     visitor: CurrentVisitor,
-    db: DbSession,
-    clock: ClockDep,
+    page: Page,
     gateway: Gateway,
-    answer: Answer,
     attempt: Attempt = "",
 ) -> Response:
     try:
         txn = refunds.refund_on_request(
-            db, clock, gateway, visitor.actor, visitor.visitor.id, attempt=attempt
+            page.db, page.clock, gateway, visitor.actor, visitor.visitor.id, attempt=attempt
         )
     except DomainError as exc:
-        return answer.refused_to(exc, "/wallet")
-    paid = -service.wallet_change(db, txn.id, visitor.visitor.id)
-    return answer.done("/wallet", f"{dollars(paid)} is on its way back to your payment method.")
+        return page.refused_to(exc, "/wallet")
+    paid = -service.wallet_change(page.db, txn.id, visitor.visitor.id)
+    return page.done("/wallet", f"{dollars(paid)} is on its way back to your payment method.")
 
 
 @router.get("/visits/{visit_id}/receipt", response_class=HTMLResponse)
@@ -182,18 +178,17 @@ def money_trail_page(
 @router.get("/staff/facilities/{facility_id}/money-trail", response_class=HTMLResponse)
 def money_trail_lookup(
     facility: BillingFacility,
-    db: DbSession,
-    answer: Answer,
+    page: Page,
     reference: Annotated[str, Query(max_length=40)] = "",
 ) -> Response:
     """Find a visit's money trail by its reference (what a family reads out on the phone)."""
-    visit = scheduling.visit_by_reference(db, facility.id, reference)
+    visit = scheduling.visit_by_reference(page.db, facility.id, reference)
     if visit is None:
         words = reference.strip() or "(none given)"
         missing = NotFound(
             f"No visit at this facility has reference {words}.", code=Code.VISIT_NOT_FOUND
         )
-        return answer.refused_to(missing, f"/staff/facilities/{facility.id}/revenue")
+        return page.refused_to(missing, f"/staff/facilities/{facility.id}/revenue")
     return redirect(f"/staff/facilities/{facility.id}/visits/{visit.id}/money")
 
 
@@ -203,22 +198,20 @@ class MoneyReport:
 
     def __init__(
         self,
-        request: Request,
+        page: Page,
         facility: BillingFacility,
         staff: CurrentStaff,
-        clock: ClockDep,
-        answer: Answer,
         first: FromDay = "",
         last: ToDay = "",
     ) -> None:
-        self.request, self.answer, self.facility = request, answer, facility
+        self.request, self.answer, self.facility = page.request, page, facility
         self.context = {
             "staff": staff,
             "facility": facility,
             "dollars": dollars,
             "form": {"from": first, "to": last},
         }
-        self.now, self.first, self.last = clock.now(), first, last
+        self.now, self.first, self.last = page.clock.now(), first, last
 
     def page(
         self, template: str, report: Callable[[reports.DateRange], Mapping[str, Any]]

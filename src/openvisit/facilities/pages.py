@@ -15,12 +15,10 @@ from sqlalchemy.orm import Session
 from openvisit.auth.cookies import KIOSK_COOKIE, set_session_cookie
 from openvisit.clock import Clock
 from openvisit.deps import (
-    ClockDep,
     ClosuresFacility,
     CurrentStaff,
     DbSession,
     ManagedFacility,
-    SettingsDep,
     client_ip,
 )
 from openvisit.errors import Code, DomainError, InvalidInput
@@ -44,7 +42,7 @@ from openvisit.flows import closures as closure_flow
 from openvisit.flows import housing
 from openvisit.people.context import StaffContext
 from openvisit.scheduling import service as scheduling
-from openvisit.web.answers import Answer, FormPage
+from openvisit.web.answers import FormPage, Page
 from openvisit.web.render import redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -150,16 +148,14 @@ def settings_submit(
     facility: ManagedFacility,
     form: Annotated[SettingsForm, Form()],
     staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-    answer: Answer,
+    page: Page,
 ) -> Response:
     try:
-        update_settings(db, clock, staff.actor, facility, _settings_from_form(form))
+        update_settings(page.db, page.clock, staff.actor, facility, _settings_from_form(form))
     except DomainError as exc:
         context = {"staff": staff, "facility": facility, "form": form.model_dump()}
-        return answer.refused(exc, FormPage("facilities/settings.html", lambda: context))
-    return answer.done(
+        return page.refused(exc, FormPage("facilities/settings.html", lambda: context))
+    return page.done(
         _url(facility, "settings"), "Settings saved. New bookings use them from now on."
     )
 
@@ -217,23 +213,21 @@ def units_page(
 def unit_create_submit(
     facility: ManagedFacility,
     staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-    answer: Answer,
+    page: Page,
     name: FormText = "",
 ) -> Response:
     try:
-        unit = units.create_unit(db, clock, staff.actor, facility, name=name)
+        unit = units.create_unit(page.db, page.clock, staff.actor, facility, name=name)
     except DomainError as exc:
-        return answer.refused(
+        return page.refused(
             exc,
             FormPage(
                 "facilities/units.html",
-                lambda: _with_units(db, staff, facility, form={"name": name}),
+                lambda: _with_units(page.db, staff, facility, form={"name": name}),
                 field="name",
             ),
         )
-    return answer.done(
+    return page.done(
         _url(facility, f"units/{unit.id}"), f"{unit.name} added. Now set its visiting hours."
     )
 
@@ -255,9 +249,7 @@ def unit_hours_submit(
     facility: ManagedFacility,
     unit: ManagedUnit,
     staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-    answer: Answer,
+    page: Page,
     weekday: Annotated[list[str], Form(max_length=200)] = [],  # noqa: B006
     start: Annotated[list[str], Form(max_length=200)] = [],  # noqa: B006
     end: Annotated[list[str], Form(max_length=200)] = [],  # noqa: B006
@@ -272,12 +264,12 @@ def unit_hours_submit(
         for r in rows
     ]
     try:
-        units.replace_hours(db, clock, staff.actor, unit, windows)
+        units.replace_hours(page.db, page.clock, staff.actor, unit, windows)
     except DomainError as exc:
-        return answer.refused(
+        return page.refused(
             exc, _unit_form(staff, facility, unit, field="windows", name=unit.name, rows=rows)
         )
-    return answer.done(_url(facility, "units"), f"Visiting hours for {unit.name} saved.")
+    return page.done(_url(facility, "units"), f"Visiting hours for {unit.name} saved.")
 
 
 @router.post(BASE + "/units/{unit_id}/rename", response_class=HTMLResponse)
@@ -285,16 +277,14 @@ def unit_rename_submit(
     facility: ManagedFacility,
     unit: ManagedUnit,
     staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-    answer: Answer,
+    page: Page,
     name: FormText = "",
 ) -> Response:
     try:
-        units.rename_unit(db, clock, staff.actor, facility, unit, name=name)
+        units.rename_unit(page.db, page.clock, staff.actor, facility, unit, name=name)
     except DomainError as exc:
-        return answer.refused(exc, _unit_form(staff, facility, unit, field="name", name=name))
-    return answer.done(_url(facility, f"units/{unit.id}"), f"Unit renamed to {unit.name}.")
+        return page.refused(exc, _unit_form(staff, facility, unit, field="name", name=name))
+    return page.done(_url(facility, f"units/{unit.id}"), f"Unit renamed to {unit.name}.")
 
 
 @router.post(BASE + "/units/{unit_id}/delete", response_class=HTMLResponse)
@@ -302,16 +292,14 @@ def unit_delete_submit(
     facility: ManagedFacility,
     unit: ManagedUnit,
     staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-    answer: Answer,
+    page: Page,
 ) -> Response:
     name = unit.name
     try:
-        housing.delete_unit(db, clock, staff.actor, unit)
+        housing.delete_unit(page.db, page.clock, staff.actor, unit)
     except DomainError as exc:
-        return answer.refused_to(exc, _url(facility, f"units/{unit.id}"))
-    return answer.done(_url(facility, "units"), f"{name} deleted.")
+        return page.refused_to(exc, _url(facility, f"units/{unit.id}"))
+    return page.done(_url(facility, "units"), f"{name} deleted.")
 
 
 # --- closures ------------------------------------------------------------------------
@@ -326,14 +314,13 @@ def _closures_context(
 
 @router.get(BASE + "/closures", response_class=HTMLResponse)
 def closures_page(
-    request: Request,
+    page: Page,
     facility: ClosuresFacility,
     staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
 ) -> HTMLResponse:
-    return render(
-        request, "facilities/closures.html", _closures_context(db, clock, staff, facility)
+    return page.render(
+        "facilities/closures.html",
+        _closures_context(page.db, page.clock, staff, facility),
     )
 
 
@@ -350,14 +337,10 @@ class ClosureForm(BaseModel):
 
 @router.post(BASE + "/closures", response_class=HTMLResponse)
 def closure_create_submit(
-    request: Request,
+    page: Page,
     facility: ClosuresFacility,
     form: Annotated[ClosureForm, Form()],
     staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-    settings: SettingsDep,
-    answer: Answer,
 ) -> Response:
     try:
         starts_at = closures.local_to_utc(
@@ -373,7 +356,7 @@ def closure_create_submit(
         )
         if form.confirm != "yes":
             affected = scheduling.visits_affected_by(
-                db,
+                page.db,
                 facility_id=facility.id,
                 unit_id=new.unit_id,
                 starts_at=starts_at,
@@ -382,18 +365,25 @@ def closure_create_submit(
             if affected:
                 # Show the effect before it happens: "12 visits will be cancelled".
                 ctx = _closures_context(
-                    db, clock, staff, facility, form=form.model_dump(), confirm_count=len(affected)
+                    page.db,
+                    page.clock,
+                    staff,
+                    facility,
+                    form=form.model_dump(),
+                    confirm_count=len(affected),
                 )
-                return render(request, "facilities/closures.html", ctx)
+                return page.render("facilities/closures.html", ctx)
         closure, cancelled = closure_flow.declare_closure(
-            db, clock, settings, staff.actor, facility, new, staff_id=staff.member.id
+            page.db, page.clock, page.settings, staff.actor, facility, new, staff_id=staff.member.id
         )
     except DomainError as exc:
-        return answer.refused(
+        return page.refused(
             exc,
             FormPage(
                 "facilities/closures.html",
-                lambda: _closures_context(db, clock, staff, facility, form=form.model_dump()),
+                lambda: _closures_context(
+                    page.db, page.clock, staff, facility, form=form.model_dump()
+                ),
                 field="reason",
                 rename={"starts_at": "starts_date", "ends_at": "ends_date"},
             ),
@@ -405,7 +395,7 @@ def closure_create_submit(
         if cancelled
         else ""
     )
-    return answer.done(_url(facility, "closures"), f"{what} recorded.{told}")
+    return page.done(_url(facility, "closures"), f"{what} recorded.{told}")
 
 
 @router.post(BASE + "/closures/{closure_id}/lift", response_class=HTMLResponse)
@@ -413,15 +403,13 @@ def closure_lift_submit(
     facility: ClosuresFacility,
     closure: ManagedClosure,
     staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-    answer: Answer,
+    page: Page,
 ) -> Response:
     try:
-        closures.lift_lockdown(db, clock, staff.actor, closure)
+        closures.lift_lockdown(page.db, page.clock, staff.actor, closure)
     except DomainError as exc:
-        return answer.refused_to(exc, _url(facility, "closures"))
-    return answer.done(_url(facility, "closures"), "Lockdown lifted. Visiting can resume.")
+        return page.refused_to(exc, _url(facility, "closures"))
+    return page.done(_url(facility, "closures"), "Lockdown lifted. Visiting can resume.")
 
 
 # --- kiosks --------------------------------------------------------------------------
@@ -444,17 +432,15 @@ def kiosks_page(
 def kiosk_create_submit(
     facility: ManagedFacility,
     staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-    answer: Answer,
+    page: Page,
     name: FormText = "",
     location: FormId = "",
     unit_id: FormId = "",
 ) -> Response:
     try:
         kiosk = kiosks.create_kiosk(
-            db,
-            clock,
+            page.db,
+            page.clock,
             staff.actor,
             facility,
             name=name,
@@ -463,15 +449,15 @@ def kiosk_create_submit(
         )
     except DomainError as exc:
         form = {"name": name, "location": location, "unit_id": unit_id}
-        return answer.refused(
+        return page.refused(
             exc,
             FormPage(
                 "facilities/kiosks.html",
-                lambda: _kiosks_context(db, staff, facility, form=form),
+                lambda: _kiosks_context(page.db, staff, facility, form=form),
                 field="name",
             ),
         )
-    return answer.done(
+    return page.done(
         _url(facility, "kiosks"), f"{kiosk.name} added. Issue a device credential to set it up."
     )
 
@@ -481,36 +467,30 @@ def kiosk_service_submit(
     facility: ManagedFacility,
     kiosk: ManagedKiosk,
     staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-    answer: Answer,
+    page: Page,
     in_service: Annotated[Literal["yes", "no"], Form()],
     reason: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
     try:
         kiosks.set_kiosk_service(
-            db, clock, staff.actor, kiosk, in_service=in_service == "yes", reason=reason
+            page.db, page.clock, staff.actor, kiosk, in_service=in_service == "yes", reason=reason
         )
     except DomainError as exc:
-        return answer.refused_to(exc, _url(facility, "kiosks"), prefix=f"{kiosk.name}: ")
+        return page.refused_to(exc, _url(facility, "kiosks"), prefix=f"{kiosk.name}: ")
     state = "back in service" if kiosk.in_service else "out of service"
-    return answer.done(_url(facility, "kiosks"), f"{kiosk.name} is {state}.")
+    return page.done(_url(facility, "kiosks"), f"{kiosk.name} is {state}.")
 
 
 @router.post(BASE + "/kiosks/{kiosk_id}/credential", response_class=HTMLResponse)
 def kiosk_credential_submit(
-    request: Request,
+    page: Page,
     facility: ManagedFacility,
     kiosk: ManagedKiosk,
     staff: CurrentStaff,
-    db: DbSession,
-    settings: SettingsDep,
-    clock: ClockDep,
 ) -> Response:
     """Shows the new code on this response only: it is never stored nor put in a cookie."""
-    issued = kiosks.issue_kiosk_credential(db, settings, clock, staff.actor, kiosk)
-    response = render(
-        request,
+    issued = kiosks.issue_kiosk_credential(page.db, page.settings, page.clock, staff.actor, kiosk)
+    response = page.render(
         "facilities/kiosk_credential.html",
         {"staff": staff, "facility": facility, "issued": issued},
     )
@@ -523,15 +503,13 @@ def kiosk_revoke_submit(
     facility: ManagedFacility,
     kiosk: ManagedKiosk,
     staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-    answer: Answer,
+    page: Page,
 ) -> Response:
     try:
-        kiosks.revoke_kiosk_credential(db, clock, staff.actor, kiosk)
+        kiosks.revoke_kiosk_credential(page.db, page.clock, staff.actor, kiosk)
     except DomainError as exc:
-        return answer.refused_to(exc, _url(facility, "kiosks"))
-    return answer.done(
+        return page.refused_to(exc, _url(facility, "kiosks"))
+    return page.done(
         _url(facility, "kiosks"), f"{kiosk.name}'s credential revoked. The device is signed out."
     )
 
@@ -546,24 +524,20 @@ def activate_page(request: Request, code: str = "") -> HTMLResponse:
 
 @router.post("/kiosk/activate", response_class=HTMLResponse)
 def activate_submit(
-    request: Request,
-    db: DbSession,
-    settings: SettingsDep,
-    clock: ClockDep,
-    answer: Answer,
+    page: Page,
     code: FormText = "",
 ) -> Response:
     try:
         done = kiosks.activate_kiosk(
-            db,
-            settings,
-            clock,
+            page.db,
+            page.settings,
+            page.clock,
             code=code,
-            ip=client_ip(request),
-            user_agent=request.headers.get("user-agent", ""),
+            ip=client_ip(page.request),
+            user_agent=page.request.headers.get("user-agent", ""),
         )
     except DomainError as exc:
-        return answer.refused(
+        return page.refused(
             exc,
             FormPage(
                 "facilities/kiosk_activate.html", lambda: {"form": {"code": ""}}, field="code"
@@ -571,6 +545,10 @@ def activate_submit(
         )
     response = redirect("/kiosk")
     set_session_cookie(
-        response, settings, KIOSK_COOKIE, done.session.token, kiosk_session_seconds(settings)
+        response,
+        page.settings,
+        KIOSK_COOKIE,
+        done.session.token,
+        kiosk_session_seconds(page.settings),
     )
     return response

@@ -22,7 +22,6 @@ from openvisit.deps import (
     OptionalKiosk,
     ResidentsManagedFacility,
     ResidentsViewedFacility,
-    SettingsDep,
 )
 from openvisit.errors import DomainError, InvalidInput
 from openvisit.facilities import units
@@ -35,7 +34,7 @@ from openvisit.residents.models import CustodyStatus, Resident
 from openvisit.residents.routes import DryRun, ManagedResident, PageNumber, Search, ViewedResident
 from openvisit.scheduling import presenters
 from openvisit.scheduling import service as scheduling
-from openvisit.web.answers import Answer, FormPage
+from openvisit.web.answers import FormPage, Page
 from openvisit.web.render import flash_redirect, redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -177,15 +176,15 @@ def new_submit(
     facility: ResidentsManagedFacility,
     form: Annotated[ResidentForm, Form()],
     staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-    answer: Answer,
+    page: Page,
 ) -> Response:
     try:
-        resident = service.create_resident(db, clock, staff.actor, facility, **form.details())
+        resident = service.create_resident(
+            page.db, page.clock, staff.actor, facility, **form.details()
+        )
     except DomainError as exc:
-        return answer.refused(exc, _resident_form(db, staff, facility, None, form))
-    return answer.done(
+        return page.refused(exc, _resident_form(page.db, staff, facility, None, form))
+    return page.done(
         _url(resident),
         f"{resident.full_name} ({resident.booking_number}) was added. "
         "Set a PIN so they can sign in at a kiosk.",
@@ -204,46 +203,43 @@ def import_page(
 
 @router.post(PAGES + "/import", response_class=HTMLResponse)
 def import_submit(
-    request: Request,
+    page: Page,
     facility: ResidentsManagedFacility,
     staff: CurrentStaff,
-    db: DbSession,
-    settings: SettingsDep,
-    clock: ClockDep,
-    answer: Answer,
     roster_file: Annotated[UploadFile | None, File(alias="roster")] = None,
     dry_run: DryRun = False,
 ) -> HTMLResponse:
     def context() -> dict[str, Any]:
-        return _form_ctx(db, staff, facility, columns=roster.COLUMNS, form={"dry_run": dry_run})
+        return _form_ctx(
+            page.db, staff, facility, columns=roster.COLUMNS, form={"dry_run": dry_run}
+        )
 
-    data = roster_file.file.read(settings.upload_max_bytes + 1) if roster_file else b""
+    data = roster_file.file.read(page.settings.upload_max_bytes + 1) if roster_file else b""
     try:
         report = roster.import_roster(
-            db, settings, clock, staff.actor, facility, data, dry_run=dry_run
+            page.db, page.settings, page.clock, staff.actor, facility, data, dry_run=dry_run
         )
     except roster.RosterRejected as exc:
         rejected = exc.report
-        return answer.refused(
+        return page.refused(
             exc,
             FormPage("residents/import_report.html", lambda: {**context(), "report": rejected}),
         )
     except DomainError as exc:
-        return answer.refused(exc, FormPage("residents/import.html", context, field="roster"))
-    return render(request, "residents/import_report.html", {**context(), "report": report})
+        return page.refused(exc, FormPage("residents/import.html", context, field="roster"))
+    return page.render("residents/import_report.html", {**context(), "report": report})
 
 
 @router.get(PAGE_ONE, response_class=HTMLResponse)
 def detail_page(
-    request: Request,
+    page: Page,
     facility: ResidentsViewedFacility,
     resident: ViewedResident,
     staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
 ) -> HTMLResponse:
-    return render(
-        request, "residents/detail.html", _detail_ctx(db, clock, staff, facility, resident)
+    return page.render(
+        "residents/detail.html",
+        _detail_ctx(page.db, page.clock, staff, facility, resident),
     )
 
 
@@ -263,24 +259,21 @@ def edit_page(
 
 @router.post(PAGE_ONE + "/edit", response_class=HTMLResponse)
 def edit_submit(
-    request: Request,
+    page: Page,
     facility: ResidentsManagedFacility,
     resident: ManagedResident,
     form: Annotated[ResidentForm, Form()],
     staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-    answer: Answer,
 ) -> Response:
     try:
         changed = service.update_resident(
-            db, clock, staff.actor, facility, resident, **form.details()
+            page.db, page.clock, staff.actor, facility, resident, **form.details()
         )
     except DomainError as exc:
-        return answer.refused(exc, _resident_form(db, staff, facility, resident, form))
+        return page.refused(exc, _resident_form(page.db, staff, facility, resident, form))
     if not changed:
-        return flash_redirect(request, _url(resident), "Nothing was changed.", kind="info")
-    return answer.done(_url(resident), f"{resident.full_name}'s details were saved.")
+        return flash_redirect(page.request, _url(resident), "Nothing was changed.", kind="info")
+    return page.done(_url(resident), f"{resident.full_name}'s details were saved.")
 
 
 # --- the resident's page: PIN, custody, restriction ----------------------------------
@@ -291,18 +284,16 @@ def pin_submit(
     facility: ResidentsManagedFacility,
     resident: ManagedResident,
     staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-    answer: Answer,
+    page: Page,
     pin: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     try:
-        service.set_pin(db, clock, staff.actor, resident, pin)
+        service.set_pin(page.db, page.clock, staff.actor, resident, pin)
     except DomainError as exc:
-        return answer.refused(
-            exc, _detail_form(db, clock, staff, facility, resident, field="pin", form={})
+        return page.refused(
+            exc, _detail_form(page.db, page.clock, staff, facility, resident, field="pin", form={})
         )
-    return answer.done(
+    return page.done(
         _url(resident),
         f"A new PIN was set for {resident.full_name}. Tell them privately; "
         "it can't be shown again.",
@@ -314,10 +305,7 @@ def custody_submit(
     facility: ResidentsManagedFacility,
     resident: ManagedResident,
     staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-    settings: SettingsDep,
-    answer: Answer,
+    page: Page,
     status: FormStr = "",
     custody_reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
@@ -327,15 +315,21 @@ def custody_submit(
                 "Choose a custody status.", fields={"status": "Choose a custody status"}
             )
         custody.change_custody_status(
-            db, clock, settings, staff.actor, resident, CustodyStatus(status), custody_reason
+            page.db,
+            page.clock,
+            page.settings,
+            staff.actor,
+            resident,
+            CustodyStatus(status),
+            custody_reason,
         )
     except DomainError as exc:
         form = {"status": status, "custody_reason": custody_reason}
-        return answer.refused(
+        return page.refused(
             exc,
             _detail_form(
-                db,
-                clock,
+                page.db,
+                page.clock,
                 staff,
                 facility,
                 resident,
@@ -345,7 +339,7 @@ def custody_submit(
             ),
         )
     label = CUSTODY_LABELS[resident.custody_status].lower()
-    return answer.done(_url(resident), f"{resident.full_name} is now marked {label}.")
+    return page.done(_url(resident), f"{resident.full_name} is now marked {label}.")
 
 
 @router.post(PAGE_ONE + "/restriction", response_class=HTMLResponse)
@@ -353,22 +347,26 @@ def restriction_submit(
     facility: ResidentsManagedFacility,
     resident: ManagedResident,
     staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-    answer: Answer,
+    page: Page,
     until: Annotated[str, Form(max_length=20)] = "",
     reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     try:
         service.restrict_visits(
-            db, clock, staff.actor, resident, service.end_of_local_day(facility, until), reason
+            page.db,
+            page.clock,
+            staff.actor,
+            resident,
+            service.end_of_local_day(facility, until),
+            reason,
         )
     except DomainError as exc:
         form = {"until": until, "reason": reason}
-        return answer.refused(
-            exc, _detail_form(db, clock, staff, facility, resident, field="until", form=form)
+        return page.refused(
+            exc,
+            _detail_form(page.db, page.clock, staff, facility, resident, field="until", form=form),
         )
-    return answer.done(
+    return page.done(
         _url(resident), f"{resident.full_name} can't have visits until the end of {until}."
     )
 
@@ -378,17 +376,16 @@ def lift_submit(
     facility: ResidentsManagedFacility,
     resident: ManagedResident,
     staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-    answer: Answer,
+    page: Page,
 ) -> Response:
     try:
-        service.lift_restriction(db, clock, staff.actor, resident)
+        service.lift_restriction(page.db, page.clock, staff.actor, resident)
     except DomainError as exc:
-        return answer.refused(
-            exc, _detail_form(db, clock, staff, facility, resident, field="until", form={})
+        return page.refused(
+            exc,
+            _detail_form(page.db, page.clock, staff, facility, resident, field="until", form={}),
         )
-    return answer.done(_url(resident), f"The visit restriction on {resident.full_name} was lifted.")
+    return page.done(_url(resident), f"The visit restriction on {resident.full_name} was lifted.")
 
 
 # --- the kiosk -----------------------------------------------------------------------
@@ -396,23 +393,24 @@ def lift_submit(
 
 @router.get("/kiosk", response_class=HTMLResponse)
 def kiosk_home(
-    request: Request, kiosk: OptionalKiosk, db: DbSession, clock: ClockDep
+    page: Page,
+    kiosk: OptionalKiosk,
 ) -> HTMLResponse:
     if kiosk is None:
-        return render(request, "kiosk/not_set_up.html")
-    view = kiosk_session.kiosk_view(db, kiosk)
+        return page.render("kiosk/not_set_up.html")
+    view = kiosk_session.kiosk_view(page.db, kiosk)
     if not view.kiosk.in_service:
-        return render(request, "kiosk/out_of_service.html", {"kiosk": view.kiosk})
+        return page.render("kiosk/out_of_service.html", {"kiosk": view.kiosk})
     if view.resident is None:
-        return render(request, "kiosk/sign_in.html", {"kiosk": view.kiosk})
-    visits = scheduling.upcoming_for_resident(db, view.resident.id, clock.now())
-    requests = approvals.pending_for_resident(db, view.resident.id)
+        return page.render("kiosk/sign_in.html", {"kiosk": view.kiosk})
+    visits = scheduling.upcoming_for_resident(page.db, view.resident.id, page.clock.now())
+    requests = approvals.pending_for_resident(page.db, view.resident.id)
     visitor_ids = {v.visitor_id for v in visits} | {a.visitor_id for a in requests}
     names = {
-        v.id: v.legal_name for v in db.scalars(select(Visitor).where(Visitor.id.in_(visitor_ids)))
+        v.id: v.legal_name
+        for v in page.db.scalars(select(Visitor).where(Visitor.id.in_(visitor_ids)))
     }
-    return render(
-        request,
+    return page.render(
         "kiosk/home.html",
         {
             "kiosk": view.kiosk,
@@ -420,7 +418,7 @@ def kiosk_home(
             "visits": visits,
             "requests": requests,
             "names": names,
-            "facility": db.get(Facility, view.resident.facility_id),
+            "facility": page.db.get(Facility, view.resident.facility_id),
             "span": presenters.span_label,
             "type_names": presenters.TYPE_NAMES,
         },
@@ -430,26 +428,23 @@ def kiosk_home(
 @router.post("/kiosk/sign-in", response_class=HTMLResponse)
 def sign_in_submit(
     kiosk: CurrentKiosk,
-    db: DbSession,
-    settings: SettingsDep,
-    clock: ClockDep,
-    answer: Answer,
+    page: Page,
     booking_number: Annotated[str, Form(max_length=60)] = "",
     pin: Annotated[str, Form(max_length=30)] = "",
 ) -> Response:
     try:
         kiosk_session.resident_sign_in(
-            db, settings, clock, kiosk, booking_number=booking_number, pin=pin
+            page.db, page.settings, page.clock, kiosk, booking_number=booking_number, pin=pin
         )
     except kiosk_session.KioskOutOfService as exc:
-        return answer.refused_to(exc, "/kiosk")
+        return page.refused_to(exc, "/kiosk")
     except DomainError as exc:
-        return answer.refused(
+        return page.refused(
             exc,
             FormPage(
                 "kiosk/sign_in.html",
                 lambda: {
-                    "kiosk": kiosk_session.kiosk_view(db, kiosk).kiosk,
+                    "kiosk": kiosk_session.kiosk_view(page.db, kiosk).kiosk,
                     "form": {"booking_number": booking_number},
                 },
                 field="booking_number",

@@ -15,11 +15,9 @@ from openvisit.billing import service as billing
 from openvisit.billing.ledger import dollars
 from openvisit.clock import Clock
 from openvisit.deps import (
-    ClockDep,
     CurrentStaff,
     CurrentVisitor,
     DbSession,
-    SettingsDep,
     ViewedFacility,
     VisitsFacility,
 )
@@ -34,7 +32,7 @@ from openvisit.scheduling.presenters import STATE_TAGS
 from openvisit.scheduling.routes import my_visit_calendar, parse_date
 from openvisit.visits.models import Visit, VisitState, VisitType
 from openvisit.visits.service import access_visit
-from openvisit.web.answers import Answer, FormPage
+from openvisit.web.answers import FormPage, Page
 from openvisit.web.render import flash_redirect, redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -126,11 +124,11 @@ def booking_context(
 
 @router.get("/visits", response_class=HTMLResponse)
 def my_visits(
-    request: Request, visitor: CurrentVisitor, db: DbSession, clock: ClockDep
+    page: Page,
+    visitor: CurrentVisitor,
 ) -> HTMLResponse:
-    mine = service.family_visits(db, visitor.visitor.id, clock.now())
-    return render(
-        request,
+    mine = service.family_visits(page.db, visitor.visitor.id, page.clock.now())
+    return page.render(
         "scheduling/my_visits.html",
         {
             "visitor": visitor.visitor,
@@ -184,21 +182,19 @@ def _choose_time(
 
 @router.get("/visits/book", response_class=HTMLResponse)
 def choose_time(
-    request: Request,
+    page: Page,
     visitor: CurrentVisitor,
-    db: DbSession,
-    clock: ClockDep,
     resident_id: int,
     length: int | None = None,
     type: VisitType | None = None,
     week: int = 0,
     reschedule: int | None = None,
 ) -> HTMLResponse:
-    resident = service.resident_asked_about(db, visitor.visitor.id, resident_id)
+    resident = service.resident_asked_about(page.db, visitor.visitor.id, resident_id)
     try:
         ctx = _choose_time(
-            db,
-            clock,
+            page.db,
+            page.clock,
             visitor.visitor,
             resident,
             visit_type=type,
@@ -207,17 +203,14 @@ def choose_time(
             reschedule=reschedule,
         )
     except DomainError as why:
-        return _cannot_book(request, visitor.visitor, resident, why)
-    return render(request, "scheduling/choose_time.html", ctx)
+        return _cannot_book(page.request, visitor.visitor, resident, why)
+    return page.render("scheduling/choose_time.html", ctx)
 
 
 @router.post("/visits/book", response_class=HTMLResponse)
 def book_submit(
-    request: Request,
+    page: Page,
     visitor: CurrentVisitor,
-    db: DbSession,
-    clock: ClockDep,
-    answer: Answer,
     resident_id: Annotated[int, Form()],
     length: Annotated[int, Form()],
     visit_type: FormVisitType = VisitType.REMOTE,
@@ -225,19 +218,19 @@ def book_submit(
     reschedule: FormStr = "",
     week: Annotated[int, Form()] = 0,
 ) -> Response:
-    resident = service.resident_asked_about(db, visitor.visitor.id, resident_id)
+    resident = service.resident_asked_about(page.db, visitor.visitor.id, resident_id)
     moving = int(reschedule) if reschedule.isdigit() else None
     try:
         when = _parse_start(start)
         if moving is not None:
-            old = access_visit(db, visitor, moving, for_update=True)
+            old = access_visit(page.db, visitor, moving, for_update=True)
             visit = service.reschedule(
-                db, clock, visitor.actor, old, start=when, length_minutes=length
+                page.db, page.clock, visitor.actor, old, start=when, length_minutes=length
             )
         else:
             visit = service.book(
-                db,
-                clock,
+                page.db,
+                page.clock,
                 visitor.actor,
                 resident_id=resident.id,
                 visitor_id=visitor.visitor.id,
@@ -249,8 +242,8 @@ def book_submit(
         again = FormPage(
             "scheduling/choose_time.html",
             lambda: _choose_time(
-                db,
-                clock,
+                page.db,
+                page.clock,
                 visitor.visitor,
                 resident,
                 visit_type=visit_type,
@@ -261,9 +254,9 @@ def book_submit(
             field="start",
         )
         try:
-            return answer.refused(exc, again)
+            return page.refused(exc, again)
         except DomainError as why:  # no time can be booked now at all
-            return _cannot_book(request, visitor.visitor, resident, why)
+            return _cannot_book(page.request, visitor.visitor, resident, why)
     return redirect(f"/visits/{visit.id}?booked=1")
 
 
@@ -301,20 +294,25 @@ def visit_page(
 
 @router.post("/visits/{visit_id}/cancel", response_class=HTMLResponse)
 def cancel_submit(
-    request: Request,
+    page: Page,
     visit_id: int,
     visitor: CurrentVisitor,
-    db: DbSession,
-    clock: ClockDep,
     answer: Annotated[Literal["yes", "no"], Form()] = "no",
 ) -> Response:
-    visit = access_visit(db, visitor, visit_id, for_update=True)
+    visit = access_visit(page.db, visitor, visit_id, for_update=True)
     if answer != "yes":
-        return flash_redirect(request, f"/visits/{visit.id}", "Your visit is still booked.", "info")
+        return flash_redirect(
+            page.request, f"/visits/{visit.id}", "Your visit is still booked.", "info"
+        )
     service.cancel(
-        db, clock, visitor.actor, visit, cause="visitor", reason="Cancelled by the visitor"
+        page.db,
+        page.clock,
+        visitor.actor,
+        visit,
+        cause="visitor",
+        reason="Cancelled by the visitor",
     )
-    return flash_redirect(request, "/visits", f"Visit {visit.reference} cancelled.")
+    return flash_redirect(page.request, "/visits", f"Visit {visit.reference} cancelled.")
 
 
 # The visit page links here: the API's calendar file, at an address of the site's.
@@ -326,29 +324,26 @@ router.add_api_route("/visits/{visit_id}/calendar.ics", my_visit_calendar, metho
 
 @router.get("/staff/facilities/{facility_id}/schedule", response_class=HTMLResponse)
 def schedule_page(
-    request: Request,
+    page: Page,
     facility: ViewedFacility,
     staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
     date: str = "",
 ) -> HTMLResponse:
-    today = clock.now().astimezone(ZoneInfo(facility.timezone)).date()
+    today = page.clock.now().astimezone(ZoneInfo(facility.timezone)).date()
     day = parse_date(date) if date else today
-    visits = service.day_schedule(db, facility, day)
+    visits = service.day_schedule(page.db, facility, day)
     by_kiosk: dict[int, list[Visit]] = {}
     for visit in visits:
         by_kiosk.setdefault(visit.resident_kiosk_id, []).append(visit)
-    return render(
-        request,
+    return page.render(
         "scheduling/staff_schedule.html",
         {
             "staff": staff,
             "facility": facility,
             "day": day,
-            "kiosks": {k.id: k for k in kiosks.list_kiosks(db, facility)},
+            "kiosks": {k.id: k for k in kiosks.list_kiosks(page.db, facility)},
             "by_kiosk": by_kiosk,
-            "names": service.names_of(db, visits),
+            "names": service.names_of(page.db, visits),
             "TAGS": STATE_TAGS,
             "reasons": STAFF_CANCEL_REASONS,
             "prev": day - dt.timedelta(days=1),
@@ -375,22 +370,24 @@ def staff_cancel_submit(
     facility: VisitsFacility,
     visit_id: int,
     staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-    settings: SettingsDep,
-    answer: Answer,
+    page: Page,
     reason: FormStr = "",
     other: FormText = "",
 ) -> Response:
-    visit = access_visit(db, facility, visit_id, for_update=True)
+    visit = access_visit(page.db, facility, visit_id, for_update=True)
     back = _schedule_url(facility, _day_of(visit, facility))
     try:
         service.cancel_by_staff(
-            db, clock, settings, staff.actor, visit, reason=_cancel_reason(reason, other)
+            page.db,
+            page.clock,
+            page.settings,
+            staff.actor,
+            visit,
+            reason=_cancel_reason(reason, other),
         )
     except DomainError as exc:
-        return answer.refused_to(exc, back)
-    return answer.done(back, f"Visit {visit.reference} cancelled; the family was told by e-mail.")
+        return page.refused_to(exc, back)
+    return page.done(back, f"Visit {visit.reference} cancelled; the family was told by e-mail.")
 
 
 @router.post(
@@ -400,22 +397,20 @@ def staff_decide_submit(
     facility: VisitsFacility,
     visit_id: int,
     staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-    answer: Answer,
+    page: Page,
     decision: Annotated[Literal["approve", "deny"], Form()],
     reason: FormText = "",
 ) -> Response:
-    visit = access_visit(db, facility, visit_id, for_update=True)
+    visit = access_visit(page.db, facility, visit_id, for_update=True)
     back = _schedule_url(facility, _day_of(visit, facility))
     approve = decision == "approve"
     try:
-        service.decide_booking(db, clock, staff.actor, visit, approve=approve, reason=reason)
+        service.decide_booking(
+            page.db, page.clock, staff.actor, visit, approve=approve, reason=reason
+        )
     except DomainError as exc:
-        return answer.refused_to(exc, back)
-    return answer.done(
-        back, f"Visit {visit.reference} {'approved' if approve else 'not approved'}."
-    )
+        return page.refused_to(exc, back)
+    return page.done(back, f"Visit {visit.reference} {'approved' if approve else 'not approved'}.")
 
 
 def _staff_book_context(
@@ -430,12 +425,9 @@ def _staff_book_context(
 
 @router.get("/staff/facilities/{facility_id}/visits/new", response_class=HTMLResponse)
 def staff_book_page(
-    request: Request,
+    page: Page,
     facility: VisitsFacility,
     staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-    answer: Answer,
     booking_number: str = "",
     visitor_email: str = "",
     length: int | None = None,
@@ -444,15 +436,15 @@ def staff_book_page(
 ) -> HTMLResponse:
     ctx = _staff_book_context(staff, facility, booking_number, visitor_email)
     if not booking_number and not visitor_email:
-        return render(request, "scheduling/staff_book.html", ctx)
+        return page.render("scheduling/staff_book.html", ctx)
     try:
         resident, visitor = service.resident_and_visitor(
-            db, facility, booking_number, visitor_email
+            page.db, facility, booking_number, visitor_email
         )
         ctx.update(
             booking_context(
-                db,
-                clock,
+                page.db,
+                page.clock,
                 resident=resident,
                 visitor=visitor,
                 visit_type=type,
@@ -462,19 +454,17 @@ def staff_book_page(
             )
         )
     except DomainError as exc:
-        page = FormPage("scheduling/staff_book.html", lambda: ctx, field="booking_number")
-        return answer.refused(exc, page)
+        form_page = FormPage("scheduling/staff_book.html", lambda: ctx, field="booking_number")
+        return page.refused(exc, form_page)
     ctx.update(visitor=visitor, action=f"/staff/facilities/{facility.id}/visits/new")
-    return render(request, "scheduling/staff_book.html", ctx)
+    return page.render("scheduling/staff_book.html", ctx)
 
 
 @router.post("/staff/facilities/{facility_id}/visits/new", response_class=HTMLResponse)
 def staff_book_submit(
     facility: VisitsFacility,
     staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-    answer: Answer,
+    page: Page,
     booking_number: FormStr,
     visitor_email: FormStr,
     length: Annotated[int, Form()],
@@ -483,11 +473,11 @@ def staff_book_submit(
 ) -> Response:
     try:
         resident, visitor = service.resident_and_visitor(
-            db, facility, booking_number, visitor_email
+            page.db, facility, booking_number, visitor_email
         )
         visit = service.book(
-            db,
-            clock,
+            page.db,
+            page.clock,
             staff.actor,
             resident_id=resident.id,
             visitor_id=visitor.id,
@@ -498,10 +488,8 @@ def staff_book_submit(
         )
     except DomainError as exc:
         ctx = _staff_book_context(staff, facility, booking_number, visitor_email)
-        return answer.refused(
-            exc, FormPage("scheduling/staff_book.html", lambda: ctx, field="start")
-        )
-    return answer.done(
+        return page.refused(exc, FormPage("scheduling/staff_book.html", lambda: ctx, field="start"))
+    return page.done(
         _schedule_url(facility, _day_of(visit, facility)),
         f"Visit {visit.reference} booked for {resident.full_name} with {visitor.legal_name}.",
     )

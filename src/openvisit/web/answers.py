@@ -20,7 +20,9 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
-from openvisit.deps import DbSession
+from openvisit.clock import Clock
+from openvisit.config import Settings
+from openvisit.deps import ClockDep, DbSession, SettingsDep
 from openvisit.errors import DomainError
 from openvisit.web.render import flash_redirect, render
 
@@ -41,9 +43,20 @@ class FormPage:
 
 
 class PageAnswer:
-    def __init__(self, request: Request, db: Session) -> None:
+    """What a page handler works with: its request, the request's one transaction, the
+    clock and the settings (as warehouse's handlers find them on the request), and the
+    ways a page answers: render, done, refused."""
+
+    def __init__(self, request: Request, db: Session, clock: Clock, settings: Settings) -> None:
         self.request = request
         self.db = db
+        self.clock = clock
+        self.settings = settings
+
+    def render(
+        self, template: str, context: Mapping[str, Any] | None = None, status_code: int = 200
+    ) -> HTMLResponse:
+        return render(self.request, template, dict(context or {}), status_code=status_code)
 
     def _undo(self, exc: DomainError) -> None:
         if not exc.keep_changes:
@@ -72,8 +85,10 @@ class PageAnswer:
         return flash_redirect(self.request, url, message)
 
 
-def page_answer(request: Request, db: DbSession) -> PageAnswer:
-    return PageAnswer(request, db)
+def page_answer(
+    request: Request, db: DbSession, clock: ClockDep, settings: SettingsDep
+) -> PageAnswer:
+    return PageAnswer(request, db, clock, settings)
 
 
-Answer = Annotated[PageAnswer, Depends(page_answer)]
+Page = Annotated[PageAnswer, Depends(page_answer)]

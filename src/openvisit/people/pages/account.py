@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from openvisit.auth.cookies import SESSION_COOKIE, clear_session_cookie
 from openvisit.billing.ledger import dollars
-from openvisit.deps import ClockDep, CurrentVisitor, DbSession, SettingsDep
+from openvisit.deps import CurrentVisitor, DbSession
 from openvisit.errors import DomainError
 from openvisit.facilities import service as facilities
 from openvisit.flows import account_closure
@@ -18,7 +18,7 @@ from openvisit.people import accounts, credentials, identity, sign_in
 from openvisit.people.models import IdentityStatus, Visitor
 from openvisit.people.pages.shared import Password, TotpCode, qr_svg, show
 from openvisit.people.routes import ClosingAccount, IdentityUploaded, int_or_none
-from openvisit.web.answers import Answer, FormPage
+from openvisit.web.answers import FormPage, Page
 from openvisit.web.render import flash_redirect, redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -66,37 +66,37 @@ def close_account_page(request: Request, visitor: CurrentVisitor, db: DbSession)
 
 @router.post("/account/close", response_class=HTMLResponse)
 def close_account_submit(
-    request: Request,
+    page: Page,
     closing: ClosingAccount,
-    answer: Answer,
     choice: Annotated[Literal["", "yes", "no"], Form(alias="answer")] = "",
     password: Password = "",
 ) -> Response:
     if choice == "no":
-        return flash_redirect(request, "/account", "Your account is still open.", "info")
+        return flash_redirect(page.request, "/account", "Your account is still open.", "info")
     try:
         closed = closing.close(confirm=choice == "yes", password=password)
     except DomainError as exc:
-        return answer.refused(exc, _closing(closing.db, closing.visitor.visitor))
+        return page.refused(exc, _closing(closing.db, closing.visitor.visitor))
     paid = (
         f" {dollars(closed.refunded_cents)} is on its way back to your payment method."
         if closed.refunded_cents
         else ""
     )
-    response = answer.done("/", f"Your account is closed.{paid}")
+    response = page.done("/", f"Your account is closed.{paid}")
     clear_session_cookie(response, SESSION_COOKIE)
     return response
 
 
 @router.post("/account/resend-verification")
 def resend_submit(
-    visitor: CurrentVisitor, db: DbSession, settings: SettingsDep, clock: ClockDep, answer: Answer
+    visitor: CurrentVisitor,
+    page: Page,
 ) -> Response:
     try:
-        accounts.resend_verification(db, clock, settings, visitor.visitor)
+        accounts.resend_verification(page.db, page.clock, page.settings, visitor.visitor)
     except DomainError as exc:
-        return answer.refused_to(exc, "/account", kind="info")
-    return answer.done("/account", f"We've sent a new link to {visitor.visitor.email}.")
+        return page.refused_to(exc, "/account", kind="info")
+    return page.done("/account", f"We've sent a new link to {visitor.visitor.email}.")
 
 
 def _security(visitor: Visitor) -> FormPage:
@@ -116,11 +116,14 @@ def security_page(request: Request, visitor: CurrentVisitor) -> HTMLResponse:
 
 
 @router.post("/account/security/start")
-def security_start(visitor: CurrentVisitor, db: DbSession, answer: Answer) -> Response:
+def security_start(
+    visitor: CurrentVisitor,
+    page: Page,
+) -> Response:
     try:
-        sign_in.start_totp(db, visitor.visitor)
+        sign_in.start_totp(page.db, visitor.visitor)
     except DomainError as exc:
-        return answer.refused_to(exc, "/account/security", kind="info")
+        return page.refused_to(exc, "/account/security", kind="info")
     return redirect("/account/security")
 
 
@@ -134,20 +137,22 @@ TOTP_CHANGED = {
 def security_change(
     change: Literal["confirm", "disable"],
     visitor: CurrentVisitor,
-    db: DbSession,
-    clock: ClockDep,
-    answer: Answer,
+    page: Page,
     totp_code: TotpCode = "",
 ) -> Response:
     """Turn two-step sign-in on (a first code confirms the app) or off (a code again)."""
     try:
         if change == "confirm":
-            sign_in.confirm_totp(db, clock, visitor.visitor, code=totp_code, ip=visitor.ip)
+            sign_in.confirm_totp(
+                page.db, page.clock, visitor.visitor, code=totp_code, ip=visitor.ip
+            )
         else:
-            sign_in.disable_totp(db, clock, visitor.visitor, code=totp_code, ip=visitor.ip)
+            sign_in.disable_totp(
+                page.db, page.clock, visitor.visitor, code=totp_code, ip=visitor.ip
+            )
     except DomainError as exc:
-        return answer.refused(exc, _security(visitor.visitor))
-    return answer.done("/account/security", TOTP_CHANGED[change])
+        return page.refused(exc, _security(visitor.visitor))
+    return page.done("/account/security", TOTP_CHANGED[change])
 
 
 def _facility_options(db: DbSession) -> list[tuple[str, str]]:
@@ -169,11 +174,11 @@ def identity_page(request: Request, visitor: CurrentVisitor, db: DbSession) -> H
 
 
 @router.post("/account/identity", response_class=HTMLResponse)
-def identity_submit(upload: IdentityUploaded, answer: Answer) -> Response:
+def identity_submit(upload: IdentityUploaded, page: Page) -> Response:
     try:
         upload.submit()
     except DomainError as exc:
-        page = FormPage(
+        form_page = FormPage(
             "people/identity.html",
             lambda: {
                 "visitor": upload.visitor.visitor,
@@ -183,8 +188,8 @@ def identity_submit(upload: IdentityUploaded, answer: Answer) -> Response:
             },
             field="photo_id",
         )
-        return answer.refused(exc, page)
-    return answer.done(
+        return page.refused(exc, form_page)
+    return page.done(
         "/account",
         "Thank you. We've sent your photos to the facility. We'll e-mail you "
         "when they have checked them.",
@@ -213,9 +218,7 @@ def credentials_page(request: Request, visitor: CurrentVisitor, db: DbSession) -
 @router.post("/account/credentials", response_class=HTMLResponse)
 def credentials_submit(
     visitor: CurrentVisitor,
-    db: DbSession,
-    clock: ClockDep,
-    answer: Answer,
+    page: Page,
     facility_id: Annotated[str, Form(max_length=20)] = "",
     kind: Annotated[str, Form(max_length=20)] = "",
     number: Annotated[str, Form(max_length=60)] = "",
@@ -223,8 +226,8 @@ def credentials_submit(
 ) -> Response:
     try:
         credentials.submit_credential(
-            db,
-            clock,
+            page.db,
+            page.clock,
             visitor.visitor,
             facility_id=int_or_none(facility_id),
             kind=kind,
@@ -234,8 +237,8 @@ def credentials_submit(
         )
     except DomainError as exc:
         form = {"facility_id": facility_id, "kind": kind, "number": number, "issuer": issuer}
-        return answer.refused(exc, _credentials(db, visitor.visitor, form))
-    return answer.done(
+        return page.refused(exc, _credentials(page.db, visitor.visitor, form))
+    return page.done(
         "/account/credentials",
         "Thank you. The facility will check your credential and we'll e-mail you when they have.",
     )

@@ -26,7 +26,6 @@ from openvisit.deps import (
     CurrentVisitor,
     DbSession,
     OptionalVisitor,
-    SettingsDep,
     client_ip,
 )
 from openvisit.errors import Code, DomainError
@@ -34,7 +33,7 @@ from openvisit.people import accounts, sign_in, staff_service
 from openvisit.people.models import StaffMember, Visitor
 from openvisit.people.pages.shared import Email, Next, Password, TotpCode, qr_svg, show
 from openvisit.people.routes import user_agent
-from openvisit.web.answers import Answer, FormPage
+from openvisit.web.answers import FormPage, Page
 from openvisit.web.render import flash_redirect, redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -132,18 +131,19 @@ class _Posted:
 
     def __init__(
         self,
-        request: Request,
-        db: DbSession,
-        settings: SettingsDep,
-        clock: ClockDep,
-        answer: Answer,
+        page: Page,
         email: Email = "",
         password: Password = "",
         totp_code: TotpCode = "",
         next: Next = "",
     ) -> None:
-        self.request, self.db, self.settings, self.clock = request, db, settings, clock
-        self.answer = answer
+        self.request, self.db, self.settings, self.clock = (
+            page.request,
+            page.db,
+            page.settings,
+            page.clock,
+        )
+        self.answer = page
         self.email, self.password, self.totp_code, self.next = email, password, totp_code, next
 
     def password_step(self, door: _Door[Any]) -> Response:
@@ -214,8 +214,8 @@ def sign_in_submit(posted: Posted) -> Response:
 
 
 @router.get("/sign-in/code", response_class=HTMLResponse)
-def code_page(request: Request, db: DbSession, clock: ClockDep, next: str = "") -> Response:
-    return _code_page(request, db, clock, VISITOR_DOOR, next[:500])
+def code_page(page: Page, next: str = "") -> Response:
+    return _code_page(page.request, page.db, page.clock, VISITOR_DOOR, next[:500])
 
 
 @router.post("/sign-in/code", response_class=HTMLResponse)
@@ -225,10 +225,11 @@ def code_submit(posted: Posted) -> Response:
 
 @router.post("/sign-out")
 def sign_out_submit(
-    request: Request, visitor: CurrentVisitor, db: DbSession, clock: ClockDep
+    page: Page,
+    visitor: CurrentVisitor,
 ) -> Response:
-    sign_in.sign_out(db, clock, visitor.session, visitor.ip)
-    response = flash_redirect(request, "/", "You have signed out.")
+    sign_in.sign_out(page.db, page.clock, visitor.session, visitor.ip)
+    response = flash_redirect(page.request, "/", "You have signed out.")
     clear_session_cookie(response, SESSION_COOKIE)
     return response
 
@@ -242,11 +243,7 @@ def sign_up_page(request: Request, visitor: OptionalVisitor) -> Response:
 
 @router.post("/sign-up", response_class=HTMLResponse)
 def sign_up_submit(
-    request: Request,
-    db: DbSession,
-    settings: SettingsDep,
-    clock: ClockDep,
-    answer: Answer,
+    page: Page,
     email: Email = "",
     password: Password = "",
     legal_name: Annotated[str, Form(max_length=200)] = "",
@@ -265,15 +262,15 @@ def sign_up_submit(
     }
     try:
         visitor = accounts.register(
-            db,
-            clock,
-            settings,
+            page.db,
+            page.clock,
+            page.settings,
             email=email,
             password=password,
             legal_name=legal_name,
             date_of_birth=accounts.DateParts(dob_day, dob_month, dob_year),
             phone=phone,
-            ip=client_ip(request),
+            ip=client_ip(page.request),
         )
     except DomainError as exc:
         if exc.code == Code.EMAIL_TAKEN:
@@ -281,8 +278,8 @@ def sign_up_submit(
                 "email": "You already have an account with this e-mail address. "
                 "Sign in, or reset your password if you've forgotten it"
             }
-        return answer.refused(exc, FormPage("people/sign_up.html", lambda: {"form": form}))
-    return answer.done(
+        return page.refused(exc, FormPage("people/sign_up.html", lambda: {"form": form}))
+    return page.done(
         "/sign-in",
         f"Account created. We've sent a link to {visitor.email}: open it to "
         "confirm your e-mail address. You can sign in now.",
@@ -297,22 +294,19 @@ def verify_email_page(request: Request, token: str = "") -> HTMLResponse:
 
 @router.post("/verify-email", response_class=HTMLResponse)
 def verify_email_submit(
-    request: Request,
-    db: DbSession,
-    clock: ClockDep,
+    page: Page,
     visitor: OptionalVisitor,
-    answer: Answer,
     token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     try:
-        accounts.verify_email(db, clock, token=token, ip=client_ip(request))
+        accounts.verify_email(page.db, page.clock, token=token, ip=client_ip(page.request))
     except DomainError as exc:
         failed = FormPage(
             "people/verify_email.html", lambda: {"token": "", "failed": True}, field="token"
         )
-        return answer.refused(exc, failed)
+        return page.refused(exc, failed)
     target = "/account" if visitor is not None else "/sign-in"
-    return answer.done(target, "Thank you: your e-mail address is confirmed.")
+    return page.done(target, "Thank you: your e-mail address is confirmed.")
 
 
 @router.get("/forgot-password", response_class=HTMLResponse)
@@ -321,17 +315,17 @@ def forgot_page(request: Request) -> HTMLResponse:
 
 
 @router.post("/forgot-password", response_class=HTMLResponse)
-def forgot_submit(
-    request: Request, db: DbSession, settings: SettingsDep, clock: ClockDep, email: Email = ""
-) -> Response:
+def forgot_submit(page: Page, email: Email = "") -> Response:
     if not email.strip():
         msg = "Enter the e-mail address you signed up with"
-        return render(
-            request, "people/forgot_password.html", {"errors": {"email": msg}}, status_code=422
+        return page.render(
+            "people/forgot_password.html", {"errors": {"email": msg}}, status_code=422
         )
-    accounts.request_password_reset(db, clock, settings, email=email, ip=client_ip(request))
+    accounts.request_password_reset(
+        page.db, page.clock, page.settings, email=email, ip=client_ip(page.request)
+    )
     return flash_redirect(
-        request,
+        page.request,
         "/sign-in",
         f"If there is an account for {email.strip()}, we've sent it a link to "
         "reset the password. The link works for 1 hour.",
@@ -340,38 +334,34 @@ def forgot_submit(
 
 
 @router.get("/reset-password", response_class=HTMLResponse)
-def reset_page(request: Request, db: DbSession, clock: ClockDep, token: str = "") -> Response:
+def reset_page(page: Page, token: str = "") -> Response:
     try:
-        accounts.check_reset_link(db, clock, token=token[:200])
+        accounts.check_reset_link(page.db, page.clock, token=token[:200])
     except DomainError as exc:
-        return render(
-            request,
+        return page.render(
             "people/reset_password.html",
             {"token": "", "link_error": exc},
             status_code=exc.http_status,
         )
-    return render(request, "people/reset_password.html", {"token": token})
+    return page.render("people/reset_password.html", {"token": token})
 
 
 @router.post("/reset-password", response_class=HTMLResponse)
 def reset_submit(
-    request: Request,
-    db: DbSession,
-    clock: ClockDep,
-    answer: Answer,
+    page: Page,
     token: Annotated[str, Form(max_length=200)] = "",
     password: Password = "",
 ) -> Response:
     try:
         accounts.complete_password_reset(
-            db, clock, token=token, password=password, ip=client_ip(request)
+            page.db, page.clock, token=token, password=password, ip=client_ip(page.request)
         )
     except DomainError as exc:
         ctx = {"token": token} if exc.fields else {"token": "", "link_error": exc}
-        return answer.refused(
+        return page.refused(
             exc, FormPage("people/reset_password.html", lambda: ctx, field="password")
         )
-    response = answer.done(
+    response = page.done(
         "/sign-in", "Your password has been changed. Sign in with your new password."
     )
     clear_session_cookie(response, SESSION_COOKIE)
@@ -392,8 +382,8 @@ def staff_sign_in_submit(posted: Posted) -> Response:
 
 
 @router.get("/staff/sign-in/code", response_class=HTMLResponse)
-def staff_code_page(request: Request, db: DbSession, clock: ClockDep, next: str = "") -> Response:
-    return _code_page(request, db, clock, STAFF_DOOR, next)
+def staff_code_page(page: Page, next: str = "") -> Response:
+    return _code_page(page.request, page.db, page.clock, STAFF_DOOR, next)
 
 
 @router.post("/staff/sign-in/code", response_class=HTMLResponse)

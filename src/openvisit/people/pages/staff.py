@@ -15,7 +15,7 @@ from openvisit.facilities import service as facilities
 from openvisit.people import credentials, identity
 from openvisit.people.pages.shared import show
 from openvisit.people.routes import Reviewer, Reviewing
-from openvisit.web.answers import Answer, FormPage, PageAnswer
+from openvisit.web.answers import FormPage, Page, PageAnswer
 from openvisit.web.render import redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -102,15 +102,15 @@ def _decide_identity(
 
 
 @router.post(IDENTITY_QUEUE + "/{review_id}/verify", response_class=HTMLResponse)
-def identity_verify_submit(reviewer: Reviewing, review_id: int, answer: Answer) -> Response:
-    return _decide_identity(reviewer, answer, review_id, None)
+def identity_verify_submit(reviewer: Reviewing, review_id: int, page: Page) -> Response:
+    return _decide_identity(reviewer, page, review_id, None)
 
 
 @router.post(IDENTITY_QUEUE + "/{review_id}/reject", response_class=HTMLResponse)
 def identity_reject_submit(
-    reviewer: Reviewing, review_id: int, answer: Answer, reason: Reason = ""
+    reviewer: Reviewing, review_id: int, page: Page, reason: Reason = ""
 ) -> Response:
-    return _decide_identity(reviewer, answer, review_id, reason)
+    return _decide_identity(reviewer, page, review_id, reason)
 
 
 def _credential_queue(reviewer: Reviewer, failed: tuple[int, str] | None = None) -> FormPage:
@@ -143,7 +143,7 @@ def credential_decide_submit(
     reviewer: Reviewing,
     review_id: int,
     decision: Literal["verify", "reject"],
-    answer: Answer,
+    page: Page,
     reason: Reason = "",
 ) -> Response:
     verified = decision == "verify"
@@ -152,9 +152,9 @@ def credential_decide_submit(
             credentials.CREDENTIALS, review_id, verified=verified, reason=reason
         )
     except DomainError as exc:
-        return answer.refused(exc, _credential_queue(reviewer, (review_id, reason)))
+        return page.refused(exc, _credential_queue(reviewer, (review_id, reason)))
     word = "verified" if verified else "not verified"
-    return answer.done(
+    return page.done(
         CREDENTIAL_QUEUE.format(facility_id=reviewer.facility.id),
         f"{visitor.legal_name}'s credential is {word}. We've e-mailed them.",
     )
