@@ -312,7 +312,7 @@ def cancel_submit(
         cause="visitor",
         reason="Cancelled by the visitor",
     )
-    return flash_redirect(page.request, "/visits", f"Visit {visit.reference} cancelled.")
+    return page.done("/visits", f"Visit {visit.reference} cancelled.")
 
 
 # The visit page links here: the API's calendar file, at an address of the site's.

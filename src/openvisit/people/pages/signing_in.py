@@ -137,13 +137,7 @@ class _Posted:
         totp_code: TotpCode = "",
         next: Next = "",
     ) -> None:
-        self.request, self.db, self.settings, self.clock = (
-            page.request,
-            page.db,
-            page.settings,
-            page.clock,
-        )
-        self.answer = page
+        self.page = page
         self.email, self.password, self.totp_code, self.next = email, password, totp_code, next
 
     def password_step(self, door: _Door[Any]) -> Response:
@@ -151,39 +145,39 @@ class _Posted:
             email=self.email,
             password=self.password,
             totp_code=None,
-            ip=client_ip(self.request),
-            user_agent=user_agent(self.request),
+            ip=client_ip(self.page.request),
+            user_agent=user_agent(self.page.request),
             from_page=True,
         )
         try:
-            result = door.sign_in(self.db, self.settings, self.clock, attempt)
+            result = door.sign_in(self.page.db, self.page.settings, self.page.clock, attempt)
         except DomainError as exc:
             context = {"next": self.next, "form": {"email": self.email}}
-            return self.answer.refused(exc, FormPage(door.form, lambda: context, field="email"))
+            return self.page.refused(exc, FormPage(door.form, lambda: context, field="email"))
         if result.needs_code:
             carried = f"?next={door.code_next(self.next)}" if self.next else ""
-            return _signed_in(f"{door.url}/code{carried}", self.settings, result.session)
-        return _signed_in(door.landing(self.next), self.settings, result.session)
+            return _signed_in(f"{door.url}/code{carried}", self.page.settings, result.session)
+        return _signed_in(door.landing(self.next), self.page.settings, result.session)
 
     def code_step(self, door: _Door[Any]) -> Response:
-        pending = _half_signed_in(self.request, self.db, self.clock, door)
+        pending = _half_signed_in(self.page.request, self.page.db, self.page.clock, door)
         if pending is None:
             return redirect(door.url)
         row, account = pending
         try:
             result = signing_in.confirm_code(
-                self.db,
-                self.settings,
-                self.clock,
+                self.page.db,
+                self.page.settings,
+                self.page.clock,
                 door.kind,
                 row=row,
                 code=self.totp_code,
-                ip=client_ip(self.request),
-                user_agent=user_agent(self.request),
+                ip=client_ip(self.page.request),
+                user_agent=user_agent(self.page.request),
             )
         except DomainError as exc:
-            return self.answer.refused(exc, door.code_form(account, self.next))
-        return _signed_in(door.landing(self.next), self.settings, result.session)
+            return self.page.refused(exc, door.code_form(account, self.next))
+        return _signed_in(door.landing(self.next), self.page.settings, result.session)
 
 
 Posted = Annotated[_Posted, Depends()]
@@ -229,7 +223,7 @@ def sign_out_submit(
     visitor: CurrentVisitor,
 ) -> Response:
     sign_in.sign_out(page.db, page.clock, visitor.session, visitor.ip)
-    response = flash_redirect(page.request, "/", "You have signed out.")
+    response = page.done("/", "You have signed out.")
     clear_session_cookie(response, SESSION_COOKIE)
     return response
 
