@@ -6,12 +6,14 @@ reviews are "not found". The pages (pages.py) call the same services.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 from fastapi.responses import FileResponse
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from openvisit.auth.cookies import SESSION_COOKIE, clear_session_cookie, set_signed_in
@@ -313,6 +315,7 @@ REVIEW_TAGS: list[str | Enum] = ["visitors", "reviews"]
 IDENTITY_REVIEWS = "/facilities/{facility_id}/identity-reviews"
 CREDENTIAL_REVIEWS = "/facilities/{facility_id}/credential-reviews"
 R = TypeVar("R", bound=Reviewed)
+Out = TypeVar("Out", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -396,48 +399,10 @@ def api_identity_file(
     )
 
 
-@router.post(
-    IDENTITY_REVIEWS + "/{review_id}/verify", response_model=IdentitySubmissionOut, tags=REVIEW_TAGS
-)
-def api_identity_verify(reviewer: Reviewing, review_id: int) -> IdentitySubmissionOut:
-    submission, _visitor = reviewer.decide(identity.CHECKS, review_id, verified=True)
-    return IdentitySubmissionOut.of(submission)
-
-
-@router.post(
-    IDENTITY_REVIEWS + "/{review_id}/reject", response_model=IdentitySubmissionOut, tags=REVIEW_TAGS
-)
-def api_identity_reject(
-    reviewer: Reviewing, review_id: int, body: RejectBody
-) -> IdentitySubmissionOut:
-    submission, _visitor = reviewer.decide(
-        identity.CHECKS, review_id, verified=False, reason=body.reason
-    )
-    return IdentitySubmissionOut.of(submission)
-
-
 @router.get(CREDENTIAL_REVIEWS, response_model=list[CredentialReviewOut], tags=REVIEW_TAGS)
 def api_credential_reviews(reviewer: Reviewing) -> list[CredentialReviewOut]:
     pending = reviewer.pending(credentials.CREDENTIALS)
     return [CredentialReviewOut.review(c, v) for c, v in pending]
-
-
-@router.post(
-    CREDENTIAL_REVIEWS + "/{review_id}/verify", response_model=CredentialOut, tags=REVIEW_TAGS
-)
-def api_credential_verify(reviewer: Reviewing, review_id: int) -> CredentialOut:
-    credential, _visitor = reviewer.decide(credentials.CREDENTIALS, review_id, verified=True)
-    return CredentialOut.of(credential)
-
-
-@router.post(
-    CREDENTIAL_REVIEWS + "/{review_id}/reject", response_model=CredentialOut, tags=REVIEW_TAGS
-)
-def api_credential_reject(reviewer: Reviewing, review_id: int, body: RejectBody) -> CredentialOut:
-    credential, _visitor = reviewer.decide(
-        credentials.CREDENTIALS, review_id, verified=False, reason=body.reason
-    )
-    return CredentialOut.of(credential)
 
 
 # --- staff ----------------------------------------------------------------------------
@@ -506,3 +471,23 @@ def api_create_staff(
         totp_secret=member.totp_secret,
         otpauth_uri=created.otpauth_uri,
     )
+
+
+def _decision_routes(
+    base: str, kind: reviews.Kind[R], out: type[Out], of: Callable[[R], Out]
+) -> None:
+    """Verify and reject, the same two decisions for identity and credential reviews."""
+
+    @router.post(base + "/{review_id}/verify", response_model=out, tags=REVIEW_TAGS)
+    def verify(reviewer: Reviewing, review_id: int) -> Out:
+        decided, _visitor = reviewer.decide(kind, review_id, verified=True)
+        return of(decided)
+
+    @router.post(base + "/{review_id}/reject", response_model=out, tags=REVIEW_TAGS)
+    def reject(reviewer: Reviewing, review_id: int, body: RejectBody) -> Out:
+        decided, _visitor = reviewer.decide(kind, review_id, verified=False, reason=body.reason)
+        return of(decided)
+
+
+_decision_routes(IDENTITY_REVIEWS, identity.CHECKS, IdentitySubmissionOut, IdentitySubmissionOut.of)
+_decision_routes(CREDENTIAL_REVIEWS, credentials.CREDENTIALS, CredentialOut, CredentialOut.of)
