@@ -6,15 +6,22 @@ Never read at import time: ``create_app(settings)`` and the CLI build one
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = logging.getLogger(__name__)
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 class Settings(BaseSettings):
@@ -38,6 +45,18 @@ class Settings(BaseSettings):
     login_window_minutes: int = 15
     lockout_minutes: int = 15
     ip_max_failures: int = 30
+    # Residents' PINs back off exponentially (auth.service, the throttling rule): from this
+    # many failures on, each failure makes the next attempt wait 2**failures seconds, at most
+    # resident_backoff_max_seconds, counting failures over resident_backoff_window_hours.
+    resident_backoff_after: int = 3
+    resident_backoff_max_seconds: int = 900
+    resident_backoff_window_hours: int = 24
+    # Proxies whose forwarding header names the client (comma-separated addresses or CIDRs,
+    # e.g. "10.0.0.0/8, 127.0.0.1"). Empty: none, the connection's peer is the client.
+    trusted_proxies: str = ""
+    # Which header those proxies set: X-Forwarded-For or the standard Forwarded (RFC 7239).
+    # Only one is read, so that a client can't slip in the other.
+    trusted_proxy_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
     upload_max_bytes: int = 5 * 1024 * 1024
     request_max_bytes: int = 12 * 1024 * 1024
     roster_max_rows: int = 20000
@@ -63,6 +82,22 @@ class Settings(BaseSettings):
                 raise ValueError("staff TOTP may not be relaxed in production")
         return self
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: str) -> str:
+        for entry in _split(value):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"OPENVISIT_TRUSTED_PROXIES: {entry!r} is not an address or a network"
+                ) from None
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> list[IPNetwork]:
+        return [ipaddress.ip_network(entry, strict=False) for entry in _split(self.trusted_proxies)]
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -77,7 +112,7 @@ class Settings(BaseSettings):
 
     @property
     def media_address_list(self) -> list[str]:
-        return [a.strip() for a in self.media_addresses.split(",") if a.strip()]
+        return _split(self.media_addresses)
 
     def ensure_secret_key(self) -> str:
         """The secret key; in development one is generated once and kept under var/."""

@@ -9,7 +9,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Request
 from fastapi.dependencies.models import Dependant
 from sqlalchemy.orm import Session
+from starlette.requests import HTTPConnection
 
+from openvisit.auth.addresses import client_address
 from openvisit.auth.cookies import KIOSK_COOKIE, SESSION_COOKIE
 from openvisit.auth.permissions import Permission
 from openvisit.clock import Clock
@@ -53,8 +55,12 @@ ClockDep = Annotated[Clock, Depends(get_clock)]
 DbSession = Annotated[Session, Depends(get_db, scope="function")]
 
 
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
+def client_ip(request: HTTPConnection) -> str:
+    """The client's address: the peer's, or what a trusted proxy says (auth.addresses)."""
+    peer = request.client.host if request.client else ""
+    settings: Settings = request.app.state.settings
+    header = request.headers.getlist(settings.trusted_proxy_header)
+    return client_address(peer, header, settings)
 
 
 def optional_visitor(request: Request, db: DbSession, clock: ClockDep) -> VisitorContext | None:

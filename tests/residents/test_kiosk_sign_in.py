@@ -9,7 +9,7 @@ from openvisit.auth import service as auth
 from openvisit.auth.cookies import KIOSK_COOKIE
 from openvisit.auth.models import UserSession
 from openvisit.facilities.models import Kiosk, KioskLocation
-from openvisit.residents.models import CustodyStatus
+from openvisit.residents.models import CustodyStatus, Resident
 from tests.factories import PIN, sign_in_staff
 
 
@@ -91,7 +91,7 @@ def test_the_sign_in_form_signs_in_and_the_sign_out_button_signs_out(client, per
     signed_out = client.post("/kiosk/sign-out", data={"csrf_token": token})
     assert "Sign in" in signed_out.text and "Hello James" not in signed_out.text
     bad = client.post(
-        "/kiosk/sign-in", data={"booking_number": "B-1001", "pin": "0000", "csrf_token": token}
+        "/kiosk/sign-in", data={"booking_number": "B-1001", "pin": "000000", "csrf_token": token}
     )
     assert bad.status_code == 401
     assert "Check your booking number and PIN" in bad.text
@@ -109,31 +109,89 @@ def test_a_wrong_pin_is_refused_and_audited_as_a_security_event(client, personas
     assert failed.data["why"] == "wrong_credentials"
 
 
-def test_a_resident_is_locked_out_after_5_failures(client, personas, clock):
+def test_a_residents_failures_back_off_exponentially(client, personas, clock):
     personas.resident  # noqa: B018
     _activate(client, personas)
-    for _ in range(5):
-        assert _sign_in(client, "B-1001", "1111").status_code == 401
-    locked = _sign_in(client, "B-1001", PIN)
-    assert locked.status_code == 429 and locked.json()["error"]["code"] == "too_many_attempts"
-    clock.advance(minutes=16)
+    for _ in range(3):
+        assert _sign_in(client, "B-1001", "111333").status_code == 401
+    # 3 failures: even the right PIN waits 2**3 seconds after the last one.
+    held = _sign_in(client, "B-1001", PIN)
+    assert held.status_code == 429 and held.json()["error"]["code"] == "too_many_attempts"
+    assert held.json()["error"]["details"]["retry_after_seconds"] == 8
+    assert "Try again in 8 seconds" in held.json()["error"]["message"]
+    clock.advance(seconds=8)
+    assert _sign_in(client, "B-1001", "111333").status_code == 401
+    # 4 failures: 16 seconds, then 32: each failure doubles the wait.
+    clock.advance(seconds=15)
+    assert _sign_in(client, "B-1001", PIN).json()["error"]["details"]["retry_after_seconds"] == 1
+    clock.advance(seconds=1)
+    assert _sign_in(client, "B-1001", "111333").status_code == 401
+    assert _sign_in(client, "B-1001", PIN).json()["error"]["details"]["retry_after_seconds"] == 32
+    clock.advance(seconds=32)
     assert _sign_in(client, "B-1001", PIN).status_code == 200
 
 
-def test_a_resident_of_another_unit_is_refused_at_a_housing_kiosk(client, personas, db):
+def test_the_backoff_is_capped(client, personas, clock, settings):
+    personas.resident  # noqa: B018
+    _activate(client, personas)
+    for _ in range(12):
+        assert _sign_in(client, "B-1001", "111333").status_code == 401
+        clock.advance(seconds=settings.resident_backoff_max_seconds)
+    clock.advance(seconds=-settings.resident_backoff_max_seconds)
+    held = _sign_in(client, "B-1001", PIN)
+    assert held.json()["error"]["details"]["retry_after_seconds"] == 900
+    clock.advance(seconds=900)
+    assert _sign_in(client, "B-1001", PIN).status_code == 200
+
+
+def test_a_new_pin_ends_the_backoff(client, other_client, personas, clock):
+    resident = personas.resident
+    scheduler = personas.scheduler
+    _activate(client, personas)
+    for _ in range(4):
+        _sign_in(client, "B-1001", "111333")
+    assert _sign_in(client, "B-1001", PIN).status_code == 429
+    sign_in_staff(other_client, scheduler, clock)
+    r = other_client.post(
+        f"/api/v1/facilities/{personas.facility.id}/residents/{resident.id}/pin",
+        json={"pin": "730 518"},
+    )
+    assert r.status_code == 204, r.text
+    assert _sign_in(client, "B-1001", "730518").status_code == 200
+
+
+def test_a_resident_of_another_unit_gets_the_same_answer_as_a_wrong_pin(client, personas, db):
+    personas.resident  # noqa: B018
     unit_b = personas.make_unit(personas.facility, "Unit B")
     personas.make_resident(personas.facility, unit_b, "B-5005", "Tom", "Hart")
     row = _activate(client, personas)
-    r = _sign_in(client, "B-5005")
-    assert r.status_code == 401
-    assert "another housing unit" in r.json()["error"]["message"]
+    wrong_pin = _sign_in(client, "B-1001", "111333")
+    # Tom's PIN is right, but this is Unit A's kiosk: the answer must not say so.
+    other_unit = _sign_in(client, "B-5005", PIN)
+    assert other_unit.status_code == wrong_pin.status_code == 401
+    assert other_unit.json() == wrong_pin.json()
+    assert "another housing unit" not in other_unit.text
     db.expire_all()
     assert db.get(UserSession, row.id).resident_id is None
+    why = [
+        e.data["why"]
+        for e in db.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.tag == "resident:sign_in_failed")
+            .order_by(AuditEvent.id)
+        )
+    ]
+    assert why == ["wrong_credentials", "other_unit"]
 
 
-def test_a_lobby_kiosk_takes_residents_of_any_unit(client, personas):
-    unit_b = personas.make_unit(personas.facility, "Unit B")
-    personas.make_resident(personas.facility, unit_b, "B-5005", "Tom", "Hart")
+def test_a_released_residents_right_pin_gets_the_same_answer_as_a_wrong_one(client, personas):
+    resident = personas.resident
+    resident.custody_status = CustodyStatus.RELEASED
+    _activate(client, personas)
+    assert _sign_in(client, "B-1001", PIN).json() == _sign_in(client, "B-1001", "111333").json()
+
+
+def _lobby(personas):
     lobby = Kiosk(
         facility_id=personas.facility.id,
         unit_id=None,
@@ -143,8 +201,47 @@ def test_a_lobby_kiosk_takes_residents_of_any_unit(client, personas):
     )
     personas.db.add(lobby)
     personas.db.flush()
-    _activate(client, personas, lobby)
-    assert _sign_in(client, "B-5005").status_code == 200
+    return lobby
+
+
+def test_a_resident_is_refused_at_a_lobby_terminal(client, personas, db):
+    personas.resident  # noqa: B018
+    row = _activate(client, personas, _lobby(personas))
+    page = client.get("/kiosk")
+    assert "This is a lobby terminal" in page.text
+    assert 'name="pin"' not in page.text
+    r = _sign_in(client, "B-1001")
+    assert r.status_code == 403
+    assert "Residents sign in at a kiosk in their own housing unit" in r.json()["error"]["message"]
+    assert client.get("/api/v1/kiosk/me").json()["resident"] is None
+    db.expire_all()
+    assert db.get(UserSession, row.id).resident_id is None
+    refused = db.scalars(
+        select(AuditEvent).where(AuditEvent.tag == "resident:sign_in_failed")
+    ).one()
+    assert refused.data["why"] == "lobby_kiosk"
+
+
+def test_a_resident_left_signed_in_at_a_lobby_terminal_is_not(client, personas):
+    resident = personas.resident
+    row = _activate(client, personas, _lobby(personas))
+    row.resident_id = resident.id
+    personas.commit()
+    assert client.get("/api/v1/kiosk/me").json()["resident"] is None
+    assert "Hello James" not in client.get("/kiosk").text
+
+
+def test_a_pin_set_under_the_old_rules_no_longer_signs_in_and_is_cleared(client, personas, db):
+    resident = personas.resident
+    resident.pin_hash = auth.hash_secret("1234")
+    _activate(client, personas)
+    right_but_short = _sign_in(client, "B-1001", "1234")
+    assert right_but_short.status_code == 401
+    assert right_but_short.json() == _sign_in(client, "B-1001", "9876").json()
+    db.expire_all()
+    assert db.get(Resident, resident.id).pin_hash is None
+    cleared = db.scalars(select(AuditEvent).where(AuditEvent.tag == "resident:pin_cleared")).one()
+    assert cleared.data["why"] == "too_weak"
 
 
 def test_a_released_resident_is_refused(client, personas):

@@ -109,11 +109,16 @@ def test_the_pin_form_refuses_letters_and_accepts_digits(client, personas, clock
     bad = client.post(
         _pages(personas, f"/{resident.id}/pin"), data={"csrf_token": token, "pin": "12ab"}
     )
-    assert bad.status_code == 422 and "Enter 4 to 8 digits" in bad.text
-    ok = client.post(
-        _pages(personas, f"/{resident.id}/pin"), data={"csrf_token": token, "pin": "9876"}
+    assert bad.status_code == 422 and "The PIN must be 6 to 12 digits." in bad.text
+    weak = client.post(
+        _pages(personas, f"/{resident.id}/pin"), data={"csrf_token": token, "pin": "654321"}
     )
-    assert "A new PIN was set" in ok.text and "9876" not in ok.text
+    assert weak.status_code == 422
+    assert "The PIN can&#39;t be digits in order, like 123456 or 654321." in weak.text
+    ok = client.post(
+        _pages(personas, f"/{resident.id}/pin"), data={"csrf_token": token, "pin": "730518"}
+    )
+    assert "A new PIN was set" in ok.text and "730518" not in ok.text
 
 
 def test_an_officer_sees_the_detail_without_the_change_forms(client, personas, clock):

@@ -143,28 +143,61 @@ def test_a_pin_is_stored_hashed_with_spaces_ignored(client, personas, clock, db)
     scheduler = personas.scheduler
     personas.commit()
     sign_in_staff(client, scheduler, clock)
-    r = client.post(_url(personas, f"/{resident.id}/pin"), json={"pin": "12 34 56"})
+    r = client.post(_url(personas, f"/{resident.id}/pin"), json={"pin": "73 05 18"})
     assert r.status_code == 204
     db.expire_all()
     stored = db.get(Resident, resident.id).pin_hash
-    assert stored.startswith("$argon2id$") and "123456" not in stored
-    assert verify_secret(stored, "123456")
+    assert stored.startswith("$argon2id$") and "730518" not in stored
+    assert verify_secret(stored, "730518")
     assert "resident:pin_set" in _tags(db, personas.facility.id)
     assert "pin_hash" not in client.get(_url(personas, f"/{resident.id}")).text
 
 
-def test_a_pin_that_is_not_4_to_8_digits_is_refused(client, personas, clock, db):
+def test_a_pin_that_is_not_6_to_12_digits_is_refused(client, personas, clock, db):
     resident = personas.resident
     scheduler = personas.scheduler
     personas.commit()
     old = resident.pin_hash
     sign_in_staff(client, scheduler, clock)
-    for pin in ["123", "123456789", "12a4", "", "１２３４"]:
+    for pin in ["1357", "73051", "7305189264137", "7305a8", "", "７３０５１８"]:
         r = client.post(_url(personas, f"/{resident.id}/pin"), json={"pin": pin})
         assert r.status_code == 422, pin
         assert r.json()["error"]["code"] == "pin_invalid"
+        assert r.json()["error"]["message"] == "The PIN must be 6 to 12 digits."
     db.expire_all()
     assert db.get(Resident, resident.id).pin_hash == old
+
+
+def test_a_guessable_pin_is_refused_with_the_reason(client, personas, clock, db):
+    resident = personas.resident  # booking number B-1001, born 2 January 1990
+    scheduler = personas.scheduler
+    personas.commit()
+    old = resident.pin_hash
+    sign_in_staff(client, scheduler, clock)
+    reasons = {
+        "000000": "one digit or a short group of digits repeated",
+        "777777777": "one digit or a short group of digits repeated",
+        "121212": "one digit or a short group of digits repeated",
+        "123123": "one digit or a short group of digits repeated",
+        "123456": "digits in order",
+        "654321": "digits in order",
+        "2345678901": "digits in order",
+        "981001": "booking number",
+        "19900102": "date of birth",
+        "010290": "date of birth",
+    }
+    for pin, reason in reasons.items():
+        r = client.post(_url(personas, f"/{resident.id}/pin"), json={"pin": pin})
+        assert r.status_code == 422, pin
+        assert r.json()["error"]["code"] == "pin_invalid"
+        assert reason in r.json()["error"]["message"], pin
+        assert reason in r.json()["error"]["fields"]["pin"], pin
+    db.expire_all()
+    assert db.get(Resident, resident.id).pin_hash == old
+    assert (
+        client.post(_url(personas, f"/{resident.id}/pin"), json={"pin": "246810"}).status_code
+        == 204
+    )
 
 
 def test_releasing_a_resident_needs_a_reason_and_is_audited(client, personas, clock, db):
@@ -266,7 +299,9 @@ def test_another_facilitys_residents_answer_not_found(client, personas, clock, d
     assert client.get(_url(personas, f"/{other.id}")).status_code == 404
     r = client.patch(_url(personas, f"/{other.id}"), json={"first_name": "Hacked"})
     assert r.status_code == 404
-    assert client.post(_url(personas, f"/{other.id}/pin"), json={"pin": "1234"}).status_code == 404
+    assert (
+        client.post(_url(personas, f"/{other.id}/pin"), json={"pin": "730518"}).status_code == 404
+    )
     # Their facility's id.
     theirs = f"/api/v1/facilities/{personas.other_facility.id}/residents"
     assert client.get(theirs).status_code == 404

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Index, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openvisit.db import Base, BigId, intpk
@@ -62,3 +62,23 @@ class LoginAttempt(Base):
     ip: Mapped[str] = mapped_column(String(64))
     at: Mapped[dt.datetime]
     succeeded: Mapped[bool] = mapped_column(Boolean)
+    # How many failures this one counts as toward its account's lock: more than one when it
+    # came from an address that was already failing a lot (auth.service, the throttling rule).
+    weight: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class TotpStep(Base):
+    """The last TOTP time step accepted for an account, so that a code works only once.
+
+    ``secret_digest`` is the sha256 of the secret the step was accepted for: a new secret
+    (re-enrolment) starts afresh rather than inheriting the old secret's steps.
+    """
+
+    __tablename__ = "totp_steps"
+    __table_args__ = (UniqueConstraint("scope", "account_id"),)
+
+    id: Mapped[intpk]
+    scope: Mapped[str] = mapped_column(String(24))  # visitor | staff
+    account_id: Mapped[int] = mapped_column(BigId)
+    secret_digest: Mapped[str] = mapped_column(String(64))
+    last_step: Mapped[int] = mapped_column(BigInteger)

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
+import math
 import secrets
 from dataclasses import dataclass
+from typing import Any, cast
 
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from openvisit.auth.models import LoginAttempt, UserSession
+from openvisit.auth.models import LoginAttempt, TotpStep, UserSession
 from openvisit.config import Settings
 from openvisit.errors import Code, DomainError, InvalidInput, TooManyAttempts
 
@@ -47,11 +51,57 @@ def new_totp_secret() -> str:
     return pyotp.random_base32()
 
 
-def totp_matches(secret: str | None, code: str, now: dt.datetime) -> bool:
+def totp_step(secret: str | None, code: str, now: dt.datetime) -> int | None:
+    """The time step (RFC 6238) whose code this is, allowing one step of clock drift either
+    way; None if it is none of them."""
     code = "".join(code.split())
-    if not secret or not code.isdigit() or len(code) != 6:
+    if not secret or not code.isascii() or not code.isdigit() or len(code) != 6:
+        return None
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(now)
+    matched = None
+    for step in (current - 1, current, current + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            matched = step
+    return matched
+
+
+def use_totp_code(
+    session: Session,
+    *,
+    scope: str,
+    account_id: int,
+    secret: str | None,
+    code: str,
+    now: dt.datetime,
+) -> bool:
+    """Whether the code is right and later than the last one this account used: a code
+    works once, and neither it nor an older one works again. Marks it used.
+
+    Compare-and-set on the account's ``totp_steps`` row, so that of two requests racing
+    with the same code only one wins.
+    """
+    step = totp_step(secret, code, now)
+    if step is None or secret is None:
         return False
-    return pyotp.TOTP(secret).verify(code, for_time=now, valid_window=1)
+    digest = token_digest(secret)
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    session.execute(
+        dialect.insert(TotpStep)
+        .values(scope=scope, account_id=account_id, secret_digest="", last_step=-1)
+        .on_conflict_do_nothing(index_elements=["scope", "account_id"])
+    )
+    taken = session.execute(
+        update(TotpStep)
+        .where(
+            TotpStep.scope == scope,
+            TotpStep.account_id == account_id,
+            or_(TotpStep.last_step < step, TotpStep.secret_digest != digest),
+        )
+        .values(last_step=step, secret_digest=digest)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(cast(CursorResult[Any], taken).rowcount == 1)
 
 
 def totp_uri(secret: str, account: str) -> str:
@@ -99,63 +149,133 @@ def check_new_password(password: str, *, email: str = "") -> None:
 
 
 # --- throttling -----------------------------------------------------------------------
+#
+# The rule. Every sign-in attempt (password, TOTP code, resident PIN, kiosk activation) is
+# a ``login_attempts`` row naming its account (scope + identifier) and the client's address
+# (auth.addresses: a forwarding header counts only from a trusted proxy).
+#
+# * An ACCOUNT is locked by its own failures, and only a locked account refuses a correct
+#   credential. Staff and visitors: ``login_max_failures`` failures within
+#   ``login_window_minutes`` lock it for ``lockout_minutes`` after the last one. Residents
+#   (``backoff=True``; a PIN has few digits, so it backs off sooner and for longer): from
+#   ``resident_backoff_after`` failures within ``resident_backoff_window_hours``, the next
+#   attempt waits 2**failures seconds after the last, at most
+#   ``resident_backoff_max_seconds``. A success clears the account's failures.
+# * An ADDRESS is never locked: behind a proxy or a NAT it is many people's, and one
+#   guesser there must not lock out everyone else. Instead, once an address has failed
+#   ``ip_max_failures`` times within the window, it is slowed down: each further failure
+#   from it counts ``login_max_failures`` times toward the account it named, so a guesser
+#   there gets one guess per account per lockout instead of several, while a correct
+#   credential from the same address still signs in to any account that is not locked.
+#
+# Refusing an address outright would turn any guesser into a denial of service for its
+# neighbours (30 wrong PINs once locked every staff member, visitor and resident behind
+# that address); slowing it by delaying answers would hold the slow answer's worker too.
 
 
 def check_throttle(
-    session: Session, settings: Settings, *, scope: str, identifier: str, ip: str, now: dt.datetime
+    session: Session,
+    settings: Settings,
+    *,
+    scope: str,
+    identifier: str,
+    ip: str,
+    now: dt.datetime,
+    backoff: bool = False,
 ) -> None:
-    """Refuse before checking a credential when the account or the address is locked out.
+    """Refuse before checking a credential when the account is locked (the rule above).
 
-    An account is locked after ``login_max_failures`` failures inside the window,
-    until the window has passed since the last of them; an address after
-    ``ip_max_failures`` across every account.
+    ``ip`` is not consulted: an address is slowed down through ``note_attempt`` only.
     """
-    window_start = now - dt.timedelta(minutes=settings.login_window_minutes)
-    failures = session.execute(
-        select(func.count(), func.max(LoginAttempt.at)).where(
+    del ip  # an address never refuses an attempt; kept so that every caller says whose
+    hours = settings.resident_backoff_window_hours
+    window = (
+        dt.timedelta(hours=hours)
+        if backoff
+        else dt.timedelta(minutes=settings.login_window_minutes)
+    )
+    failures, last = session.execute(
+        select(func.coalesce(func.sum(LoginAttempt.weight), 0), func.max(LoginAttempt.at)).where(
             LoginAttempt.scope == scope,
             LoginAttempt.identifier == identifier,
             LoginAttempt.succeeded.is_(False),
-            LoginAttempt.at >= window_start,
+            LoginAttempt.at >= now - window,
         )
     ).one()
-    if failures[0] >= settings.login_max_failures:
-        raise TooManyAttempts(
-            f"Too many failed attempts. Try again in {settings.lockout_minutes} minutes.",
-            retry_after_minutes=settings.lockout_minutes,
-        )
-    ip_failures = (
-        session.scalar(
-            select(func.count()).where(
-                LoginAttempt.ip == ip,
-                LoginAttempt.succeeded.is_(False),
-                LoginAttempt.at >= window_start,
-            )
-        )
-        or 0
+    wait = account_wait(settings, int(failures), backoff=backoff)
+    if wait is None or last is None or last + wait <= now:
+        return
+    seconds = max(1, math.ceil((last + wait - now).total_seconds()))
+    later = f"{seconds} seconds" if seconds <= 90 else f"{math.ceil(seconds / 60)} minutes"
+    raise TooManyAttempts(
+        f"Too many failed attempts. Try again in {later}.", retry_after_seconds=seconds
     )
-    if ip_failures >= settings.ip_max_failures:
-        raise TooManyAttempts()
+
+
+def account_wait(settings: Settings, failures: int, *, backoff: bool) -> dt.timedelta | None:
+    """How long after its last failure an account with this many failures is locked."""
+    if backoff:
+        if failures < settings.resident_backoff_after:
+            return None
+        seconds = min(2 ** min(failures, 30), settings.resident_backoff_max_seconds)
+        return dt.timedelta(seconds=seconds)
+    if failures < settings.login_max_failures:
+        return None
+    return dt.timedelta(minutes=settings.lockout_minutes)
+
+
+def address_slowed(session: Session, settings: Settings, ip: str, now: dt.datetime) -> bool:
+    """Whether this address failed so often lately that its failures weigh more."""
+    window_start = now - dt.timedelta(minutes=settings.login_window_minutes)
+    failures = session.scalar(
+        select(func.count()).where(
+            LoginAttempt.ip == ip[:64],
+            LoginAttempt.succeeded.is_(False),
+            LoginAttempt.at >= window_start,
+        )
+    )
+    return (failures or 0) >= settings.ip_max_failures
 
 
 def note_attempt(
-    session: Session, *, scope: str, identifier: str, ip: str, now: dt.datetime, succeeded: bool
+    session: Session,
+    settings: Settings,
+    *,
+    scope: str,
+    identifier: str,
+    ip: str,
+    now: dt.datetime,
+    succeeded: bool,
 ) -> None:
+    """Record an attempt. A failure from a slowed address weighs ``login_max_failures``."""
+    weight = 1
+    if not succeeded and address_slowed(session, settings, ip, now):
+        weight = max(1, settings.login_max_failures)
     session.add(
         LoginAttempt(
-            scope=scope, identifier=identifier[:254], ip=ip[:64], at=now, succeeded=succeeded
+            scope=scope,
+            identifier=identifier[:254],
+            ip=ip[:64],
+            at=now,
+            succeeded=succeeded,
+            weight=weight,
         )
     )
     if succeeded:
         # A success clears the account's earlier failures.
-        session.execute(
-            delete(LoginAttempt).where(
-                LoginAttempt.scope == scope,
-                LoginAttempt.identifier == identifier,
-                LoginAttempt.succeeded.is_(False),
-            )
-        )
+        clear_failures(session, scope=scope, identifier=identifier)
     session.flush()
+
+
+def clear_failures(session: Session, *, scope: str, identifier: str) -> None:
+    """Forget an account's failures: it signed in, or it was given a new credential."""
+    session.execute(
+        delete(LoginAttempt).where(
+            LoginAttempt.scope == scope,
+            LoginAttempt.identifier == identifier[:254],
+            LoginAttempt.succeeded.is_(False),
+        )
+    )
 
 
 # --- sessions ------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from openvisit.auth.service import (
     end_session,
     note_attempt,
     start_session,
-    totp_matches,
+    use_totp_code,
     verify_secret,
 )
 from openvisit.clock import Clock
@@ -80,6 +80,7 @@ class AccountType(Generic[A]):
 
 def fail(
     session: Session,
+    settings: Settings,
     kind: AccountType[A],
     email: str,
     ip: str,
@@ -88,7 +89,9 @@ def fail(
     field: str = "email",
 ) -> NoReturn:
     """Count and audit a failed attempt, then refuse it (the records are kept)."""
-    note_attempt(session, scope=kind.scope, identifier=email, ip=ip, now=now, succeeded=False)
+    note_attempt(
+        session, settings, scope=kind.scope, identifier=email, ip=ip, now=now, succeeded=False
+    )
     data = {"email": email, "step": field} if kind.audit_failed_step else {"email": email}
     audit.service.record(
         session,
@@ -135,15 +138,31 @@ def check_password(
     account = kind.find(session, email)
     ok = verify_secret(account.password_hash if account else None, attempt.password)
     if account is None or not ok:
-        fail(session, kind, email, ip, now, NOT_RECOGNISED)
+        fail(session, settings, kind, email, ip, now, NOT_RECOGNISED)
     return account
 
 
 def check_code(
-    session: Session, kind: AccountType[A], account: A, code: str, *, ip: str, now: dt.datetime
+    session: Session,
+    settings: Settings,
+    kind: AccountType[A],
+    account: A,
+    code: str,
+    *,
+    ip: str,
+    now: dt.datetime,
 ) -> None:
-    if not totp_matches(account.totp_secret, code, now):
-        fail(session, kind, account.email, ip, now, WRONG_CODE, field="totp_code")
+    """The code from the account's authenticator app; each code works once (a replayed
+    one, or one older than the last used, is a wrong code)."""
+    if not use_totp_code(
+        session,
+        scope=kind.scope,
+        account_id=account.id,
+        secret=account.totp_secret,
+        code=code,
+        now=now,
+    ):
+        fail(session, settings, kind, account.email, ip, now, WRONG_CODE, field="totp_code")
     if kind.code_accepted is not None:
         kind.code_accepted(account, now)
 
@@ -166,7 +185,9 @@ def finish(
                 session, settings, kind, account, attempt.ip, attempt.user_agent, now, full=False
             )
             return SignedIn(account, pending, needs_code=True)
-        check_code(session, kind, account, attempt.totp_code or "", ip=attempt.ip, now=now)
+        check_code(
+            session, settings, kind, account, attempt.totp_code or "", ip=attempt.ip, now=now
+        )
     full = _start(session, settings, kind, account, attempt.ip, attempt.user_agent, now, full=True)
     return SignedIn(account, full, needs_code=False)
 
@@ -187,7 +208,13 @@ def _start(
     lifetime = dt.timedelta(hours=settings.session_hours)
     if full:
         note_attempt(
-            session, scope=kind.scope, identifier=account.email, ip=ip, now=now, succeeded=True
+            session,
+            settings,
+            scope=kind.scope,
+            identifier=account.email,
+            ip=ip,
+            now=now,
+            succeeded=True,
         )
         audit.service.record(
             session,
@@ -234,7 +261,7 @@ def confirm_code(
     if account is None:
         raise DomainError("Your sign-in expired. Please sign in again.", code=Code.SIGN_IN_EXPIRED)
     check_throttle(session, settings, scope=kind.scope, identifier=account.email, ip=ip, now=now)
-    check_code(session, kind, account, code, ip=ip, now=now)
+    check_code(session, settings, kind, account, code, ip=ip, now=now)
     end_session(session, row)
     full = _start(session, settings, kind, account, ip, user_agent, now, full=True)
     return SignedIn(account, full, needs_code=False)

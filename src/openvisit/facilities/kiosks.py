@@ -199,7 +199,7 @@ def activate_kiosk(
         )
     if kiosk is None:
         auth.note_attempt(
-            session, scope=KIOSK_SCOPE, identifier=ip, ip=ip, now=now, succeeded=False
+            session, settings, scope=KIOSK_SCOPE, identifier=ip, ip=ip, now=now, succeeded=False
         )
         audit.service.record(
             session,
@@ -209,7 +209,9 @@ def activate_kiosk(
         )
         message = "That activation code isn't valid. Ask an administrator for a new one."
         raise auth.SignInFailed(message, fields={"code": message})
-    auth.note_attempt(session, scope=KIOSK_SCOPE, identifier=ip, ip=ip, now=now, succeeded=True)
+    auth.note_attempt(
+        session, settings, scope=KIOSK_SCOPE, identifier=ip, ip=ip, now=now, succeeded=True
+    )
     new = auth.start_session(
         session,
         actor_type="kiosk",

@@ -16,7 +16,7 @@ from openvisit.audit.service import AuditActor
 from openvisit.auth import service as auth
 from openvisit.auth.models import UserSession
 from openvisit.auth.permissions import ROLE_PERMISSIONS, Permission, StaffRoleName
-from openvisit.facilities.models import Kiosk
+from openvisit.facilities.models import Kiosk, KioskLocation
 from openvisit.people.models import StaffMember, StaffRole, Visitor
 
 # How often a session's last_seen_at is refreshed (it costs a write).
@@ -146,6 +146,9 @@ def kiosk_signed_in(
         kiosk = session.get(Kiosk, row.actor_id)
         if kiosk is None or kiosk.credential_hash is None:
             return None
-        return KioskContext(kiosk.id, kiosk.facility_id, row, ip, row.resident_id)
+        # Residents sign in only at housing kiosks; one left signed in at a lobby terminal
+        # (from before that rule) is not.
+        resident_id = row.resident_id if kiosk.location == KioskLocation.HOUSING else None
+        return KioskContext(kiosk.id, kiosk.facility_id, row, ip, resident_id)
 
     return _signed_in(session, token, now, "kiosk", build)

@@ -78,6 +78,7 @@ def confirm_password(
     if not auth.verify_secret(visitor.password_hash, password):
         signing_in.fail(
             session,
+            settings,
             VISITORS,
             visitor.email,
             ip,
@@ -113,8 +114,17 @@ def totp_setup(visitor: Visitor) -> TotpSetup | None:
     return TotpSetup(visitor.totp_secret, auth.totp_uri(visitor.totp_secret, visitor.email))
 
 
-def _check_code(visitor: Visitor, code: str, now: dt.datetime) -> None:
-    if not auth.totp_matches(visitor.totp_secret, code, now):
+def _check_code(session: Session, visitor: Visitor, code: str, now: dt.datetime) -> None:
+    """The code, which (as at sign-in) works only once."""
+    used = auth.use_totp_code(
+        session,
+        scope=VISITORS.scope,
+        account_id=visitor.id,
+        secret=visitor.totp_secret,
+        code=code,
+        now=now,
+    )
+    if not used:
         msg = "Enter the 6-digit code from your authenticator app"
         raise InvalidInput(msg + ".", code=Code.TOTP_CODE_WRONG, fields={"totp_code": msg})
 
@@ -127,7 +137,7 @@ def confirm_totp(
         raise Conflict("Two-step sign-in is already on.", code=Code.TOTP_ALREADY_ENABLED)
     if not visitor.totp_secret:
         raise Conflict("Start setting up two-step sign-in first.", code=Code.TOTP_NOT_STARTED)
-    _check_code(visitor, code, now)
+    _check_code(session, visitor, code, now)
     visitor.totp_enabled_at = now
     audit_visitor(session, "visitor:totp_enabled", visitor, ip, now)
     session.flush()
@@ -139,7 +149,7 @@ def disable_totp(
     now = clock.now()
     if visitor.totp_enabled_at is None:
         raise Conflict("Two-step sign-in is not on.", code=Code.TOTP_NOT_ENABLED)
-    _check_code(visitor, code, now)
+    _check_code(session, visitor, code, now)
     visitor.totp_enabled_at = None
     visitor.totp_secret = None
     audit_visitor(session, "visitor:totp_disabled", visitor, ip, now)

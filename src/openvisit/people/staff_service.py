@@ -132,7 +132,7 @@ def sign_in(
     email = attempt.email.strip().lower()
     member = signing_in.check_password(session, settings, STAFF, attempt, email=email, now=now)
     if not member.is_active:
-        signing_in.fail(session, STAFF, email, attempt.ip, now, signing_in.NOT_RECOGNISED)
+        signing_in.fail(session, settings, STAFF, email, attempt.ip, now, signing_in.NOT_RECOGNISED)
     return signing_in.finish(
         session, settings, STAFF, member, attempt, code_owed=settings.staff_totp_required, now=now
     )

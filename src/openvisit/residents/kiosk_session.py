@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import NoReturn
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,14 +18,26 @@ from openvisit.facilities import kiosks
 from openvisit.facilities.models import Kiosk, KioskLocation
 from openvisit.people.context import KioskContext
 from openvisit.residents.models import CustodyStatus, Resident
-from openvisit.residents.service import normalize_booking_number, record_event
-
-RESIDENT_SCOPE = "resident"
+from openvisit.residents.pins import normalize_pin, pin_problem
+from openvisit.residents.service import (
+    RESIDENT_SCOPE,
+    normalize_booking_number,
+    pin_account,
+    record_event,
+)
 
 
 class KioskOutOfService(DomainError):
     code = Code.KIOSK_OUT_OF_SERVICE
     message = "This kiosk is out of service. Please use another kiosk or ask an officer."
+
+
+class ResidentAtLobbyKiosk(DomainError):
+    code = Code.FORBIDDEN
+    message = (
+        "This is a lobby terminal, for visitors. Residents sign in at a kiosk in their own "
+        "housing unit."
+    )
 
 
 @dataclass(frozen=True)
@@ -55,28 +66,58 @@ def resident_sign_in(
 ) -> Resident:
     """Sign a resident in on this kiosk with booking number and PIN.
 
-    Only residents of the kiosk's facility who are in custody, and for a housing
-    kiosk only those of its unit. Throttled per resident and per address.
+    Only at a housing kiosk (a lobby terminal is the visitors' side of on-site visits),
+    and only residents of its unit who are in custody. Every refusal after the PIN is
+    checked answers the same, so that none tells a guesser the PIN was right. Throttled
+    per booking number with an exponential backoff (auth.service, the throttling rule).
     """
     now = clock.now()
     kiosk = kiosks.get_device(session, ctx.kiosk_id)
     if not kiosk.in_service:
         raise KioskOutOfService()
     number = normalize_booking_number(booking_number)[:40]
-    identifier = f"{kiosk.facility_id}:{number}"
+    if kiosk.location != KioskLocation.HOUSING:
+        # Refused before anyone is looked up, so it says nothing about the resident.
+        _audit_refusal(session, kiosk, ctx, number, now, "lobby_kiosk")
+        raise ResidentAtLobbyKiosk()
+    identifier = pin_account(kiosk.facility_id, number)
     auth.check_throttle(
-        session, settings, scope=RESIDENT_SCOPE, identifier=identifier, ip=ctx.ip, now=now
+        session,
+        settings,
+        scope=RESIDENT_SCOPE,
+        identifier=identifier,
+        ip=ctx.ip,
+        now=now,
+        backoff=True,
     )
     resident = session.scalar(
         select(Resident).where(
             Resident.facility_id == kiosk.facility_id, Resident.booking_number == number
         )
     )
-    why = _why_refused(kiosk, resident, pin)
+    why = _why_refused(kiosk, resident, normalize_pin(pin))
     if resident is None or why is not None:
-        _refuse(session, kiosk, ctx, identifier, number, now, why or "wrong_credentials")
+        if resident is not None and why == "pin_too_weak":
+            _expire_weak_pin(session, kiosk, ctx, resident, now)
+        auth.note_attempt(
+            session,
+            settings,
+            scope=RESIDENT_SCOPE,
+            identifier=identifier,
+            ip=ctx.ip,
+            now=now,
+            succeeded=False,
+        )
+        _audit_refusal(session, kiosk, ctx, number, now, why or "wrong_credentials")
+        raise auth.SignInFailed(REFUSED, fields={"booking_number": REFUSED})
     auth.note_attempt(
-        session, scope=RESIDENT_SCOPE, identifier=identifier, ip=ctx.ip, now=now, succeeded=True
+        session,
+        settings,
+        scope=RESIDENT_SCOPE,
+        identifier=identifier,
+        ip=ctx.ip,
+        now=now,
+        succeeded=True,
     )
     ctx.session.resident_id = resident.id
     ctx.session.resident_signed_in_at = now
@@ -93,38 +134,54 @@ def resident_sign_in(
     return resident
 
 
-# Why a sign-in was refused (as audited) -> what the resident is told.
-_REFUSALS = {
-    "wrong_credentials": "Check your booking number and PIN and try again.",
-    "not_in_custody": "You can't sign in here. Ask an officer for help.",
-    "other_unit": "This kiosk is for another housing unit. Use the kiosk in your unit.",
-}
+# The one answer to a refused booking number and PIN: an unknown booking number, a wrong
+# PIN, a resident of another unit or no longer in custody, a PIN too weak to keep. Only
+# the audit log says which.
+REFUSED = (
+    "Check your booking number and PIN and try again. "
+    "Residents sign in at a kiosk in their own housing unit."
+)
 
 
-def _why_refused(kiosk: Kiosk, resident: Resident | None, pin: str) -> str | None:
-    # The PIN is checked even for an unknown booking number, so both take as long.
-    pin_ok = auth.verify_secret(resident.pin_hash if resident else None, "".join(pin.split()))
+def _why_refused(kiosk: Kiosk, resident: Resident | None, digits: str) -> str | None:
+    # The PIN is checked whatever else is wrong, so that every refusal takes as long.
+    pin_ok = auth.verify_secret(resident.pin_hash if resident else None, digits)
     if resident is None or not pin_ok:
         return "wrong_credentials"
     if resident.custody_status != CustodyStatus.IN_CUSTODY:
         return "not_in_custody"
-    if kiosk.location == KioskLocation.HOUSING and resident.unit_id != kiosk.unit_id:
+    if resident.unit_id is None or resident.unit_id != kiosk.unit_id:
         return "other_unit"
+    problem = pin_problem(
+        digits, booking_number=resident.booking_number, date_of_birth=resident.date_of_birth
+    )
+    if problem is not None:
+        return "pin_too_weak"
     return None
 
 
-def _refuse(
-    session: Session,
-    kiosk: Kiosk,
-    ctx: KioskContext,
-    identifier: str,
-    number: str,
-    now: dt.datetime,
-    why: str,
-) -> NoReturn:
-    auth.note_attempt(
-        session, scope=RESIDENT_SCOPE, identifier=identifier, ip=ctx.ip, now=now, succeeded=False
+def _expire_weak_pin(
+    session: Session, kiosk: Kiosk, ctx: KioskContext, resident: Resident, now: dt.datetime
+) -> None:
+    """A PIN set under the old rules (4 digits, or guessable) is not accepted: the right one
+    is answered like a wrong one and cleared, so that staff set a new one. A hash doesn't
+    say how long its PIN was, so this is the first moment anyone can tell."""
+    resident.pin_hash = None
+    resident.updated_at = now
+    session.flush()
+    record_event(
+        session,
+        "resident:pin_cleared",
+        AuditActor("kiosk", kiosk.id, f"kiosk#{kiosk.id}", ctx.ip),
+        now,
+        resident,
+        {"why": "too_weak", "kiosk_id": kiosk.id},
     )
+
+
+def _audit_refusal(
+    session: Session, kiosk: Kiosk, ctx: KioskContext, number: str, now: dt.datetime, why: str
+) -> None:
     audit.service.record(
         session,
         tag="resident:sign_in_failed",
@@ -134,8 +191,6 @@ def _refuse(
         subject=("kiosk", kiosk.id),
         data={"booking_number": number, "why": why},
     )
-    message = _REFUSALS[why]
-    raise auth.SignInFailed(message, fields={"booking_number": message})
 
 
 def resident_sign_out(session: Session, clock: Clock, ctx: KioskContext) -> None:

@@ -25,12 +25,13 @@ from openvisit.deps import (
 )
 from openvisit.errors import DomainError, InvalidInput
 from openvisit.facilities import units
-from openvisit.facilities.models import Facility
+from openvisit.facilities.models import Facility, KioskLocation
 from openvisit.flows import custody
 from openvisit.people.context import StaffContext
 from openvisit.people.models import Visitor
 from openvisit.residents import kiosk_session, roster, service
 from openvisit.residents.models import CustodyStatus, Resident
+from openvisit.residents.pins import PIN_RULE
 from openvisit.residents.routes import DryRun, ManagedResident, PageNumber, Search, ViewedResident
 from openvisit.scheduling import presenters
 from openvisit.scheduling import service as scheduling
@@ -401,8 +402,10 @@ def kiosk_home(
     view = kiosk_session.kiosk_view(page.db, kiosk)
     if not view.kiosk.in_service:
         return page.render("kiosk/out_of_service.html", {"kiosk": view.kiosk})
+    if view.kiosk.location != KioskLocation.HOUSING:
+        return page.render("kiosk/lobby.html", {"kiosk": view.kiosk})
     if view.resident is None:
-        return page.render("kiosk/sign_in.html", {"kiosk": view.kiosk})
+        return page.render("kiosk/sign_in.html", {"kiosk": view.kiosk, "pin_rule": PIN_RULE})
     visits = scheduling.upcoming_for_resident(page.db, view.resident.id, page.clock.now())
     requests = approvals.pending_for_resident(page.db, view.resident.id)
     visitor_ids = {v.visitor_id for v in visits} | {a.visitor_id for a in requests}
@@ -436,7 +439,7 @@ def sign_in_submit(
         kiosk_session.resident_sign_in(
             page.db, page.settings, page.clock, kiosk, booking_number=booking_number, pin=pin
         )
-    except kiosk_session.KioskOutOfService as exc:
+    except (kiosk_session.KioskOutOfService, kiosk_session.ResidentAtLobbyKiosk) as exc:
         return page.refused_to(exc, "/kiosk")
     except DomainError as exc:
         return page.refused(
@@ -446,6 +449,7 @@ def sign_in_submit(
                 lambda: {
                     "kiosk": kiosk_session.kiosk_view(page.db, kiosk).kiosk,
                     "form": {"booking_number": booking_number},
+                    "pin_rule": PIN_RULE,
                 },
                 field="booking_number",
             ),

@@ -24,8 +24,11 @@ from openvisit.errors import Code, Conflict, InvalidInput, NotFound
 from openvisit.facilities import units
 from openvisit.facilities.models import Facility
 from openvisit.residents.models import CustodyStatus, Resident
+from openvisit.residents.pins import normalize_pin, pin_problem
 
 PAGE_SIZE = 50
+# The throttling scope of residents' PIN attempts (auth.service, the throttling rule).
+RESIDENT_SCOPE = "resident"
 BOOKING_NUMBER = re.compile(r"^[A-Z0-9-]{1,40}$")
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
 NAME_MAX = 100
@@ -333,19 +336,30 @@ def update_resident(
 def set_pin(
     session: Session, clock: Clock, actor: AuditActor, resident: Resident, pin: str
 ) -> None:
-    """Set the resident's kiosk PIN: 4 to 8 digits, spaces ignored, stored hashed."""
-    digits = "".join(pin.split())
-    if not digits.isdigit() or not digits.isascii() or not 4 <= len(digits) <= 8:
-        raise InvalidInput(
-            "The PIN must be 4 to 8 digits.",
-            code=Code.PIN_INVALID,
-            fields={"pin": "Enter 4 to 8 digits"},
-        )
+    """Set the resident's kiosk PIN (residents.pins: 6 to 12 digits, not guessable; spaces
+    ignored), stored hashed. A new PIN also ends the backoff of earlier wrong ones."""
+    digits = normalize_pin(pin)
+    problem = pin_problem(
+        digits, booking_number=resident.booking_number, date_of_birth=resident.date_of_birth
+    )
+    if problem is not None:
+        raise InvalidInput(problem, code=Code.PIN_INVALID, fields={"pin": problem})
     now = clock.now()
     resident.pin_hash = auth.hash_secret(digits)
     resident.updated_at = now
+    auth.clear_failures(
+        session,
+        scope=RESIDENT_SCOPE,
+        identifier=pin_account(resident.facility_id, resident.booking_number),
+    )
     session.flush()
     record_event(session, "resident:pin_set", actor, now, resident)
+
+
+def pin_account(facility_id: int, booking_number: str) -> str:
+    """The account a PIN attempt is throttled under: the booking number typed at a kiosk
+    of this facility (whether or not a resident has it)."""
+    return f"{facility_id}:{booking_number[:40]}"
 
 
 def _reason(value: str, field: str = "reason") -> str:

@@ -25,6 +25,7 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from openvisit.auth.cookies import KIOSK_COOKIE, SESSION_COOKIE
 from openvisit.clock import Clock
+from openvisit.deps import client_ip
 from openvisit.errors import Code, Conflict, DomainError, NotFound
 from openvisit.media.backend import PARTIES, IceCandidate, MediaError
 from openvisit.people.context import kiosk_signed_in, staff_signed_in, visitor_signed_in
@@ -94,7 +95,7 @@ async def visit_socket(websocket: WebSocket) -> None:
         message = "This page may not connect to OpenVisit from here."
         await _refuse(websocket, Code.BAD_ORIGIN, message, CLOSE_FORBIDDEN)
         return
-    ip = websocket.client.host if websocket.client else ""
+    ip = client_ip(websocket)
     try:
         participant, snap = await live.run(app, _join, websocket.cookies, ip, int(raw_id))
     except DomainError as exc:
