@@ -34,6 +34,7 @@ class KioskOutOfService(DomainError):
 
 class ResidentAtLobbyKiosk(DomainError):
     code = Code.FORBIDDEN
+    keep_changes = True  # its audit record
     message = (
         "This is a lobby terminal, for visitors. Residents sign in at a kiosk in their own "
         "housing unit."
