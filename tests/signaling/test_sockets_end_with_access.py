@@ -11,7 +11,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from openvisit.people import accounts
 from openvisit.signaling.hub import hub_for
-from tests.factories import sign_in_staff, sign_in_visitor
+from tests.factories import PASSWORD, sign_in_staff, sign_in_visitor
 from tests.people.helpers import STRONG, link_token, mails_to
 
 from .conftest import give_kiosk_session, receive_until, socket
@@ -129,4 +129,31 @@ def test_the_resident_signing_out_at_the_kiosk_closes_the_kiosks_socket(
         assert page.status_code == 200
         r = client.post("/kiosk/sign-out", data={"csrf_token": token}, follow_redirects=False)
         assert r.status_code == 303, r.text
+        closed_because_signed_out(app, ws, visit.id)
+
+
+def test_deactivating_an_officer_closes_their_monitoring_socket_at_once(
+    app, client, third_client, personas, visit, clock
+):
+    sign_in_staff(third_client, personas.officer, clock)
+    sign_in_staff(client, personas.admin, clock)
+    with socket(third_client, visit.id) as ws:
+        ws.receive_json()
+        staff = f"/api/v1/facilities/{personas.facility.id}/staff/{personas.officer.member.id}"
+        assert client.post(staff + "/deactivate").status_code == 200
+        closed_because_signed_out(app, ws, visit.id)
+
+
+def test_a_staff_password_change_closes_the_sockets_of_their_other_sessions(
+    app, client, third_client, personas, visit, clock
+):
+    sign_in_staff(third_client, personas.officer, clock)
+    sign_in_staff(client, personas.officer, clock)
+    with socket(third_client, visit.id) as ws:
+        ws.receive_json()
+        changed = client.post(
+            "/api/v1/staff/me/password",
+            json={"current_password": PASSWORD, "new_password": STRONG},
+        )
+        assert changed.status_code == 204
         closed_because_signed_out(app, ws, visit.id)
