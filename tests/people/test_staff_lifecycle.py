@@ -300,3 +300,69 @@ def test_staff_change_their_own_password_with_the_current_one(
     assert sign_in(STRONG) == 200
     [event] = audited(db, "staff:password_changed")
     assert event.actor_id == officer.member.id and event.subject_id == officer.member.id
+
+
+# --- the same on the pages --------------------------------------------------------------
+
+
+def _page_client(client):  # type: ignore[no-untyped-def]
+    """A browser: forms carry the CSRF token, not a header."""
+    client.headers.pop("X-CSRF-Token", None)
+    return client.cookies.get("ov_csrf")
+
+
+def test_on_the_pages_an_admin_changes_roles_only_within_their_facility(
+    client, personas, clock, db
+):
+    admin, officer = personas.admin, personas.officer
+    stranger = personas.staff(StaffRoleName.OFFICER, other=True)
+    personas.commit()
+    sign_in_staff(client, admin, clock)
+    csrf = _page_client(client)
+    base = f"/staff/facilities/{personas.facility.id}/staff"
+
+    listed = client.get(base)
+    assert listed.status_code == 200 and officer.member.name in listed.text
+    assert stranger.member.email not in listed.text
+    assert client.get(f"{base}/{stranger.member.id}").status_code == 404
+
+    refused = client.post(
+        f"{base}/{officer.member.id}/roles",
+        data={"roles": ["officer", "provider_admin"], "csrf_token": csrf},
+    )
+    assert refused.status_code == 403 and "only the provider can make one" in refused.text
+    none = client.post(f"{base}/{officer.member.id}/roles", data={"csrf_token": csrf})
+    assert none.status_code == 422 and "Choose at least one role" in none.text
+    ok = client.post(
+        f"{base}/{officer.member.id}/roles",
+        data={"roles": ["officer", "investigator"], "csrf_token": csrf},
+    )
+    assert ok.status_code == 200 and "roles are saved" in ok.text
+    assert "staff:roles_changed" in [e.tag for e in audited(db, "staff:roles_changed")]
+
+    gone = client.post(f"{base}/{officer.member.id}/deactivate", data={"csrf_token": csrf})
+    assert gone.status_code == 200 and "is deactivated and signed out everywhere" in gone.text
+    assert (
+        client.post(
+            f"{base}/{stranger.member.id}/deactivate", data={"csrf_token": csrf}
+        ).status_code
+        == 404
+    )
+
+
+def test_on_the_pages_staff_change_their_own_password(client, personas, clock, db):
+    officer = personas.officer
+    personas.commit()
+    sign_in_staff(client, officer, clock)
+    csrf = _page_client(client)
+    wrong = client.post(
+        "/staff/account/password",
+        data={"current_password": "nope", "new_password": STRONG, "csrf_token": csrf},
+    )
+    assert wrong.status_code == 401 and "Enter your current password" in wrong.text
+    ok = client.post(
+        "/staff/account/password",
+        data={"current_password": PASSWORD, "new_password": STRONG, "csrf_token": csrf},
+    )
+    assert ok.status_code == 200 and "Your password is changed" in ok.text
+    assert len(audited(db, "staff:password_changed")) == 1
