@@ -108,6 +108,7 @@ class Personas:
             totp_secret=pyotp.random_base32(),
             totp_confirmed_at=self.clock.now(),
             created_at=self.clock.now(),
+            joined_at=self.clock.now(),
         )
         self.db.add(member)
         self.db.flush()

@@ -196,6 +196,7 @@ def create_app(
     # Chosen once, here; the routes and the worker use this one.
     app.state.payment_gateway = gateway_for(settings)
     app.state.media = media_backend(settings, app.state.clock)
+    live.close_sockets_when_access_ends(app)
 
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

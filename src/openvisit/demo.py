@@ -205,6 +205,7 @@ def _staff(
         totp_secret=pyotp.random_base32(),
         totp_confirmed_at=now,
         created_at=now,
+        joined_at=now,
     )
     session.add(member)
     session.flush()

@@ -17,6 +17,7 @@ from sqlalchemy import CursorResult, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from openvisit.auth import endings
 from openvisit.auth.models import LoginAttempt, TotpStep, UserSession
 from openvisit.config import Settings
 from openvisit.errors import Code, DomainError, InvalidInput, TooManyAttempts
@@ -325,13 +326,31 @@ def find_session(session: Session, token: str | None, now: dt.datetime) -> UserS
 
 
 def end_session(session: Session, row: UserSession) -> None:
+    """Sign one browser out; the sockets it holds close once this commits."""
+    endings.note(session, "session", row.id)
     session.delete(row)
     session.flush()
 
 
-def end_all_sessions(session: Session, actor_type: str, actor_id: int) -> None:
-    session.execute(
-        delete(UserSession).where(
-            UserSession.actor_type == actor_type, UserSession.actor_id == actor_id
-        )
+def end_all_sessions(
+    session: Session, actor_type: str, actor_id: int, *, keep: UserSession | None = None
+) -> None:
+    """Sign an account out everywhere (but ``keep``, the browser asking, if given); every
+    socket of the others closes once this commits."""
+    query = delete(UserSession).where(
+        UserSession.actor_type == actor_type, UserSession.actor_id == actor_id
     )
+    if keep is None:
+        endings.note_session_ended(session, actor_type, actor_id)
+    else:
+        query = query.where(UserSession.id != keep.id)
+        ended = session.scalars(
+            select(UserSession.id).where(
+                UserSession.actor_type == actor_type,
+                UserSession.actor_id == actor_id,
+                UserSession.id != keep.id,
+            )
+        )
+        for session_id in ended:
+            endings.note(session, "session", session_id)
+    session.execute(query)

@@ -92,10 +92,38 @@ class StaffMember(Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(200))
+    # Until the first good code, the secret is still to be scanned: the next sign-in shows it
+    # (after an invitation is accepted, or an admin reset the second factor).
     totp_secret: Mapped[str] = mapped_column(String(64))
     totp_confirmed_at: Mapped[dt.datetime | None]
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime]
+    # When they set their own password from the e-mailed invitation; None while invited.
+    joined_at: Mapped[dt.datetime | None]
+    deactivated_at: Mapped[dt.datetime | None]
+
+    @property
+    def status(self) -> str:
+        """invited | active | deactivated, as staff lists show it."""
+        if not self.is_active:
+            return "deactivated"
+        return "active" if self.joined_at is not None else "invited"
+
+
+class StaffInvitation(Base):
+    """An e-mailed, one-use link with which an invited staff member sets their own password;
+    only the token's sha256 is stored."""
+
+    __tablename__ = "staff_invitations"
+
+    id: Mapped[intpk]
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_members.id"), index=True)
+    facility_id: Mapped[int | None] = mapped_column(ForeignKey("facilities.id"))
+    invited_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_members.id"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
 
 
 class StaffRole(Base):

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from openvisit.auth.cookies import SESSION_COOKIE, clear_session_cookie, set_signed_in
-from openvisit.auth.permissions import StaffRoleName
+from openvisit.auth.service import totp_uri
 from openvisit.auth.sign_in import Attempt
 from openvisit.billing.gateway import PaymentGateway
 from openvisit.billing.ledger import dollars
@@ -25,6 +25,7 @@ from openvisit.billing.routes import payment_gateway
 from openvisit.clock import Clock
 from openvisit.config import Settings
 from openvisit.deps import (
+    MAX_ID,
     ClockDep,
     CurrentStaff,
     CurrentVisitor,
@@ -34,10 +35,17 @@ from openvisit.deps import (
     StaffingFacility,
     client_ip,
 )
-from openvisit.errors import Forbidden
 from openvisit.facilities.models import Facility
 from openvisit.flows import account_closure
-from openvisit.people import accounts, credentials, identity, reviews, sign_in, staff_service
+from openvisit.people import (
+    accounts,
+    credentials,
+    identity,
+    reviews,
+    sign_in,
+    staff_lifecycle,
+    staff_service,
+)
 from openvisit.people.context import StaffContext
 from openvisit.people.models import IdentitySubmission, Reviewed, Visitor
 from openvisit.people.schemas import (
@@ -49,13 +57,16 @@ from openvisit.people.schemas import (
     CredentialReviewOut,
     IdentityReviewOut,
     IdentitySubmissionOut,
+    InvitationAcceptBody,
+    InvitationAccepted,
+    PasswordChangeBody,
     PasswordResetBody,
     PasswordResetCompleteBody,
     RegisterBody,
     RejectBody,
-    StaffCreate,
-    StaffCreated,
+    StaffInvite,
     StaffOut,
+    StaffRolesBody,
     StaffSessionOut,
     StaffSignInBody,
     TokenBody,
@@ -437,39 +448,125 @@ def api_staff_me(staff: CurrentStaff, db: DbSession) -> StaffOut:
     return StaffOut.of(staff.member, staff_service.roles_of(db, staff.member.id))
 
 
-@router.get("/facilities/{facility_id}/staff", response_model=list[StaffOut], tags=["staff"])
+STAFF_BASE = "/facilities/{facility_id}/staff"
+STAFF_ONE = STAFF_BASE + "/{staff_id}"
+# A staff member's id in a path: an id beyond the database's range is a 422, never a 500.
+StaffIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+@router.get(STAFF_BASE, response_model=list[StaffOut], tags=["staff"])
 def api_list_staff(facility: StaffingFacility, db: DbSession) -> list[StaffOut]:
     return [StaffOut.of(m, roles) for m, roles in staff_service.staff_of_facility(db, facility.id)]
 
 
-@router.post(
-    "/facilities/{facility_id}/staff", response_model=StaffCreated, status_code=201, tags=["staff"]
-)
-def api_create_staff(
+@router.post(STAFF_BASE, response_model=StaffOut, status_code=201, tags=["staff"])
+def api_invite_staff(
     facility: StaffingFacility,
-    body: StaffCreate,
+    body: StaffInvite,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
-) -> StaffCreated:
-    """A facility admin adds a colleague; the TOTP secret is shown once, to hand over."""
-    if body.role == StaffRoleName.PROVIDER_ADMIN:
-        raise Forbidden("Only the provider can create provider admins.")
-    created = staff_service.create_staff(
-        db,
-        clock,
-        staff.actor,
-        email=body.email,
-        name=body.name,
-        password=body.password,
-        role=body.role,
-        facility_id=facility.id,
+    settings: SettingsDep,
+) -> StaffOut:
+    """Invite a colleague: they get an e-mailed link to choose their own password and set
+    up their own authenticator app. Neither ever passes through the inviting admin."""
+    member = staff_lifecycle.invite(
+        db, clock, settings, staff, facility, email=body.email, name=body.name, roles=body.roles
     )
-    member = created.member
-    return StaffCreated(
+    return StaffOut.of(member, staff_service.roles_of(db, member.id))
+
+
+@router.get(STAFF_ONE, response_model=StaffOut, tags=["staff"])
+def api_staff_member(facility: StaffingFacility, staff_id: StaffIdPath, db: DbSession) -> StaffOut:
+    member, roles = staff_lifecycle.access_member(db, facility.id, staff_id)
+    return StaffOut.of(member, roles)
+
+
+@router.put(STAFF_ONE + "/roles", response_model=StaffOut, tags=["staff"])
+def api_staff_roles(
+    facility: StaffingFacility,
+    staff_id: StaffIdPath,
+    body: StaffRolesBody,
+    staff: CurrentStaff,
+    db: DbSession,
+    clock: ClockDep,
+) -> StaffOut:
+    """Set the member's roles here; an admin gives only rights they hold themselves."""
+    member = staff_lifecycle.change_roles(db, clock, staff, facility, staff_id, body.roles)
+    return StaffOut.of(member, staff_service.roles_of(db, member.id))
+
+
+@router.post(STAFF_ONE + "/invitation", response_model=StaffOut, tags=["staff"])
+def api_staff_resend_invitation(
+    facility: StaffingFacility,
+    staff_id: StaffIdPath,
+    staff: CurrentStaff,
+    db: DbSession,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> StaffOut:
+    member = staff_lifecycle.resend_invitation(db, clock, settings, staff, facility, staff_id)
+    return StaffOut.of(member, staff_service.roles_of(db, member.id))
+
+
+@router.post(STAFF_ONE + "/second-factor-reset", response_model=StaffOut, tags=["staff"])
+def api_staff_reset_second_factor(
+    facility: StaffingFacility,
+    staff_id: StaffIdPath,
+    staff: CurrentStaff,
+    db: DbSession,
+    clock: ClockDep,
+) -> StaffOut:
+    """The member is signed out everywhere and sets up a new authenticator at next sign-in."""
+    member = staff_lifecycle.reset_second_factor(db, clock, staff, facility, staff_id)
+    return StaffOut.of(member, staff_service.roles_of(db, member.id))
+
+
+@router.post(STAFF_ONE + "/deactivate", response_model=StaffOut, tags=["staff"])
+def api_staff_deactivate(
+    facility: StaffingFacility,
+    staff_id: StaffIdPath,
+    staff: CurrentStaff,
+    db: DbSession,
+    clock: ClockDep,
+) -> StaffOut:
+    """Every session and open socket of the member ends at once; they can't sign in again."""
+    member = staff_lifecycle.deactivate(db, clock, staff, facility, staff_id)
+    return StaffOut.of(member, staff_service.roles_of(db, member.id))
+
+
+@router.post("/staff-invitation", response_model=InvitationAccepted, tags=["staff"])
+def api_accept_invitation(
+    body: InvitationAcceptBody, request: Request, db: DbSession, clock: ClockDep
+) -> InvitationAccepted:
+    """The invited member chooses their password; the answer (to them alone) carries the
+    authenticator secret, and their first sign-in with its code completes the enrolment."""
+    member = staff_lifecycle.accept_invitation(
+        db, clock, token=body.token, password=body.password, ip=client_ip(request)
+    )
+    return InvitationAccepted(
         staff=StaffOut.of(member, staff_service.roles_of(db, member.id)),
         totp_secret=member.totp_secret,
-        otpauth_uri=created.otpauth_uri,
+        otpauth_uri=totp_uri(member.totp_secret, member.email),
+    )
+
+
+@router.post("/staff/me/password", status_code=204, tags=["staff"])
+def api_staff_change_password(
+    body: PasswordChangeBody,
+    staff: CurrentStaff,
+    db: DbSession,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> None:
+    """Your current password, then the new one; your other sessions end."""
+    staff_lifecycle.change_own_password(
+        db,
+        clock,
+        settings,
+        staff,
+        current_password=body.current_password,
+        new_password=body.new_password,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Self
+from typing import Literal, Self, cast
 
 from pydantic import BaseModel, Field
 
@@ -169,6 +169,8 @@ class StaffOut(BaseModel):
     email: str
     name: str
     roles: list[dict[str, object]]
+    status: Literal["invited", "active", "deactivated"]
+    second_factor_enrolled: bool
 
     @classmethod
     def of(cls, member: StaffMember, roles: Iterable[StaffRole]) -> StaffOut:
@@ -177,6 +179,8 @@ class StaffOut(BaseModel):
             email=member.email,
             name=member.name,
             roles=[{"facility_id": r.facility_id, "role": r.role.value} for r in roles],
+            status=cast(Literal["invited", "active", "deactivated"], member.status),
+            second_factor_enrolled=member.totp_confirmed_at is not None,
         )
 
 
@@ -185,14 +189,34 @@ class StaffSessionOut(BaseModel):
     csrf_token: str
 
 
-class StaffCreate(BaseModel):
+class StaffInvite(BaseModel):
+    """A colleague to invite: they get an e-mailed link to choose their own password."""
+
     email: str = Field(max_length=254)
     name: str = Field(max_length=200)
+    roles: list[StaffRoleName] = Field(max_length=len(StaffRoleName))
+
+
+class StaffRolesBody(BaseModel):
+    """The member's roles at this facility, all of them (their roles elsewhere stay)."""
+
+    roles: list[StaffRoleName] = Field(max_length=len(StaffRoleName))
+
+
+class InvitationAcceptBody(BaseModel):
+    token: str = Field(max_length=200)
     password: str = Field(max_length=256)
-    role: StaffRoleName
 
 
-class StaffCreated(BaseModel):
+class InvitationAccepted(BaseModel):
+    """For the invited member only: the authenticator secret to scan. Their first sign-in
+    with a code from it completes the enrolment."""
+
     staff: StaffOut
     totp_secret: str
     otpauth_uri: str
+
+
+class PasswordChangeBody(BaseModel):
+    current_password: str = Field(max_length=256)
+    new_password: str = Field(max_length=256)

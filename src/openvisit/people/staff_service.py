@@ -76,6 +76,8 @@ def create_staff(
         password_hash=auth.hash_secret(password),
         totp_secret=auth.new_totp_secret(),
         created_at=now,
+        # Created with a password (the CLI, for the operator's first provider admin).
+        joined_at=now,
     )
     session.add(member)
     session.flush()

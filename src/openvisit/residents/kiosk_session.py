@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from openvisit import audit
 from openvisit.audit.service import AuditActor
+from openvisit.auth import endings
 from openvisit.auth import service as auth
 from openvisit.clock import Clock
 from openvisit.config import Settings
@@ -196,6 +197,7 @@ def _audit_refusal(
 
 def resident_sign_out(session: Session, clock: Clock, ctx: KioskContext) -> None:
     resident_id = ctx.session.resident_id
+    endings.note(session, "session", ctx.session.id)
     ctx.session.resident_id = None
     ctx.session.resident_signed_in_at = None
     ctx.resident_id = None

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from openvisit import audit
 from openvisit.audit.service import AuditActor
+from openvisit.auth import endings
 from openvisit.auth import service as auth
 from openvisit.auth.models import UserSession
 from openvisit.clock import Clock
@@ -413,6 +414,8 @@ def change_custody_status(
 
 
 def _sign_out_everywhere(session: Session, resident_id: int) -> None:
+    """Off every kiosk; the sockets the resident holds there close once this commits."""
+    endings.note(session, "resident", resident_id)
     session.execute(
         update(UserSession)
         .where(UserSession.resident_id == resident_id)

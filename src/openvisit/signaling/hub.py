@@ -12,6 +12,7 @@ client runs one loop per client).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import datetime as dt
 import logging
@@ -22,6 +23,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketState
 
 from openvisit.audit.service import AuditActor
+from openvisit.auth.endings import Ending
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,9 @@ class Connection:
     last_stats_at: dt.datetime | None = None
     # The visit is recorded (not privileged): its media room records.
     record: bool = False
+    # What this socket rests on: the session that opened it and whose it is, e.g.
+    # {("session", 12), ("visitor", 3)}; when one of them ends, the socket closes.
+    holders: frozenset[Ending] = frozenset()
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -76,6 +81,11 @@ class Connection:
             return
         await self._close(code)
 
+    async def end(self, message: dict[str, Any], code: int) -> None:
+        """Say why, then close: on this connection's own loop."""
+        await self._send(message)
+        await self._close(code)
+
     async def _close(self, code: int) -> None:
         async with self._lock:
             if self.websocket.application_state == WebSocketState.CONNECTED:
@@ -86,31 +96,61 @@ class Connection:
 class Hub:
     def __init__(self) -> None:
         self._rooms: dict[int, set[Connection]] = {}
+        # Sockets are added and removed on their loops, and closed from the thread whose
+        # transaction ended their session (close_held).
+        self._lock = threading.Lock()
+        self._closing: set[concurrent.futures.Future[None]] = set()
 
     def add(self, conn: Connection) -> list[Connection]:
         """Register ``conn``; returns the sockets of the same party it replaces."""
-        room = self._rooms.setdefault(conn.visit_id, set())
-        replaced = [
-            other
-            for other in room
-            if conn.is_party and other.party == conn.party and not other.done
-        ]
-        for other in replaced:
-            other.done = True
-            room.discard(other)
-        room.add(conn)
+        with self._lock:
+            room = self._rooms.setdefault(conn.visit_id, set())
+            replaced = [
+                other
+                for other in room
+                if conn.is_party and other.party == conn.party and not other.done
+            ]
+            for other in replaced:
+                other.done = True
+                room.discard(other)
+            room.add(conn)
         return replaced
 
     def remove(self, conn: Connection) -> None:
-        room = self._rooms.get(conn.visit_id)
-        if room is None:
-            return
-        room.discard(conn)
-        if not room:
-            del self._rooms[conn.visit_id]
+        with self._lock:
+            room = self._rooms.get(conn.visit_id)
+            if room is None:
+                return
+            room.discard(conn)
+            if not room:
+                del self._rooms[conn.visit_id]
 
     def connections(self, visit_id: int) -> list[Connection]:
-        return list(self._rooms.get(visit_id, ()))
+        with self._lock:
+            return list(self._rooms.get(visit_id, ()))
+
+    def held_by(self, ended: frozenset[Ending]) -> list[Connection]:
+        """The open sockets that rest on any of ``ended``."""
+        with self._lock:
+            return [conn for room in self._rooms.values() for conn in room if conn.holders & ended]
+
+    def close_held(self, ended: frozenset[Ending], message: dict[str, Any], code: int) -> int:
+        """Tell every socket resting on something in ``ended`` why, and close it; how many.
+
+        Called from any thread, once the transaction that ended them committed (see
+        auth.endings): each socket is closed on its own loop, without waiting here.
+        """
+        held = self.held_by(ended)
+        for conn in held:
+            conn_end = conn.end(message, code)
+            try:
+                future = asyncio.run_coroutine_threadsafe(conn_end, conn.loop)
+            except RuntimeError:  # its loop has stopped: the socket went with it
+                conn_end.close()
+                continue
+            self._closing.add(future)
+            future.add_done_callback(self._closing.discard)
+        return len(held)
 
     def visit_ids(self) -> list[int]:
         return list(self._rooms)

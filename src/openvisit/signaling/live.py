@@ -22,8 +22,11 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
 
+from openvisit.auth import endings
+from openvisit.auth.endings import Ending
 from openvisit.clock import Clock
 from openvisit.db import transaction
+from openvisit.errors import Code
 from openvisit.media.backend import MediaBackend, MediaChange
 from openvisit.media.recorder import sha256_of
 from openvisit.signaling import messages as m
@@ -38,6 +41,8 @@ T = TypeVar("T")
 
 WATCH_SECONDS = 0.5
 CLOSE_NORMAL = 1000
+# The socket's session ended (signed out, deactivated, password reset, out of custody).
+CLOSE_SIGNED_OUT = 4401
 
 
 async def run(
@@ -56,6 +61,22 @@ async def run(
             return fn(session, clock, *args, **kwargs)
 
     return await asyncio.to_thread(_call)
+
+
+def close_sockets_when_access_ends(app: Any) -> None:
+    """Installed once by create_app: whenever a transaction of the app's sessionmaker that
+    ended a session, a person's access or a resident's custody commits (auth.endings),
+    the sockets resting on it are told and closed at once."""
+    hub = hub_for(app)
+    message = m.error(Code.SIGN_IN_EXPIRED, "You've been signed out. Sign in again to rejoin.")
+
+    def _on_ended(ended: frozenset[Ending]) -> None:
+        try:
+            hub.close_held(ended, message, CLOSE_SIGNED_OUT)
+        except Exception:  # the change is committed; a socket left open must not undo it
+            log.exception("could not close the sockets of %s", sorted(ended))
+
+    endings.listen(app.state.sessionmaker, _on_ended)
 
 
 def media_of(app: Any) -> MediaBackend:

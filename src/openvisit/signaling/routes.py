@@ -24,11 +24,19 @@ from sqlalchemy.orm import Session
 from starlette.websockets import WebSocket, WebSocketState
 
 from openvisit.auth.cookies import KIOSK_COOKIE, SESSION_COOKIE
+from openvisit.auth.endings import Ending
 from openvisit.clock import Clock
 from openvisit.deps import client_ip
 from openvisit.errors import Code, Conflict, DomainError, NotFound
 from openvisit.media.backend import PARTIES, IceCandidate, MediaError
-from openvisit.people.context import kiosk_signed_in, staff_signed_in, visitor_signed_in
+from openvisit.people.context import (
+    KioskContext,
+    StaffContext,
+    VisitorContext,
+    kiosk_signed_in,
+    staff_signed_in,
+    visitor_signed_in,
+)
 from openvisit.signaling import live, service
 from openvisit.signaling import messages as m
 from openvisit.signaling.hub import Connection, Hub, hub_for
@@ -63,8 +71,9 @@ def _close_code(exc: DomainError) -> int:
 
 def _join(
     session: Session, clock: Clock, cookies: Mapping[str, str], ip: str, visit_id: int
-) -> tuple[service.Participant, service.Snapshot]:
-    """Who the socket's cookies say is calling, then what they are on the visit."""
+) -> tuple[service.Participant, service.Snapshot, frozenset[Ending]]:
+    """Who the socket's cookies say is calling, then what they are on the visit, and what
+    the socket rests on: the session that opened it and whose it is (``holders``)."""
     now = clock.now()
     visitor = visitor_signed_in(session, cookies.get(SESSION_COOKIE), now, ip)
     kiosk = kiosk_signed_in(session, cookies.get(KIOSK_COOKIE), now, ip)
@@ -74,7 +83,33 @@ def _join(
         if visitor is not None
         else staff_signed_in(session, cookies.get(SESSION_COOKIE), now, ip)
     )
-    return service.connect(session, clock, visit_id, service.Caller(visitor, kiosk, staff))
+    participant, snap = service.connect(
+        session, clock, visit_id, service.Caller(visitor, kiosk, staff)
+    )
+    return participant, snap, _holders(participant, visitor, kiosk, staff)
+
+
+def _holders(
+    participant: service.Participant,
+    visitor: VisitorContext | None,
+    kiosk: KioskContext | None,
+    staff: StaffContext | None,
+) -> frozenset[Ending]:
+    """The session a participant's socket rests on, and whose it is: when either ends
+    (signed out, deactivated, password reset, released from custody), the socket closes."""
+    if participant.party == "visitor" and visitor is not None:
+        return frozenset({("session", visitor.session.id), ("visitor", visitor.visitor.id)})
+    if participant.party == "resident" and kiosk is not None and kiosk.resident_id is not None:
+        return frozenset(
+            {
+                ("session", kiosk.session.id),
+                ("kiosk", kiosk.kiosk_id),
+                ("resident", kiosk.resident_id),
+            }
+        )
+    if staff is not None:
+        return frozenset({("session", staff.session.id), ("staff", staff.member.id)})
+    return frozenset()
 
 
 async def _refuse(websocket: WebSocket, code: Code, message: str, close: int) -> None:
@@ -97,7 +132,7 @@ async def visit_socket(websocket: WebSocket) -> None:
         return
     ip = client_ip(websocket)
     try:
-        participant, snap = await live.run(app, _join, websocket.cookies, ip, int(raw_id))
+        participant, snap, holders = await live.run(app, _join, websocket.cookies, ip, int(raw_id))
     except DomainError as exc:
         await _refuse(websocket, exc.code, exc.message, _close_code(exc))
         return
@@ -108,6 +143,7 @@ async def visit_socket(websocket: WebSocket) -> None:
     hub = hub_for(app)
     conn = Connection(websocket, participant.visit_id, participant.party, participant.actor)
     conn.record = snap.record
+    conn.holders = holders
     for old in hub.add(conn):
         await old.send(m.error(Code.REPLACED, "This visit was opened in another window."))
         await old.close(CLOSE_REPLACED)

@@ -136,7 +136,7 @@
       case 'error':
         R.errors.push(msg.code + ': ' + msg.message);
         if (msg.code === 'replaced') finish('This visit was opened in another window.');
-        else if (msg.code === 'visit_not_open' || msg.code === 'visit_not_found') finish(msg.message);
+        else if (['visit_not_open', 'visit_not_found', 'sign_in_expired'].includes(msg.code)) finish(msg.message);
         break;
     }
   };
