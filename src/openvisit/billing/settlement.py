@@ -2,7 +2,8 @@
 the receipt that shows it.
 
 A visit that went live and ended (completed or terminated) is charged for its metered
-seconds, less fair-quality credited minutes (billing.quality) and the resident's weekly
+seconds, less fair-quality credited minutes (billing.quality: from the media server's
+per-party, per-minute measurements, never the clients' stats) and the resident's weekly
 free minutes; every other ended visit gets its whole hold back. ``settle_pending`` (the
 worker job) does both, exactly once per visit, and stores what the receipt shows.
 """
@@ -35,7 +36,7 @@ from openvisit.config import Settings
 from openvisit.errors import Code, Conflict, NotFound
 from openvisit.facilities.models import Facility, FacilitySettings
 from openvisit.residents.models import Resident
-from openvisit.visits.models import Visit, VisitEvent, VisitMeter, VisitTransition
+from openvisit.visits.models import Visit, VisitMediaMinute, VisitMeter, VisitTransition
 
 log = logging.getLogger(__name__)
 
@@ -224,16 +225,22 @@ def capture_visit(session: Session, clock: Clock, visit: Visit) -> bool:
     weekly_free = settings_row.free_minutes_per_week * 60 if settings_row else 0
     meter = session.get(VisitMeter, visit.id)
     intervals = _intervals(meter)
-    # Plain rows, not ORM objects: a 30-minute visit has ~1,800 reports (one per party
-    # every 2 s), and only these four fields are read.
-    stats = session.execute(
-        select(VisitEvent.at, VisitEvent.kind, VisitEvent.party, VisitEvent.data)
-        .where(VisitEvent.visit_id == visit.id, VisitEvent.kind == "stats")
-        .order_by(VisitEvent.at, VisitEvent.id)
+    # What the media server measured, one row per party and minute (never the clients'
+    # own stats); plain rows: only these fields are read.
+    measured = session.execute(
+        select(
+            VisitMediaMinute.party,
+            VisitMediaMinute.minute,
+            VisitMediaMinute.frozen_ms,
+            VisitMediaMinute.packets_expected,
+            VisitMediaMinute.packets_lost,
+            VisitMediaMinute.viewer_packets_expected,
+            VisitMediaMinute.viewer_packets_lost,
+        ).where(VisitMediaMinute.visit_id == visit.id)
     ).all()
     credits: list[dict[str, Any]] = []
     credited_total = 0
-    for credit in quality.credited_minutes(stats, visit.starts_at, visit.ends_at):
+    for credit in quality.credited_minutes(measured, visit.starts_at, visit.ends_at):
         lo = visit.starts_at + credit.minute * quality.MINUTE
         seconds = _billed_in(intervals, lo, min(lo + quality.MINUTE, visit.ends_at))
         if seconds > 0:  # a minute nobody was billed for needs no credit

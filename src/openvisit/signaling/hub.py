@@ -41,6 +41,8 @@ class Connection:
     last_stats_at: dt.datetime | None = None
     # The visit is recorded (not privileged): its media room records.
     record: bool = False
+    # The visit's start: minute 0 of its room's quality measurements.
+    starts_at: dt.datetime | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
