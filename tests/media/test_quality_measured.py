@@ -135,7 +135,6 @@ def test_a_visitor_who_fakes_frozen_stats_while_its_media_flows_gets_no_credit(
     )  # fmt: skip
     # Meanwhile the media flowed normally both ways.
     assert video_rising(visitor) and video_rising(kiosk)
-    wait_for(lambda: len(measured(media_server, stage.visit_id)) >= 2, 10, "measurements")
     visitor.get_by_role("button", name="Leave the visit").click()
     kiosk.locator("#visit-ended").wait_for(state="visible", timeout=20000)
 
@@ -216,26 +215,20 @@ def test_15_percent_packet_loss_on_one_party_is_measured_and_credited(
     visitor = visitor_page(chromium_far, server, stage, QUIET)
     kiosk = kiosk_page(chromium_in_netns, server, stage, QUIET)
     _live_both(visitor, kiosk)
-    more_video(kiosk, 4)
-
-    def enough() -> bool:
-        rows = measured(server, stage.visit_id)
-        return sum(r.packets_expected for r in rows if r.party == "visitor") >= 1000
-
-    wait_for(enough, 30, "a thousand of the visitor's packets measured")
+    more_video(kiosk, 10)  # about a thousand of the visitor's packets
     visitor.get_by_role("button", name="Leave the visit").click()
     kiosk.locator("#visit-ended").wait_for(state="visible", timeout=20000)
 
     row = settled(server, stage.visit_id)
+    lost = [r for c in row.credits for r in c["reasons"] if r["reason"] == "packet_loss"]
+    assert lost and {r["party"] for r in lost} == {"visitor"}, row.credits
+    assert all(10 <= r["percent"] <= 25 for r in lost), lost
+    assert row.credited_seconds == row.billable_seconds > 0  # every minute had the loss
+    assert row.charge_cents == 0
     rows = measured(server, stage.visit_id)
     up = loss_of(rows, "visitor")
     down = loss_of(rows, "visitor", viewer=True)
     print(f"visitor loss in {up:.3f}, out {down:.3f}; resident in {loss_of(rows, 'resident'):.3f}")
-    assert 0.11 <= up <= 0.19, rows
+    assert 0.11 <= up <= 0.19, rows  # the link drops 15 % of the RTP packets both ways
+    assert down > 0.05, rows  # what the visitor's receiver reports say (after repairs)
     assert loss_of(rows, "resident") < 0.02 and loss_of(rows, "resident", viewer=True) < 0.02
-    assert down > 0.05, rows
-    lost = [r for c in row.credits for r in c["reasons"] if r["reason"] == "packet_loss"]
-    assert lost and {r["party"] for r in lost} == {"visitor"}, row.credits
-    assert all(10 <= r["percent"] <= 25 for r in lost), lost
-    assert row.credited_seconds == row.billable_seconds > 0  # a visit under a minute long
-    assert row.charge_cents == 0

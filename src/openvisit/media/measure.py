@@ -20,6 +20,7 @@ where ``zero`` is the visit's start on the same clock. Nothing before minute 0 i
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 from openvisit.media.backend import PartyMinute
@@ -29,6 +30,7 @@ MINUTE_SECONDS = 60.0
 FREEZE_MIN_SECONDS = 1.0
 _SEQ_MOD = 1 << 16
 _HALF = 1 << 15
+_RECENT = 1024  # sequence numbers remembered per stream, to spot duplicates
 
 
 @dataclass
@@ -44,9 +46,21 @@ class _Minute:
 
 @dataclass
 class _Stream:
-    """One RTP stream (SSRC) as it arrives: the highest sequence number so far."""
+    """One RTP stream (SSRC) as it arrives: the highest sequence number so far, and the
+    recent ones received (a duplicate must not hide a loss)."""
 
     highest: int
+    recent: set[int] = field(default_factory=set)
+    order: deque[int] = field(default_factory=deque)
+
+    def first_time(self, sequence: int) -> bool:
+        if sequence in self.recent:
+            return False
+        self.recent.add(sequence)
+        self.order.append(sequence)
+        if len(self.order) > _RECENT:
+            self.recent.discard(self.order.popleft())
+        return True
 
 
 @dataclass
@@ -82,16 +96,19 @@ class PartyMeter:
 
     def rtp(self, ssrc: int, sequence: int, at: float) -> None:
         """A media packet (not a retransmission) of stream ``ssrc`` reached the server."""
-        bucket = self._bucket(at)
         stream = self.streams.get(ssrc)
         if stream is None:
-            self.streams[ssrc] = _Stream(sequence)
+            stream = self.streams[ssrc] = _Stream(sequence)
             advance = 1
+        elif not stream.first_time(sequence):
+            return  # a duplicate
         else:
             step = (sequence - stream.highest) % _SEQ_MOD
             advance = step if 0 < step < _HALF else 0  # 0: late, reordered or a duplicate
             if advance:
                 stream.highest = sequence
+        stream.first_time(sequence)
+        bucket = self._bucket(at)
         if bucket is not None:
             bucket.expected += advance
             bucket.received += 1
