@@ -72,6 +72,12 @@ def loss(lost: int, expected: int) -> Fraction:
     return Fraction(min(max(lost, 0), expected), expected) if expected > 0 else Fraction(0)
 
 
+def _heavy(lost: int, expected: int) -> bool:
+    """``loss(lost, expected) >= LOSS_LIMIT`` in whole numbers (most minutes are fine, and
+    a settlement judges dozens of them)."""
+    return expected > 0 and lost * LOSS_LIMIT.denominator >= expected * LOSS_LIMIT.numerator
+
+
 def credited_minutes(
     rows: Iterable[MeasuredMinute], start: dt.datetime, end: dt.datetime
 ) -> list[MinuteCredit]:
@@ -87,11 +93,13 @@ def credited_minutes(
             seen_by = _other(row.party)
             reason = {"party": seen_by, "reason": "frozen", "seconds": row.frozen_ms // 1000}
             reasons.append((order[seen_by], 0, reason))
-        worst = max(
-            loss(row.packets_lost, row.packets_expected),
-            loss(row.viewer_packets_lost, row.viewer_packets_expected),
-        )
-        if worst >= LOSS_LIMIT:
+        if _heavy(row.packets_lost, row.packets_expected) or _heavy(
+            row.viewer_packets_lost, row.viewer_packets_expected
+        ):
+            worst = max(
+                loss(row.packets_lost, row.packets_expected),
+                loss(row.viewer_packets_lost, row.viewer_packets_expected),
+            )
             reason = {"party": row.party, "reason": "packet_loss", "percent": int(worst * 100)}
             reasons.append((order[row.party], 1, reason))
     return [

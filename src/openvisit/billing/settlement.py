@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from openvisit.billing import ledger, quality
@@ -47,6 +48,13 @@ CAPTURE_STATES = ("completed", "terminated")
 
 # --- the settlement mark -------------------------------------------------------------
 
+# Built once (a settlement is one of many the worker does in a row): the first settlement
+# of a visit wins, a second one (another worker's) changes nothing.
+_INSERT_SETTLEMENT = {
+    name: dialect.insert(BillingSettlement).on_conflict_do_nothing(index_elements=["visit_id"])
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
 
 def _mark_settled(
     session: Session,
@@ -57,16 +65,16 @@ def _mark_settled(
     outcome: str,
     **values: object,
 ) -> None:
-    session.execute(
-        ledger._insert(session, BillingSettlement)
-        .values(
-            visit_id=visit_id,
-            outcome=outcome if txn is not None else "nothing_held",
-            transaction_id=txn.id if txn is not None else None,
-            settled_at=clock.now(),
+    conn = session.connection()
+    conn.execute(
+        _INSERT_SETTLEMENT[conn.dialect.name],
+        {
+            "visit_id": visit_id,
+            "outcome": outcome if txn is not None else "nothing_held",
+            "transaction_id": txn.id if txn is not None else None,
+            "settled_at": clock.now(),
             **values,
-        )
-        .on_conflict_do_nothing(index_elements=["visit_id"])
+        },
     )
 
 
