@@ -17,7 +17,7 @@ from openvisit.facilities.models import FacilitySettings
 from openvisit.scheduling import service as scheduling
 from openvisit.visits import service as visits
 from openvisit.visits import states
-from openvisit.visits.models import Visit, VisitState, VisitType
+from openvisit.visits.models import Visit, VisitMediaMinute, VisitState, VisitType
 
 from ..scheduling.conftest import approve
 from .helpers import entry_total
@@ -52,21 +52,30 @@ def book(db, clock, family, start=FRIDAY, length=30) -> Visit:
     return visit
 
 
-def stats(db, visit, party, second, frames, received=0, lost=0):
-    visits.record_event(
-        db,
-        visit,
-        kind="stats",
+def measured(db, visit, party, minute, *, frozen_ms=0, expected=6000, lost=0, **more):
+    """What the media server measured of ``party`` in ``minute`` (as signaling stores it)."""
+    row = VisitMediaMinute(
+        visit_id=visit.id,
         party=party,
-        at=visit.starts_at + dt.timedelta(seconds=second),
-        data={"frames_decoded": frames, "packets_received": received, "packets_lost": lost},
+        minute=minute,
+        video_frames=1800,
+        frozen_ms=frozen_ms,
+        packets_expected=expected,
+        packets_lost=lost,
+        viewer_packets_expected=more.get("viewer_expected", 6000),
+        viewer_packets_lost=more.get("viewer_lost", 0),
+        viewer_jitter_ms=5,
+        measured_at=visit.starts_at + dt.timedelta(minutes=minute + 1),
     )
+    db.add(row)
+    db.flush()
 
 
 def hold_live(db, clock, settings, visit, seconds=None, end=S.COMPLETED, stats_of=None):
     """Open the visit and connect both sides for ``seconds`` (the whole visit if None):
     completed, the resident joins late, ``seconds`` before the end; terminated or failed,
-    both join at the start and it ends ``seconds`` later. ``stats_of(visit)`` records stats.
+    both join at the start and it ends ``seconds`` later. ``stats_of(visit)`` records what
+    the media server measured.
     """
     clock.set(visit.starts_at - dt.timedelta(minutes=10))
     visits.advance_visits(db, clock, settings)
@@ -239,17 +248,27 @@ def test_the_week_is_the_facility_local_monday_to_sunday():
 
 def test_minutes_with_frozen_video_or_heavy_loss_are_not_charged(db, clock, settings, family):
     def bad_minutes(visit):
-        # Minute 2: the visitor's video froze for 6 s. Minute 5: the resident lost 20%.
-        for second, frames in ((120, 100), (123, 100), (126, 100), (128, 160)):
-            stats(db, visit, "visitor", second, frames)
-        stats(db, visit, "resident", 300, 1000, 800, 0)
-        stats(db, visit, "resident", 360, 2800, 1600, 200)
+        # Minute 2: the resident's video froze for 6 s (on the visitor's screen). Minute 5:
+        # 20 % of what the server sent the resident was lost. Minute 7: a 4.9 s freeze and
+        # 9.9 % loss on the way in, not enough.
+        for minute in range(30):
+            measured(db, visit, "visitor", minute)
+            frozen = {2: 6000, 7: 4900}.get(minute, 0)
+            lost = 594 if minute == 7 else 0
+            viewer_lost = 1200 if minute == 5 else 0
+            measured(
+                db, visit, "resident", minute, frozen_ms=frozen, lost=lost, viewer_lost=viewer_lost
+            )
 
     visit = book(db, clock, family)
     hold_live(db, clock, settings, visit, stats_of=bad_minutes)
     settle(db, clock, settings)
     row = settled_row(db, visit)
     assert [(c["minute"], c["seconds"]) for c in row.credits] == [(2, 60), (5, 60)]
+    assert [c["reasons"] for c in row.credits] == [
+        [{"party": "visitor", "reason": "frozen", "seconds": 6}],
+        [{"party": "resident", "reason": "packet_loss", "percent": 20}],
+    ]
     assert row.credited_seconds == 120
     assert row.charge_cents == 28 * 15
 
@@ -258,8 +277,7 @@ def test_a_credited_minute_does_not_use_up_free_minutes(db, clock, settings, fam
     free_minutes(db, family, 30)
 
     def frozen_first_minute(visit):
-        for second in (0, 2, 4, 6):
-            stats(db, visit, "resident", second, 0)
+        measured(db, visit, "visitor", 0, frozen_ms=6000)
 
     visit = book(db, clock, family)
     hold_live(db, clock, settings, visit, stats_of=frozen_first_minute)

@@ -8,7 +8,7 @@ from openvisit.billing.models import BillingSettlement
 from tests.factories import sign_in_visitor
 
 from ..scheduling.conftest import approve
-from .test_capture import book, hold_live, settle, stats
+from .test_capture import book, hold_live, measured, settle
 
 
 @pytest.fixture
@@ -23,8 +23,7 @@ def test_the_receipt_shows_connected_time_credits_free_minutes_and_the_charge(
     client, db, clock, settings, family
 ):
     def frozen_minute_three(visit):
-        for second in (180, 183, 186):
-            stats(db, visit, "visitor", second, 500)
+        measured(db, visit, "resident", 3, frozen_ms=6400)
 
     visit = book(db, clock, family)
     hold_live(db, clock, settings, visit, stats_of=frozen_minute_three)

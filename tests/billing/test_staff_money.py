@@ -16,7 +16,7 @@ from openvisit.scheduling import service as scheduling
 from tests.factories import sign_in_staff, sign_in_visitor
 
 from .helpers import fund
-from .test_capture import FRIDAY, SATURDAY, book, family, hold_live, stats  # noqa: F401
+from .test_capture import FRIDAY, SATURDAY, book, family, hold_live, measured  # noqa: F401
 
 NEW_YORK_2330 = dt.datetime(2026, 11, 28, 4, 30, tzinfo=dt.UTC)  # Friday 23:30 in New York
 
@@ -28,8 +28,7 @@ def money_day(db, clock, settings, family):  # noqa: F811
     (whole 30 minutes) settles when it ends. And one visit the family cancelled."""
 
     def frozen_minute_2(visit):
-        for second, frames in ((120, 100), (123, 100), (126, 100), (128, 160)):
-            stats(db, visit, "visitor", second, frames)
+        measured(db, visit, "resident", 2, frozen_ms=6000)
 
     friday = book(db, clock, family, FRIDAY)
     saturday = book(db, clock, family, SATURDAY)

@@ -107,9 +107,14 @@ def _free_port() -> int:
     return 20000 + secrets.randbelow(20000)
 
 
-@pytest.fixture
-def media_server(netns: str, tmp_path: Path) -> Iterator[MediaServer]:
-    port = _free_port()
+def _serve(
+    netns: str,
+    tmp_path: Path,
+    port: int,
+    *,
+    host: str = "127.0.0.1",
+    media_addresses: str = "127.0.0.1",
+) -> Iterator[MediaServer]:
     db_url = f"sqlite:///{tmp_path / 'media.db'}"
     upgrade(db_url)
     env = {
@@ -119,7 +124,8 @@ def media_server(netns: str, tmp_path: Path) -> Iterator[MediaServer]:
         "OPENVISIT_DATABASE_URL": db_url,
         "OPENVISIT_SECRET_KEY": "media-test-key-" + "x" * 20,
         "OPENVISIT_BASE_URL": f"http://127.0.0.1:{port}",
-        "OPENVISIT_MEDIA_ADDRESSES": "127.0.0.1",
+        "OPENVISIT_HOST": host,
+        "OPENVISIT_MEDIA_ADDRESSES": media_addresses,
         "OPENVISIT_WORKER_INTERVAL_SECONDS": "1",
         "OPENVISIT_STAFF_TOTP_REQUIRED": "false",
     }
@@ -162,6 +168,72 @@ def media_server(netns: str, tmp_path: Path) -> Iterator[MediaServer]:
     except subprocess.TimeoutExpired:
         process.kill()
     engine.dispose()
+
+
+@pytest.fixture
+def media_server(netns: str, tmp_path: Path) -> Iterator[MediaServer]:
+    yield from _serve(netns, tmp_path, _free_port())
+
+
+@dataclass
+class LossyLink:
+    """A second namespace whose media to and from the server loses ``drop`` of its packets."""
+
+    namespace: str
+    drop: float
+    server: MediaServer
+    relay: subprocess.Popen[str]
+
+
+LOSSY_DROP = 0.15
+
+
+@pytest.fixture
+def lossy_link(netns: str, tmp_path: Path) -> Iterator[LossyLink]:
+    """The server in ``netns`` (announcing 10.77.0.1 for media) and a namespace joined to
+    it by tests/support/lossy_link.py, dropping 15 % of the RTP packets both ways; in that
+    namespace the server is http://127.0.0.1:<port> too (forwarded across the link)."""
+    port = _free_port()
+    far = f"ovloss-{os.getpid()}-{secrets.token_hex(3)}"
+    subprocess.run([IP, "netns", "add", far], check=True)
+    relay = None
+    try:
+        subprocess.run([IP, "netns", "exec", far, IP, "link", "set", "lo", "up"], check=True)
+        command = [sys.executable, "-m", "tests.support.lossy_link", netns, far]
+        command += ["--drop", str(LOSSY_DROP), "--port", str(port)]
+        relay = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        assert relay.stdout is not None
+        assert relay.stdout.readline().strip() == "ready", "the lossy link did not start"
+        for server in _serve(netns, tmp_path, port, host="0.0.0.0", media_addresses="10.77.0.1"):
+            yield LossyLink(far, LOSSY_DROP, server, relay)
+    finally:
+        if relay is not None:
+            relay.terminate()
+            relay.wait(10)
+        subprocess.run([IP, "netns", "del", far], check=False)
+
+
+@pytest.fixture
+def chromium_far(  # type: ignore[no-untyped-def]
+    lossy_link: LossyLink, tmp_path_factory: pytest.TempPathFactory, playwright_driver
+):
+    """Chromium in the lossy link's far namespace."""
+    folder = tmp_path_factory.mktemp("chromium-far")
+    wrapper = folder / "chromium-in-netns"
+    wrapper.write_text(f'#!/bin/sh\nexec {IP} netns exec {lossy_link.namespace} {CHROMIUM} "$@"\n')
+    wrapper.chmod(0o755)
+    y4m = make_y4m(make_clip(folder / "camera.webm", seconds=2.0), folder / "camera.y4m")
+    args = [*CHROMIUM_FLAGS, f"--use-file-for-fake-video-capture={y4m}"]
+    browser = playwright_driver.chromium.launch(
+        executable_path=str(wrapper), headless=True, args=args
+    )
+    yield browser
+    browser.close()
 
 
 @dataclass
@@ -247,23 +319,34 @@ def stage_visit(
         )
 
 
-def open_page(browser: Any, server: MediaServer, cookie: str, token: str, path: str) -> Any:
+def open_page(
+    browser: Any, server: MediaServer, cookie: str, token: str, path: str, script: str = ""
+) -> Any:
+    """A new browser context signed in with ``cookie``, on ``path``; ``script`` runs in the
+    page before its own scripts."""
     context = browser.new_context(viewport={"width": 800, "height": 700})
     context.add_cookies([{"name": cookie, "value": token, "url": server.url}])
+    if script:
+        context.add_init_script(script)
     page = context.new_page()
     page.goto(server.url + path)
     return page
 
 
-def visitor_page(browser: Any, server: MediaServer, stage: Stage) -> Any:
+def visitor_page(browser: Any, server: MediaServer, stage: Stage, script: str = "") -> Any:
     return open_page(
-        browser, server, SESSION_COOKIE, stage.visitor_token, f"/visits/{stage.visit_id}/live"
+        browser,
+        server,
+        SESSION_COOKIE,
+        stage.visitor_token,
+        f"/visits/{stage.visit_id}/live",
+        script,
     )
 
 
-def kiosk_page(browser: Any, server: MediaServer, stage: Stage) -> Any:
+def kiosk_page(browser: Any, server: MediaServer, stage: Stage, script: str = "") -> Any:
     return open_page(
-        browser, server, KIOSK_COOKIE, stage.kiosk_token, f"/kiosk/visits/{stage.visit_id}"
+        browser, server, KIOSK_COOKIE, stage.kiosk_token, f"/kiosk/visits/{stage.visit_id}", script
     )
 
 

@@ -1,39 +1,37 @@
 """Fair-quality credit (DESIGN §4): minutes with unusable media are not charged.
 
-The clients report what they receive as visit events of kind ``stats``, one per
-party about every 2 seconds while they are in the call::
+Only what the media server measured counts: one row per party and minute of the
+visit (``visits.models.VisitMediaMinute``, written as the visit runs from the media
+backend's quality reports; ``media.backend.PartyMinute`` says how each is measured)::
 
-    VisitEvent(kind="stats", party="visitor" | "resident", at=<when measured>,
-               data={"frames_decoded": 5812,      # video frames decoded so far
-                     "packets_received": 90210,   # inbound video RTP packets so far
-                     "packets_lost": 312})        # of those, lost so far
+    VisitMediaMinute(party="visitor" | "resident", minute=<n>,
+                     frozen_ms=...,                # longest video freeze of the party's
+                                                   # media at the server, overlapping n
+                     packets_expected=..., packets_lost=...,               # on the way in
+                     viewer_packets_expected=..., viewer_packets_lost=...) # on the way out
 
-The three counts are cumulative since the party's connection started (WebRTC
-``inbound-rtp`` ``framesDecoded``, ``packetsReceived``, ``packetsLost``), so a
-missed report loses nothing. A count that goes down means the party reconnected
-and its counters restarted: the new reports are a new series, nothing is lost or
-frozen across the restart. A report without the three whole, non-negative counts
-is ignored (it comes from the client: it is untrusted).
+The ``stats`` a browser sends over its socket are kept as diagnostics and never
+read here: a client's own claim can't move money.
 
 Minute ``n`` of a visit is ``[start + 60 n, start + 60 (n + 1))``. It is credited
 when, for either party:
 
-* **frozen video**: the party's frames_decoded stayed the same for 5 seconds or
-  more (from the first report showing a count to the last one showing it still)
-  and that stretch overlaps the minute; a freeze across a minute boundary credits
-  both minutes it touches; or
-* **heavy loss**: of the packets due in that minute (received + lost, a report
-  pair's increase shared between minutes in proportion to time), 10 % or more
-  were lost.
+* **frozen video**: the party's video stopped reaching the server for 5 seconds or
+  more while its media kept flowing, and that stretch overlaps the minute (a freeze
+  across a minute boundary credits both minutes it touches). It froze on the other
+  party's screen: the reason names that party; or
+* **heavy loss**: 10 % or more of the packets due in that minute were lost, on the
+  party's way in (the server counts the RTP sequence numbers) or on its way out (the
+  party's RTCP receiver reports about what the server sent it), whichever is worse.
+  The reason names the party whose connection lost them.
 
-No stats at all means no evidence of bad quality, so no credit.
+No measurement at all means no evidence of bad quality, so no credit.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Protocol
@@ -42,22 +40,17 @@ PARTIES = ("visitor", "resident")
 FROZEN_AFTER = dt.timedelta(seconds=5)
 LOSS_LIMIT = Fraction(1, 10)
 MINUTE = dt.timedelta(minutes=1)
-_COUNTS = ("frames_decoded", "packets_received", "packets_lost")
+_FROZEN_MS = FROZEN_AFTER // dt.timedelta(milliseconds=1)
 
 
-class StatsEventLike(Protocol):
-    at: dt.datetime
-    kind: str
+class MeasuredMinute(Protocol):
     party: str
-    data: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Sample:
-    at: dt.datetime
-    frames: int
-    received: int
-    lost: int
+    minute: int
+    frozen_ms: int
+    packets_expected: int
+    packets_lost: int
+    viewer_packets_expected: int
+    viewer_packets_lost: int
 
 
 @dataclass
@@ -70,106 +63,50 @@ class MinuteCredit:
     reasons: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _count(value: object) -> int | None:
-    return value if type(value) is int and 0 <= value < 2**53 else None
+def _other(party: str) -> str:
+    return "resident" if party == "visitor" else "visitor"
 
 
-def samples_by_party(events: Iterable[StatsEventLike]) -> dict[str, list[Sample]]:
-    """The well-formed stats reports of each party, in time order."""
-    out: dict[str, list[Sample]] = {p: [] for p in PARTIES}
-    for e in events:
-        if e.kind != "stats" or e.party not in PARTIES or not isinstance(e.data, dict):
-            continue
-        frames, received, lost = (_count(e.data.get(name)) for name in _COUNTS)
-        if frames is None or received is None or lost is None:
-            continue
-        out[e.party].append(Sample(e.at, frames, received, lost))
-    for series in out.values():
-        series.sort(key=lambda s: s.at)
-    return out
+def loss(lost: int, expected: int) -> Fraction:
+    """The share of ``expected`` packets lost (0 when none were due)."""
+    return Fraction(min(max(lost, 0), expected), expected) if expected > 0 else Fraction(0)
 
 
-def _minutes_touched(lo: dt.datetime, hi: dt.datetime, start: dt.datetime, count: int) -> range:
-    """Minutes n (0 <= n < count) whose span [start+60n, start+60(n+1)) meets [lo, hi]."""
-    first = max(0, (lo - start) // MINUTE)
-    last = min(count - 1, (hi - start) // MINUTE)
-    return range(first, last + 1)
-
-
-def _freezes(series: Sequence[Sample]) -> list[tuple[dt.datetime, dt.datetime]]:
-    """Stretches [first, last] of reports showing the same frames count, 5 s or longer."""
-    found = []
-    i = 0
-    while i < len(series):
-        j = i
-        while j + 1 < len(series) and series[j + 1].frames == series[i].frames:
-            j += 1
-        if series[j].at - series[i].at >= FROZEN_AFTER:
-            found.append((series[i].at, series[j].at))
-        i = j + 1
-    return found
+def _heavy(lost: int, expected: int) -> bool:
+    """``loss(lost, expected) >= LOSS_LIMIT`` in whole numbers (most minutes are fine, and
+    a settlement judges dozens of them)."""
+    return expected > 0 and lost * LOSS_LIMIT.denominator >= expected * LOSS_LIMIT.numerator
 
 
 def credited_minutes(
-    events: Iterable[StatsEventLike], start: dt.datetime, end: dt.datetime
+    rows: Iterable[MeasuredMinute], start: dt.datetime, end: dt.datetime
 ) -> list[MinuteCredit]:
     """The minutes of the visit [start, end) not to be charged, in order, with reasons."""
     count = -(-(end - start) // MINUTE)  # the last, partial minute counts too
-    credits: dict[int, MinuteCredit] = {}
-
-    def credit(minute: int, reason: dict[str, Any]) -> None:
-        credits.setdefault(minute, MinuteCredit(minute)).reasons.append(reason)
-
-    for party, series in samples_by_party(events).items():
-        frozen: dict[int, dt.timedelta] = {}
-        # Packets due and lost per minute: whole counts from report pairs inside one minute
-        # (nearly all of them: reports come every ~2 s), exact fractions from pairs that
-        # straddle a minute's edge (ints are far cheaper than Fractions, same result).
-        due_whole: dict[int, int] = {}
-        lost_whole: dict[int, int] = {}
-        due: dict[int, Fraction] = {}
-        lost: dict[int, Fraction] = {}
-        for lo, hi in _freezes(series):
-            lo_c, hi_c = max(lo, start), min(hi, end)
-            if hi_c < lo_c:
-                continue
-            for n in _minutes_touched(lo_c, hi_c, start, count):
-                if hi_c <= start + n * MINUTE:
-                    continue  # ended exactly as this minute began
-                frozen[n] = max(frozen.get(n, dt.timedelta()), hi - lo)
-        for a, b in itertools.pairwise(series):
-            d_received, d_lost = b.received - a.received, b.lost - a.lost
-            if d_received < 0 or d_lost < 0 or b.at <= a.at:
-                continue  # counters restarted (a reconnection), or reports out of step
-            span = b.at - a.at
-            n = (a.at - start) // MINUTE
-            if 0 <= n < count and b.at <= start + (n + 1) * MINUTE:  # inside one minute
-                due_whole[n] = due_whole.get(n, 0) + d_received + d_lost
-                lost_whole[n] = lost_whole.get(n, 0) + d_lost
-                continue
-            for n in _minutes_touched(a.at, b.at, start, count):
-                m_lo, m_hi = start + n * MINUTE, start + (n + 1) * MINUTE
-                overlap = min(b.at, m_hi) - max(a.at, m_lo)
-                if overlap <= dt.timedelta():
-                    continue
-                share = Fraction(overlap // dt.timedelta(microseconds=1)) / Fraction(
-                    span // dt.timedelta(microseconds=1)
-                )
-                due[n] = due.get(n, Fraction(0)) + share * (d_received + d_lost)
-                lost[n] = lost.get(n, Fraction(0)) + share * d_lost
-        for n, whole in due_whole.items():
-            due[n] = due.get(n, Fraction(0)) + whole
-            lost[n] = lost.get(n, Fraction(0)) + lost_whole[n]
-        for n in sorted(set(frozen) | set(due)):
-            if n in frozen:
-                credit(
-                    n,
-                    {"party": party, "reason": "frozen", "seconds": int(frozen[n].total_seconds())},
-                )
-            if due.get(n) and lost[n] / due[n] >= LOSS_LIMIT:
-                percent = int(lost[n] * 100 / due[n])
-                credit(n, {"party": party, "reason": "packet_loss", "percent": percent})
-    return [credits[n] for n in sorted(credits)]
+    order = {party: i for i, party in enumerate(PARTIES)}
+    found: dict[int, list[tuple[int, int, dict[str, Any]]]] = {}
+    for row in rows:
+        if row.party not in PARTIES or not 0 <= row.minute < count:
+            continue
+        reasons = found.setdefault(row.minute, [])
+        if row.frozen_ms >= _FROZEN_MS:
+            seen_by = _other(row.party)
+            reason = {"party": seen_by, "reason": "frozen", "seconds": row.frozen_ms // 1000}
+            reasons.append((order[seen_by], 0, reason))
+        if _heavy(row.packets_lost, row.packets_expected) or _heavy(
+            row.viewer_packets_lost, row.viewer_packets_expected
+        ):
+            worst = max(
+                loss(row.packets_lost, row.packets_expected),
+                loss(row.viewer_packets_lost, row.viewer_packets_expected),
+            )
+            reason = {"party": row.party, "reason": "packet_loss", "percent": int(worst * 100)}
+            reasons.append((order[row.party], 1, reason))
+    return [
+        MinuteCredit(n, [r for _, _, r in sorted(found[n], key=lambda x: x[:2])])
+        for n in sorted(found)
+        if found[n]
+    ]
 
 
 def reason_words(reason: dict[str, Any], *, for_staff: bool = False) -> str:

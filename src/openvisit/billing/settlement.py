@@ -2,7 +2,8 @@
 the receipt that shows it.
 
 A visit that went live and ended (completed or terminated) is charged for its metered
-seconds, less fair-quality credited minutes (billing.quality) and the resident's weekly
+seconds, less fair-quality credited minutes (billing.quality: from the media server's
+per-party, per-minute measurements, never the clients' stats) and the resident's weekly
 free minutes; every other ended visit gets its whole hold back. ``settle_pending`` (the
 worker job) does both, exactly once per visit, and stores what the receipt shows.
 """
@@ -16,18 +17,17 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from openvisit.billing import ledger, quality
 from openvisit.billing.ledger import dollars
 from openvisit.billing.models import AccountKind, BillingSettlement, LedgerTransaction
 from openvisit.billing.service import (
-    hold_account,
     release_hold,
     visit_hold_cents,
     visit_time_words,
-    wallet,
     wallet_change,
 )
 from openvisit.clock import Clock
@@ -35,7 +35,7 @@ from openvisit.config import Settings
 from openvisit.errors import Code, Conflict, NotFound
 from openvisit.facilities.models import Facility, FacilitySettings
 from openvisit.residents.models import Resident
-from openvisit.visits.models import Visit, VisitEvent, VisitMeter, VisitTransition
+from openvisit.visits.models import Visit, VisitMediaMinute, VisitMeter, VisitTransition
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,13 @@ CAPTURE_STATES = ("completed", "terminated")
 
 # --- the settlement mark -------------------------------------------------------------
 
+# Built once (a settlement is one of many the worker does in a row): the first settlement
+# of a visit wins, a second one (another worker's) changes nothing.
+_INSERT_SETTLEMENT = {
+    name: dialect.insert(BillingSettlement).on_conflict_do_nothing(index_elements=["visit_id"])
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
 
 def _mark_settled(
     session: Session,
@@ -58,16 +65,16 @@ def _mark_settled(
     outcome: str,
     **values: object,
 ) -> None:
-    session.execute(
-        ledger._insert(session, BillingSettlement)
-        .values(
-            visit_id=visit_id,
-            outcome=outcome if txn is not None else "nothing_held",
-            transaction_id=txn.id if txn is not None else None,
-            settled_at=clock.now(),
+    conn = session.connection()
+    conn.execute(
+        _INSERT_SETTLEMENT[conn.dialect.name],
+        {
+            "visit_id": visit_id,
+            "outcome": outcome if txn is not None else "nothing_held",
+            "transaction_id": txn.id if txn is not None else None,
+            "settled_at": clock.now(),
             **values,
-        )
-        .on_conflict_do_nothing(index_elements=["visit_id"])
+        },
     )
 
 
@@ -117,29 +124,29 @@ def week_bounds(starts_at: dt.datetime, timezone: str) -> tuple[dt.datetime, dt.
     return lo.astimezone(dt.UTC), hi.astimezone(dt.UTC)
 
 
-def free_seconds_used_elsewhere(session: Session, visit: Visit, timezone: str) -> int:
-    """The resident's weekly free time already used by their other settled visits that
-    started in the same facility-local week as ``visit``."""
+def _free_used_elsewhere(visit: Visit, timezone: str) -> Select[int]:
     lo, hi = week_bounds(visit.starts_at, timezone)
-    return int(
-        session.execute(
-            select(func.coalesce(func.sum(BillingSettlement.free_seconds_used), 0))
-            .join(Visit, Visit.id == BillingSettlement.visit_id)
-            .where(
-                Visit.resident_id == visit.resident_id,
-                Visit.starts_at >= lo,
-                Visit.starts_at < hi,
-                Visit.id != visit.id,
-            )
-        ).scalar_one()
+    return (
+        select(func.coalesce(func.sum(BillingSettlement.free_seconds_used), 0))
+        .join(Visit, Visit.id == BillingSettlement.visit_id)
+        .where(
+            Visit.resident_id == visit.resident_id,
+            Visit.starts_at >= lo,
+            Visit.starts_at < hi,
+            Visit.id != visit.id,
+        )
     )
 
 
-def _intervals(meter: VisitMeter | None) -> list[tuple[dt.datetime, dt.datetime]]:
-    if meter is None:
-        return []
+def free_seconds_used_elsewhere(session: Session, visit: Visit, timezone: str) -> int:
+    """The resident's weekly free time already used by their other settled visits that
+    started in the same facility-local week as ``visit``."""
+    return int(session.execute(_free_used_elsewhere(visit, timezone)).scalar_one())
+
+
+def _intervals(stored: list[list[str]] | None) -> list[tuple[dt.datetime, dt.datetime]]:
     return [
-        (dt.datetime.fromisoformat(lo), dt.datetime.fromisoformat(hi)) for lo, hi in meter.intervals
+        (dt.datetime.fromisoformat(lo), dt.datetime.fromisoformat(hi)) for lo, hi in stored or []
     ]
 
 
@@ -216,24 +223,53 @@ def capture_visit(session: Session, clock: Clock, visit: Visit) -> bool:
     facility's revenue, and give the rest back, in one ledger transaction. Returns False
     when it was settled already (by an earlier run or another worker)."""
     _lock_resident(session, visit.resident_id)
-    if is_settled(session, visit.id):
-        return False
     facility = session.get(Facility, visit.facility_id)
     timezone = facility.timezone if facility else "UTC"
-    settings_row = session.get(FacilitySettings, visit.facility_id)
-    weekly_free = settings_row.free_minutes_per_week * 60 if settings_row else 0
-    meter = session.get(VisitMeter, visit.id)
-    intervals = _intervals(meter)
-    # Plain rows, not ORM objects: a 30-minute visit has ~1,800 reports (one per party
-    # every 2 s), and only these four fields are read.
-    stats = session.execute(
-        select(VisitEvent.at, VisitEvent.kind, VisitEvent.party, VisitEvent.data)
-        .where(VisitEvent.visit_id == visit.id, VisitEvent.kind == "stats")
-        .order_by(VisitEvent.at, VisitEvent.id)
+    # One statement for the rest, read after the resident's lock: whether it is settled
+    # already, the weekly free time and how much of it the resident's other visits used,
+    # and the meter (one settlement is a few round trips: the worker settles many).
+    facts = session.execute(
+        select(
+            select(BillingSettlement.visit_id)
+            .where(BillingSettlement.visit_id == visit.id)
+            .scalar_subquery()
+            .label("settled"),
+            select(FacilitySettings.free_minutes_per_week)
+            .where(FacilitySettings.facility_id == visit.facility_id)
+            .scalar_subquery()
+            .label("free_minutes"),
+            _free_used_elsewhere(visit, timezone).scalar_subquery().label("free_used"),
+            select(VisitMeter.billable_seconds)
+            .where(VisitMeter.visit_id == visit.id)
+            .scalar_subquery()
+            .label("billable"),
+            select(VisitMeter.intervals)
+            .where(VisitMeter.visit_id == visit.id)
+            .scalar_subquery()
+            .label("intervals"),
+        )
+    ).one()
+    if facts.settled is not None:
+        return False
+    weekly_free = (facts.free_minutes or 0) * 60
+    billable = facts.billable or 0
+    intervals = _intervals(facts.intervals)
+    # What the media server measured, one row per party and minute (never the clients'
+    # own stats); plain rows: only these fields are read.
+    measured = session.execute(
+        select(
+            VisitMediaMinute.party,
+            VisitMediaMinute.minute,
+            VisitMediaMinute.frozen_ms,
+            VisitMediaMinute.packets_expected,
+            VisitMediaMinute.packets_lost,
+            VisitMediaMinute.viewer_packets_expected,
+            VisitMediaMinute.viewer_packets_lost,
+        ).where(VisitMediaMinute.visit_id == visit.id)
     ).all()
     credits: list[dict[str, Any]] = []
     credited_total = 0
-    for credit in quality.credited_minutes(stats, visit.starts_at, visit.ends_at):
+    for credit in quality.credited_minutes(measured, visit.starts_at, visit.ends_at):
         lo = visit.starts_at + credit.minute * quality.MINUTE
         seconds = _billed_in(intervals, lo, min(lo + quality.MINUTE, visit.ends_at))
         if seconds > 0:  # a minute nobody was billed for needs no credit
@@ -241,22 +277,30 @@ def capture_visit(session: Session, clock: Clock, visit: Visit) -> bool:
             credited_total += seconds
     held = visit_hold_cents(session, visit.id)
     charge = compute_charge(
-        billable_seconds=meter.billable_seconds if meter else 0,
+        billable_seconds=billable,
         credited_seconds=credited_total,
-        free_seconds_available=weekly_free - free_seconds_used_elsewhere(session, visit, timezone),
+        free_seconds_available=weekly_free - int(facts.free_used),
         rate_cents_per_minute=Decimal(visit.rate_cents_per_minute),
         held_cents=held,
     )
     txn = None
     if charge.held_cents > 0:
-        postings = [(hold_account(session, clock, visit.visitor_id), -charge.held_cents)]
+        hold, purse = ledger.accounts(
+            session,
+            clock,
+            [
+                (AccountKind.VISITOR_HOLD, visit.visitor_id),
+                (AccountKind.VISITOR_WALLET, visit.visitor_id),
+            ],
+        )
+        postings = [(hold, -charge.held_cents)]
         if charge.charge_cents:
             revenue = ledger.account(
                 session, clock, AccountKind.FACILITY_REVENUE, facility_id=visit.facility_id
             )
             postings.append((revenue, charge.charge_cents))
         if charge.released_cents:
-            postings.append((wallet(session, clock, visit.visitor_id), charge.released_cents))
+            postings.append((purse, charge.released_cents))
         txn = ledger.post(
             session,
             clock,

@@ -50,10 +50,12 @@ from openvisit.media.backend import (
     MediaChange,
     MediaError,
     MediaListener,
+    QualityReport,
     Recording,
     SubscribeOffer,
 )
 from openvisit.media.forwarding import EncodedFrame
+from openvisit.media.measure import PartyMeter
 from openvisit.media.recorder import RemuxRecorder
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,8 @@ START_TIMEOUT_SECONDS = 10
 # A party's media is "flowing" while its frames keep arriving: a gap this long is "down".
 FLOW_GAP_SECONDS = 1.5
 TICK_SECONDS = 0.25
+# How often each room's changed quality measurements go to the listener.
+QUALITY_REPORT_SECONDS = 2.0
 # While recording, a key frame from each party this often, so the file seeks.
 RECORD_KEYFRAME_SECONDS = 3.0
 # At most one upstream key-frame request per publication this often.
@@ -200,6 +204,8 @@ class Room:
     recording_since: float | None = None
     last_record_keyframe: float = 0.0
     segment: int = 0
+    meters: dict[str, PartyMeter] = field(default_factory=dict)
+    last_quality_report: float = 0.0
 
     def keyframe_for(self, party: str) -> None:
         publication = self.publications.get(party)
@@ -225,7 +231,7 @@ class EmbeddedBackend:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._listener: MediaListener | None = None
-        self._changes: asyncio.Queue[MediaChange] | None = None
+        self._changes: asyncio.Queue[MediaChange | QualityReport] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
 
     # --- the media thread ------------------------------------------------------------
@@ -287,10 +293,16 @@ class EmbeddedBackend:
     def room_ids(self) -> list[int]:
         return list(self._rooms)
 
-    async def open_room(self, visit_id: int, *, record: bool, directory: Path) -> None:
+    async def open_room(
+        self, visit_id: int, *, record: bool, directory: Path, minutes_from: dt.datetime
+    ) -> None:
         async def _open() -> None:
             if visit_id not in self._rooms:
-                self._rooms[visit_id] = Room(visit_id, record, directory)
+                room = Room(visit_id, record, directory)
+                # The visit's start on the monotonic clock that times every frame here.
+                zero = time.monotonic() - (self._clock.now() - minutes_from).total_seconds()
+                room.meters = {party: PartyMeter(party, zero) for party in PARTIES}
+                self._rooms[visit_id] = room
 
         await self._call(_open())
 
@@ -324,6 +336,8 @@ class EmbeddedBackend:
             if receiver is None or track.kind not in ("audio", "video"):
                 return
             forwarding.forward_encoded(receiver)
+            meter = room.meters[party]
+            forwarding.on_rtp(receiver, lambda ssrc, seq: meter.rtp(ssrc, seq, time.monotonic()))
             publication.receivers[track.kind] = receiver
             publication.readers.append(
                 asyncio.ensure_future(self._read(room, publication, track.kind, track))
@@ -376,6 +390,8 @@ class EmbeddedBackend:
             publication.frames += 1
             if room.publications.get(party) is not publication:
                 continue  # replaced: the new publication is the source now
+            if kind == "video":
+                room.meters[party].video_frame(now)
             need_keyframe = False
             for subscription in room.subscriptions.values():
                 for source_party, source_kind, out in subscription.tracks:
@@ -403,6 +419,8 @@ class EmbeddedBackend:
                 transceiver.setCodecPreferences(_codecs(kind))
                 if kind == "video":
                     forwarding.on_keyframe_request(transceiver.sender, ask)
+                if viewer in room.meters:
+                    self._measure_viewer(room.meters[viewer], transceiver.sender)
                 subscription.tracks.append((party, kind, track))
                 transceivers.append((party, kind, transceiver))
 
@@ -420,6 +438,16 @@ class EmbeddedBackend:
             {"mid": str(t.mid), "party": party, "kind": kind} for party, kind, t in transceivers
         ]
         return SubscribeOffer(pc.localDescription.sdp, tracks)
+
+    @staticmethod
+    def _measure_viewer(meter: PartyMeter, sender: RTCRtpSender) -> None:
+        """The party's receiver reports about what ``sender`` sends it go to its meter."""
+
+        def _report(highest: int, lost: int, jitter: int, clock_rate: int) -> None:
+            jitter_ms = jitter * 1000 // clock_rate
+            meter.receiver_report(sender, highest, lost, jitter_ms, time.monotonic())
+
+        forwarding.on_receiver_report(sender, _report)
 
     async def accept_answer(self, visit_id: int, viewer: str, answer_sdp: str) -> None:
         async def _accept() -> None:
@@ -485,6 +513,7 @@ class EmbeddedBackend:
         room = self._rooms.pop(visit_id, None)
         if room is None:
             return []
+        self._report_quality(room)
         for subscription in room.subscriptions.values():
             await self._close_subscription(subscription)
         for publication in room.publications.values():
@@ -541,6 +570,7 @@ class EmbeddedBackend:
             publication = room.publications.get(party)
             last = publication.last_at if publication else None
             flowing = last is not None and now - last <= FLOW_GAP_SECONDS
+            room.meters[party].follow(now, flowing)
             if flowing == room.up[party]:
                 continue
             room.up[party] = flowing
@@ -550,6 +580,9 @@ class EmbeddedBackend:
             else:
                 since = last if last is not None else now
             self._emit(room.visit_id, party, flowing, now - since)
+        if now - room.last_quality_report >= QUALITY_REPORT_SECONDS:
+            room.last_quality_report = now
+            self._report_quality(room)
         if room.record and room.recording_since is None and all(room.up.values()):
             self._start_recording(room, now)
         if room.recording_since is not None and now - room.last_record_keyframe >= (
@@ -568,6 +601,12 @@ class EmbeddedBackend:
             room.recorders[party] = RemuxRecorder(path, party)
         room.last_record_keyframe = 0.0
 
+    def _report_quality(self, room: Room) -> None:
+        """Hand the room's changed measurements to the listener (after its media changes)."""
+        minutes = tuple(m for meter in room.meters.values() for m in meter.changed())
+        if minutes and self._changes is not None:
+            self._changes.put_nowait(QualityReport(room.visit_id, minutes))
+
     def _emit(self, visit_id: int, party: str, up: bool, seconds_ago: float) -> None:
         at = self._clock.now() - dt.timedelta(seconds=max(0.0, seconds_ago))
         if self._changes is not None:
@@ -583,4 +622,4 @@ class EmbeddedBackend:
             try:
                 await self._listener(change)
             except Exception:
-                log.exception("media change of visit %s not recorded", change.visit_id)
+                log.exception("media report of visit %s not recorded", change.visit_id)

@@ -19,6 +19,12 @@ spike in shared/reference/spikes/aiortc:
 * aiortc's receive-side bandwidth estimator (REMB) drives publishers down to a
   few kbit/s when the server is busy; we switch it off per receiver and cap the
   publisher's bitrate in the answer instead.
+* Quality is measured where packets arrive: ``on_rtp`` wraps a receiver's
+  ``_handle_rtp_packet`` (each RTP packet, with its codec from the receiver's
+  private ``__codecs``, so that retransmissions can be told apart), and
+  ``on_receiver_report`` wraps a sender's ``_handle_rtcp_packet`` (the viewer's
+  RTCP receiver reports about that sender's stream). aiortc's transport looks
+  both up on the instance for every packet.
 * aioice gathers its host addresses with ``aioice.ice.get_host_addresses`` and
   never offers 127.0.0.1; ``use_addresses`` replaces it with the configured list.
 """
@@ -36,6 +42,8 @@ import aioice.ice
 import aiortc.rtcrtpreceiver as rtcrtpreceiver
 import av
 from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc.codecs import is_rtx
+from aiortc.rtp import RtcpRrPacket, RtcpSrPacket, RtpPacket
 
 _stock_decoder_worker = rtcrtpreceiver.decoder_worker
 _stock_host_addresses = aioice.ice.get_host_addresses
@@ -113,6 +121,39 @@ def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> N
     """Call ``callback`` when the viewer behind ``sender`` asks for a key frame."""
     # Replaced per sender on purpose (see the module's docstring).
     sender._send_keyframe = callback  # type: ignore[method-assign]  # aiortc private hook
+
+
+def on_rtp(receiver: RTCRtpReceiver, callback: Callable[[int, int], None]) -> None:
+    """Call ``callback(ssrc, sequence_number)`` for each media packet that reaches
+    ``receiver``, retransmissions (RTX) and packets of unknown codecs aside."""
+    handle = receiver._handle_rtp_packet
+
+    async def _counted(packet: RtpPacket, arrival_time_ms: int) -> None:
+        codecs = getattr(receiver, "_RTCRtpReceiver__codecs", {})
+        codec = codecs.get(packet.payload_type)
+        if codec is not None and not is_rtx(codec):
+            callback(packet.ssrc, packet.sequence_number)
+        await handle(packet, arrival_time_ms)
+
+    receiver._handle_rtp_packet = _counted  # type: ignore[method-assign]  # aiortc private hook
+
+
+def on_receiver_report(
+    sender: RTCRtpSender, callback: Callable[[int, int, int, int], None]
+) -> None:
+    """Call ``callback(highest_sequence, cumulative_lost, jitter, clock_rate)`` for each
+    RTCP receiver report block the viewer sends about ``sender``'s stream."""
+    handle = sender._handle_rtcp_packet
+
+    async def _read(packet: Any) -> None:
+        if isinstance(packet, RtcpRrPacket | RtcpSrPacket):
+            clock_rate = 90000 if sender.kind == "video" else 48000
+            for r in packet.reports:
+                if r.ssrc == sender._ssrc:
+                    callback(r.highest_sequence, r.packets_lost, r.jitter, clock_rate)
+        await handle(packet)
+
+    sender._handle_rtcp_packet = _read  # type: ignore[method-assign]  # aiortc private hook
 
 
 def to_packet(frame: EncodedFrame, timestamp: int) -> Any:

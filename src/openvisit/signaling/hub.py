@@ -46,6 +46,8 @@ class Connection:
     # What this socket rests on: the session that opened it and whose it is, e.g.
     # {("session", 12), ("visitor", 3)}; when one of them ends, the socket closes.
     holders: frozenset[Ending] = frozenset()
+    # The visit's start: minute 0 of its room's quality measurements.
+    starts_at: dt.datetime | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property

@@ -4,7 +4,9 @@
   in create_app) is started by the app's lifespan (``start_media``) with
   ``on_media_change`` as its listener: a party's media going up or down is
   stored as a visit event (which moves the visit live, or starts the reconnect
-  grace) and the sockets of the visit are told.
+  grace) and the sockets of the visit are told; the backend's quality reports
+  (what it measured of each party, minute by minute) are stored as they come,
+  for fair-quality credits (``on_quality``).
 * ``watch(app)``: runs beside the worker in `openvisit serve`. Twice a second it
   looks at the visits that have sockets or a media room here: it acts on their
   deadlines as soon as they pass (the worker's own loop is the durable one; this
@@ -27,7 +29,7 @@ from openvisit.auth.endings import Ending
 from openvisit.clock import Clock
 from openvisit.db import transaction
 from openvisit.errors import Code
-from openvisit.media.backend import MediaBackend, MediaChange
+from openvisit.media.backend import MediaBackend, MediaChange, QualityReport
 from openvisit.media.recorder import sha256_of
 from openvisit.signaling import messages as m
 from openvisit.signaling import service
@@ -87,8 +89,11 @@ def media_of(app: Any) -> MediaBackend:
 def start_media(app: Any) -> None:
     """Start the app's media backend, with this module as its listener."""
 
-    async def _listener(change: MediaChange) -> None:
-        await on_media_change(app, change)
+    async def _listener(change: MediaChange | QualityReport) -> None:
+        if isinstance(change, QualityReport):
+            await on_quality(app, change)
+        else:
+            await on_media_change(app, change)
 
     media_of(app).start(_listener)
 
@@ -100,6 +105,11 @@ async def stop_media(app: Any) -> None:
         with contextlib.suppress(Exception):
             await finish_media(app, visit_id)
     await backend.stop()
+
+
+async def on_quality(app: Any, report: QualityReport) -> None:
+    """Store what the media server measured (nobody is told: it matters at settlement)."""
+    await run(app, service.record_quality, report.visit_id, report.minutes)
 
 
 async def on_media_change(app: Any, change: MediaChange) -> None:

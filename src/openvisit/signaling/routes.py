@@ -144,6 +144,7 @@ async def visit_socket(websocket: WebSocket) -> None:
     conn = Connection(websocket, participant.visit_id, participant.party, participant.actor)
     conn.record = snap.record
     conn.holders = holders
+    conn.starts_at = snap.starts_at
     for old in hub.add(conn):
         await old.send(m.error(Code.REPLACED, "This visit was opened in another window."))
         await old.close(CLOSE_REPLACED)
@@ -272,7 +273,10 @@ async def _media(conn: Connection, message: m.MediaMessage) -> None:
     backend = live.media_of(app)
     visit_id = conn.visit_id
     await backend.open_room(
-        visit_id, record=conn.record, directory=app.state.settings.recordings_dir
+        visit_id,
+        record=conn.record,
+        directory=app.state.settings.recordings_dir,
+        minutes_from=conn.starts_at or app.state.clock.now(),
     )
     match message:
         case m.Subscribe():

@@ -22,11 +22,18 @@ from openvisit.clock import Clock
 from openvisit.config import Settings
 from openvisit.errors import Code, Conflict, Forbidden, NotAuthenticated, NotFound
 from openvisit.facilities.service import access_facility
-from openvisit.media.backend import Recording
+from openvisit.media.backend import PARTIES, PartyMinute, Recording
 from openvisit.people.context import KioskContext, StaffContext, VisitorContext
 from openvisit.visits import service as visits
 from openvisit.visits import states
-from openvisit.visits.models import Visit, VisitEvent, VisitRecording, VisitState, VisitType
+from openvisit.visits.models import (
+    Visit,
+    VisitEvent,
+    VisitMediaMinute,
+    VisitRecording,
+    VisitState,
+    VisitType,
+)
 from openvisit.visits.states import JOINABLE_STATES, TERMINAL_STATES, Cause
 
 S = VisitState
@@ -70,6 +77,8 @@ class Snapshot:
     ended_reason: str | None = None  # set once the visit has ended
     # recorded server-side: every visit but a privileged one
     record: bool = False
+    # minute 0 of the media server's quality measurements
+    starts_at: dt.datetime | None = None
 
     @property
     def ended(self) -> bool:
@@ -80,8 +89,8 @@ def snapshot_of(visit: Visit, now: dt.datetime) -> Snapshot:
     left = max(0, int((visit.ends_at - now).total_seconds()))
     if visit.state in TERMINAL_STATES:
         reason = visit.ended_reason or f"The visit is {visit.state.value}."
-        return Snapshot(visit.state, 0, reason)
-    return Snapshot(visit.state, left, record=_records(visit))
+        return Snapshot(visit.state, 0, reason, starts_at=visit.starts_at)
+    return Snapshot(visit.state, left, record=_records(visit), starts_at=visit.starts_at)
 
 
 def _records(visit: Visit) -> bool:
@@ -210,6 +219,54 @@ def media_changed(
     return snapshot_of(visit, clock.now())
 
 
+_MEASURES = (
+    "video_frames",
+    "frozen_ms",
+    "packets_expected",
+    "packets_lost",
+    "viewer_packets_expected",
+    "viewer_packets_lost",
+    "viewer_jitter_ms",
+)
+
+
+def record_quality(
+    session: Session, clock: Clock, visit_id: int, minutes: tuple[PartyMinute, ...]
+) -> None:
+    """Store what the media server measured of the parties, minute by minute (the only
+    source of fair-quality credits), whatever the visit's state: a report repeats a
+    minute's values so far, so each stored value keeps the larger of the two (a restarted
+    server's partial minute never shrinks what was stored)."""
+    visit = _visit(session, visit_id)
+    now = clock.now()
+    wanted = [m for m in minutes if m.party in PARTIES and m.minute >= 0]
+    if not wanted:
+        return
+    stored = {
+        (row.party, row.minute): row
+        for row in session.scalars(
+            select(VisitMediaMinute).where(
+                VisitMediaMinute.visit_id == visit.id,
+                VisitMediaMinute.minute.in_({m.minute for m in wanted}),
+            )
+        )
+    }
+    for m in wanted:
+        row = stored.get((m.party, m.minute))
+        if row is None:
+            row = VisitMediaMinute(visit_id=visit.id, party=m.party, minute=m.minute)
+            row.measured_at = now
+            for name in _MEASURES:
+                setattr(row, name, getattr(m, name))
+            session.add(row)
+            stored[(m.party, m.minute)] = row
+            continue
+        row.measured_at = now
+        for name in _MEASURES:
+            setattr(row, name, max(getattr(row, name), getattr(m, name)))
+    session.flush()
+
+
 def store_recordings(
     session: Session,
     clock: Clock,
@@ -286,6 +343,8 @@ def watch_visits(
 def record_stats(
     session: Session, clock: Clock, participant: Participant, data: dict[str, Any]
 ) -> Snapshot:
+    """A client's own report of what it receives: kept for diagnostics and support,
+    never for money (credits come from the media server's measurements)."""
     now = clock.now()
     visit = _visit(session, participant.visit_id)
     if visit.state not in TERMINAL_STATES:

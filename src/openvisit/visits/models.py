@@ -103,6 +103,27 @@ class VisitEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class VisitMediaMinute(Base):
+    """What the media server measured of one party in one minute of a visit (minute 0
+    starts at the visit's start): the only source of fair-quality credits (billing.quality).
+    Written as the visit runs, from the media backend's quality reports
+    (media.backend.PartyMinute has what each field means)."""
+
+    __tablename__ = "visit_media_minutes"
+
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), primary_key=True)
+    party: Mapped[str] = mapped_column(String(16), primary_key=True)  # visitor | resident
+    minute: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_frames: Mapped[int] = mapped_column(Integer, default=0)
+    frozen_ms: Mapped[int] = mapped_column(Integer, default=0)
+    packets_expected: Mapped[int] = mapped_column(Integer, default=0)
+    packets_lost: Mapped[int] = mapped_column(Integer, default=0)
+    viewer_packets_expected: Mapped[int] = mapped_column(Integer, default=0)
+    viewer_packets_lost: Mapped[int] = mapped_column(Integer, default=0)
+    viewer_jitter_ms: Mapped[int] = mapped_column(Integer, default=0)
+    measured_at: Mapped[dt.datetime]
+
+
 class VisitMeter(Base):
     """The metered result of a visit that ended: seconds with both parties' media
     flowing, and those intervals, ready for billing."""
