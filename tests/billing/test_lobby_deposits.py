@@ -94,8 +94,6 @@ def set_cap(db, facility_id: int, cents: int) -> None:
 def test_another_facility_s_admin_cannot_put_money_into_our_family_s_wallet(
     app, family, clock, db, settings
 ):
-    with staff_client(app, family.scheduler, clock) as ours:
-        riverside_ref = maria_ref(ours, family)
     lakeview = family.other_facility.id
     with staff_client(app, family.other_admin, clock) as theirs:
         # What the finding did: Maria's raw id, at Lakeview's own endpoint.
@@ -104,6 +102,10 @@ def test_another_facility_s_admin_cannot_put_money_into_our_family_s_wallet(
             json={"visitor_id": family.visitor.id, "amount_cents": 500_00, "method": "cash"},
         )
         assert raw.status_code in (404, 422), raw.text
+    assert transaction_count(db) == 0
+    with staff_client(app, family.scheduler, clock) as ours:
+        riverside_ref = maria_ref(ours, family)
+    with staff_client(app, family.other_admin, clock) as theirs:
         for reference in (
             str(family.visitor.id),
             riverside_ref,  # a reference Riverside's search gave
