@@ -48,10 +48,10 @@ def upgrade() -> None:
     op.create_table(
         "identity_verifications",
         sa.Column("id", BigId, autoincrement=True, nullable=False),
-        sa.Column("visitor_id", sa.Integer(), nullable=False),
-        sa.Column("facility_id", sa.Integer(), nullable=False),
-        sa.Column("submission_id", sa.Integer(), nullable=True),
-        sa.Column("verified_by_staff_id", sa.Integer(), nullable=True),
+        sa.Column("visitor_id", BigId, nullable=False),
+        sa.Column("facility_id", BigId, nullable=False),
+        sa.Column("submission_id", BigId, nullable=True),
+        sa.Column("verified_by_staff_id", BigId, nullable=True),
         sa.Column("verified_at", UTC, nullable=False),
         sa.ForeignKeyConstraint(
             ["visitor_id"],
