@@ -349,6 +349,7 @@ class Stager:
         from openvisit.demo import begin_visit_now
         from openvisit.facilities.models import HousingUnit, Kiosk, KioskLocation, VisitingHours
         from openvisit.people.models import IdentityStatus, Visitor
+        from openvisit.people.verifications import record_verification
         from openvisit.residents.models import Resident
 
         staged = []
@@ -398,6 +399,7 @@ class Stager:
                 )
                 s.add_all([kiosk, resident, visitor])
                 s.flush()
+                record_verification(s, visitor_id=visitor.id, facility_id=self.facility_id, at=now)
                 s.add(
                     Approval(
                         facility_id=self.facility_id,

@@ -17,7 +17,7 @@ from openvisit.approvals.models import Approval, ApprovalStatus
 from openvisit.audit.service import SYSTEM, AuditActor
 from openvisit.auth.permissions import StaffRoleName
 from openvisit.auth.service import hash_secret, new_token, token_digest, totp_uri
-from openvisit.billing import service as billing
+from openvisit.billing import lobby
 from openvisit.clock import Clock, SystemClock
 from openvisit.config import Settings
 from openvisit.db import make_engine, make_sessionmaker, transaction
@@ -32,6 +32,7 @@ from openvisit.facilities.models import (
     VisitingHours,
 )
 from openvisit.people.models import IdentityStatus, StaffMember, StaffRole, Visitor
+from openvisit.people.verifications import record_verification
 from openvisit.residents.models import Resident
 from openvisit.scheduling import service as scheduling
 from openvisit.visits import states
@@ -153,6 +154,7 @@ def _build(session: Session) -> Facility:
     )
     session.add(visitor)
     session.flush()
+    record_verification(session, visitor_id=visitor.id, facility_id=facility.id, at=now)
     # Maria is approved to visit James (D-1001), so she can book straight away.
     james = session.scalars(
         select(Resident).where(
@@ -173,7 +175,7 @@ def _build(session: Session) -> Facility:
     session.flush()
     # ... and has $20 in her wallet, paid in cash at the lobby, for paid remote visits.
 
-    billing.record_lobby_deposit(
+    lobby.record_deposit(
         session,
         SystemClock(),
         SYSTEM,

@@ -71,6 +71,7 @@ class Code(enum.StrEnum):
     KIOSK_NEEDS_UNIT = "kiosk_needs_unit"
     KIOSK_OUT_OF_SERVICE = "kiosk_out_of_service"
     LENGTH_NOT_OFFERED = "length_not_offered"
+    LOBBY_DEPOSIT_CAP_REACHED = "lobby_deposit_cap_reached"
     LOBBY_KIOSK_UNIT = "lobby_kiosk_unit"
     MALFORMED_JSON = "malformed_json"
     MEDIA_FAILED = "media_failed"
@@ -201,6 +202,7 @@ HTTP_STATUS: dict[Code, int] = {
     Code.KIOSK_NEEDS_UNIT: 422,
     Code.KIOSK_OUT_OF_SERVICE: 403,
     Code.LENGTH_NOT_OFFERED: 422,
+    Code.LOBBY_DEPOSIT_CAP_REACHED: 409,
     Code.LOBBY_KIOSK_UNIT: 422,
     Code.MALFORMED_JSON: 400,
     Code.MEDIA_FAILED: 409,

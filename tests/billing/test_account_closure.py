@@ -265,9 +265,13 @@ def test_a_closed_account_gets_no_deposits_no_bookings_and_no_reset_links(
     family.commit()
     with TestClient(app, base_url="https://testserver") as staff:
         sign_in_staff(staff, family.scheduler, clock)
+        found = staff.get(
+            f"/api/v1/facilities/{family.facility.id}/lobby-visitors", params={"q": "maria"}
+        ).json()
+        assert [(v["name"], v["account_closed"]) for v in found] == [("Maria Lopez", True)]
         r = staff.post(
             f"/api/v1/facilities/{family.facility.id}/wallet-deposits",
-            json={"visitor_id": family.visitor.id, "amount_cents": 20_00, "method": "cash"},
+            json={"visitor": found[0]["reference"], "amount_cents": 20_00, "method": "cash"},
         )
         assert (r.status_code, r.json()["error"]["code"]) == (403, "account_closed")
     with pytest.raises(Exception) as refused:

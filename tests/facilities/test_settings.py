@@ -121,6 +121,7 @@ def test_settings_page_saves_and_shows_the_flash(admin_client, personas, db):
     form.update(
         visit_lengths_minutes="20, 45",
         bookings_need_approval="yes",
+        lobby_deposit_daily_cap="2500",
         csrf_token=admin_client.cookies["ov_csrf"],
     )
     r = admin_client.post(

@@ -30,6 +30,7 @@ from openvisit.facilities.models import (
     VisitingHours,
 )
 from openvisit.people.models import IdentityStatus, Visitor
+from openvisit.people.verifications import record_verification
 from openvisit.residents.models import Resident
 from openvisit.scheduling import service
 from openvisit.visits.models import Visit, VisitType
@@ -129,6 +130,7 @@ def _world(
         )
         session.add(visitor)
         session.flush()
+        record_verification(session, visitor_id=visitor.id, facility_id=facility.id, at=NOW)
         fund(session, visitor.id)
         visitor_ids.append(visitor.id)
     for r, v in pairs:

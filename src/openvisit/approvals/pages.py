@@ -201,6 +201,7 @@ def queue_page(request: Request, reviewer: DecidingReviewer) -> HTMLResponse:
             "pending": queue.pending,
             "visitors": queue.visitors,
             "residents": queue.residents,
+            "verified_here": queue.verified_here,
         },
     )
 

@@ -20,8 +20,8 @@ from openvisit.config import Settings
 from openvisit.errors import Code, Conflict, DomainError, InvalidInput, NotFound
 from openvisit.facilities.models import Facility, FacilitySettings
 from openvisit.notifications import service as notifications
+from openvisit.people import verifications
 from openvisit.people.models import (
-    IdentityStatus,
     ProfessionalCredential,
     ReviewStatus,
     Visitor,
@@ -145,14 +145,10 @@ def request_approval(
 ) -> Approval:
     now = clock.now()
     relationship = _clean_text(relationship, "relationship", "your relationship", 60).lower()
-    if visitor.identity_status != IdentityStatus.VERIFIED:
-        raise NotEligible(
-            "We need to check your identity before you can ask to visit. "
-            "Upload your photo ID first.",
-            code=Code.IDENTITY_NOT_VERIFIED,
-        )
     facility = session.get(Facility, resident.facility_id)
     assert facility is not None
+    if not verifications.verified_at(session, visitor.id, facility.id):
+        raise NotEligible(_not_verified_message(facility), code=Code.IDENTITY_NOT_VERIFIED)
     check_not_blocked(session, visitor.id, facility.id, resident.id, now, facility.timezone)
     existing = session.scalar(
         select(Approval).where(
@@ -190,6 +186,13 @@ def request_approval(
         {"resident_id": resident.id, "relationship": relationship},
     )
     return approval
+
+
+def _not_verified_message(facility: Facility) -> str:
+    return (
+        f"{facility.name} needs to check your identity before you can ask to visit there. "
+        f"Upload your photo ID and choose {facility.name}."
+    )
 
 
 def _check_limit(session: Session, resident: Resident) -> None:
@@ -379,7 +382,7 @@ class Standing:
     """What the booking rules need of a visitor and their approval for one resident."""
 
     id: int  # the visitor's
-    identity_status: IdentityStatus
+    identity_verified: bool  # at this facility (people.verifications)
     approval_id: int | None
     relationship: str
     minors: list[dict[str, str]]
@@ -393,7 +396,7 @@ class Standing:
 _STANDING = (
     select(
         Visitor.id,
-        Visitor.identity_status,
+        verifications.counts_at(Visitor.id, bindparam("facility_id")).label("identity_verified"),
         Visitor.closed_at,
         Approval.id.label("approval_id"),
         Approval.relationship,
@@ -444,7 +447,7 @@ def standing(
         raise NotFound("We couldn't find that visitor.", code=Code.VISITOR_NOT_FOUND)
     return Standing(
         id=row.id,
-        identity_status=row.identity_status,
+        identity_verified=bool(row.identity_verified),
         approval_id=row.approval_id,
         relationship=row.relationship or "",
         minors=list(row.minors or []),
@@ -482,8 +485,8 @@ def check_eligible(
         )
     if visitor.closed:
         raise NotEligible("This visitor's account is closed.", code=Code.ACCOUNT_CLOSED)
-    if visitor.identity_status != IdentityStatus.VERIFIED:
-        raise NotEligible("Your identity hasn't been checked yet.", code=Code.IDENTITY_NOT_VERIFIED)
+    if not visitor.identity_verified:
+        raise NotEligible(_not_verified_message(facility), code=Code.IDENTITY_NOT_VERIFIED)
     if visitor.blocked:
         raise NotEligible(
             _blocked_message(visitor.block_until, facility.timezone), code=Code.VISITOR_BLOCKED
@@ -597,6 +600,7 @@ class ReviewQueue:
     pending: list[Approval]
     visitors: dict[int, Visitor]
     residents: dict[int, Resident]
+    verified_here: set[int]  # visitors whose identity counts at this facility
 
 
 def review_queue(session: Session, facility_id: int) -> ReviewQueue:
@@ -607,13 +611,31 @@ def review_queue(session: Session, facility_id: int) -> ReviewQueue:
     residents = session.scalars(
         select(Resident).where(Resident.id.in_({a.resident_id for a in pending}))
     )
-    return ReviewQueue(pending, {v.id: v for v in visitors}, {r.id: r for r in residents})
+    found = {v.id: v for v in visitors}
+    verified = set(
+        session.scalars(
+            select(Visitor.id).where(
+                Visitor.id.in_(found), verifications.counts_at(Visitor.id, facility_id)
+            )
+        )
+    )
+    return ReviewQueue(pending, found, {r.id: r for r in residents}, verified)
 
 
 def visitor_ids_at(facility_id: int) -> Select[Any]:
     """The ids of every visitor who ever asked to visit someone at this facility (any
     status), as a subquery for other domains' reports."""
     return select(Approval.visitor_id).where(Approval.facility_id == facility_id).distinct()
+
+
+def linked_visitor_ids(facility_id: int) -> Select[Any]:
+    """The ids of the visitors linked to this facility now: a request pending there or an
+    approval, as a subquery (whom its staff may look up and record lobby money for)."""
+    return (
+        select(Approval.visitor_id)
+        .where(Approval.facility_id == facility_id, Approval.status.in_(ACTIVE_APPROVAL))
+        .distinct()
+    )
 
 
 def for_visitor(session: Session, visitor_id: int) -> list[Approval]:

@@ -6,18 +6,19 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from openvisit.approvals import service as approvals
-from openvisit.billing import refunds, reports, service, settlement
+from openvisit.billing import lobby, refunds, reports, service, settlement
 from openvisit.billing.ledger import dollars
 from openvisit.billing.routes import FromDay, Gateway, ToDay
-from openvisit.deps import BillingFacility, CurrentStaff, CurrentVisitor, DbSession
+from openvisit.deps import MAX_ID, BillingFacility, CurrentStaff, CurrentVisitor, DbSession
 from openvisit.errors import Code, DomainError, NotFound
+from openvisit.facilities.models import Facility
 from openvisit.people.models import Visitor
 from openvisit.scheduling import service as scheduling
 from openvisit.visits.service import access_visit
@@ -244,3 +245,130 @@ def refunds_page(report: Report, db: DbSession) -> HTMLResponse:
         return {"refunds": reports.refunds_for_facility(db, report.facility, span)}
 
     return report.page("billing/staff_refunds.html", issued)
+
+
+# --- lobby deposits ----------------------------------------------------------------------
+
+LOBBY = "/staff/facilities/{facility_id}/lobby-deposits"
+_LOBBY_FIELDS = {Code.INVALID_AMOUNT: "amount", Code.LOBBY_DEPOSIT_CAP_REACHED: "amount"}
+
+
+def _lobby_url(facility: Facility, rest: str = "") -> str:
+    return f"/staff/facilities/{facility.id}/lobby-deposits{rest}"
+
+
+@router.get(LOBBY, response_class=HTMLResponse)
+def lobby_search_page(
+    facility: BillingFacility,
+    staff: CurrentStaff,
+    page: Page,
+    q: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
+    """Find a family linked to this facility by name or e-mail address."""
+    context: dict[str, Any] = {"staff": staff, "facility": facility, "form": {"q": q}}
+    if not q:
+        return page.render("billing/staff_lobby_search.html", {**context, "results": None})
+    try:
+        found = lobby.find_visitors(page.db, page.settings.secret_key, facility, q)
+    except DomainError as exc:
+        return page.refused(
+            exc, FormPage("billing/staff_lobby_search.html", lambda: context, field="q")
+        )
+    return page.render("billing/staff_lobby_search.html", {**context, "results": found})
+
+
+def _deposit_form(
+    page: Page, staff: CurrentStaff, facility: Facility, visitor: Visitor, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "staff": staff,
+        "facility": facility,
+        "visitor": visitor,
+        "methods": service.DEPOSIT_METHODS,
+        "attempt": secrets.token_hex(8),
+        "form": {"method": "cash"},
+        **extra,
+    }
+
+
+@router.get(LOBBY + "/new", response_class=HTMLResponse)
+def lobby_deposit_form(
+    facility: BillingFacility,
+    staff: CurrentStaff,
+    page: Page,
+    visitor: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
+    """The deposit form for the family a search found (another facility's is 404)."""
+    try:
+        found = lobby.visitor_by_reference(page.db, page.settings.secret_key, facility, visitor)
+    except DomainError as exc:
+        return page.refused_to(exc, _lobby_url(facility))
+    context = _deposit_form(page, staff, facility, found, visitor_ref=visitor)
+    return page.render("billing/staff_lobby_deposit.html", context)
+
+
+@router.post(LOBBY, response_class=HTMLResponse)
+def lobby_deposit_submit(
+    facility: BillingFacility,
+    staff: CurrentStaff,
+    page: Page,
+    visitor: Annotated[str, Form(max_length=200)] = "",
+    amount: FormStr = "",
+    method: Annotated[Literal["cash", "money_order"], Form()] = "cash",
+    reference: Annotated[str, Form(max_length=100)] = "",
+    attempt: Attempt = "",
+) -> Response:
+    """Record the deposit; the form's attempt id makes a double submit record it once.
+    Then the receipt (no balance)."""
+    try:
+        found = lobby.visitor_by_reference(page.db, page.settings.secret_key, facility, visitor)
+    except DomainError as exc:
+        return page.refused_to(exc, _lobby_url(facility))
+    try:
+        deposit = lobby.record_deposit(
+            page.db,
+            page.clock,
+            staff.actor,
+            facility,
+            visitor_id=found.id,
+            amount_cents=_money(amount),
+            method=method,
+            reference=reference,
+            idempotency_key=attempt or None,
+        )
+    except DomainError as exc:
+        field = _LOBBY_FIELDS.get(exc.code)
+        if field is not None:
+            exc.fields = {field: exc.message}
+        typed = {"amount": amount, "method": method, "reference": reference}
+        return page.refused(
+            exc,
+            FormPage(
+                "billing/staff_lobby_deposit.html",
+                lambda: _deposit_form(
+                    page, staff, facility, found, visitor_ref=visitor, form=typed, attempt=attempt
+                ),
+                field="amount",
+            ),
+        )
+    return page.done(
+        _lobby_url(facility, f"/{deposit.transaction_id}"),
+        f"{dollars(deposit.amount_cents)} recorded for {deposit.visitor_name}.",
+    )
+
+
+@router.get(LOBBY + "/{transaction_id}", response_class=HTMLResponse)
+def lobby_deposit_receipt_page(
+    request: Request,
+    transaction_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    facility: BillingFacility,
+    staff: CurrentStaff,
+    db: DbSession,
+) -> HTMLResponse:
+    """A receipt to read back to the family (or print): what was paid in, never the balance."""
+    deposit = lobby.deposit_receipt(db, facility, transaction_id)
+    return render(
+        request,
+        "billing/staff_lobby_receipt.html",
+        {"staff": staff, "facility": facility, "deposit": deposit, "dollars": dollars},
+    )

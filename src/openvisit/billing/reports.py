@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import CompoundSelect, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from openvisit.approvals import service as approvals
@@ -352,17 +353,13 @@ class Refunds:
         return out
 
 
-def _linked_visitor_ids(facility_id: int) -> CompoundSelect[tuple[int | None]]:
-    """Visitors linked to the facility: they asked to visit someone there, or money of
-    theirs moved for its visits or at its lobby. A wallet is the family's, not a
-    facility's, so a family linked to two facilities is listed by both."""
-    moved_here = (
-        select(LedgerAccount.visitor_id)
-        .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
-        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
-        .where(LedgerTransaction.facility_id == facility_id, LedgerAccount.visitor_id.is_not(None))
-    )
-    return approvals.visitor_ids_at(facility_id).union(moved_here)
+def _linked_visitor_ids(facility_id: int) -> Select[Any]:
+    """Visitors linked to the facility: they asked to visit someone there. A wallet is the
+    family's, not a facility's, so a family linked to two facilities is listed by both.
+    Money moved by a facility is no link: before lobby deposits were limited to linked
+    families, another facility's staff could put money into any wallet, and their refunds
+    list then showed that family (issue 10, item 2)."""
+    return approvals.visitor_ids_at(facility_id)
 
 
 def refunds_for_facility(session: Session, facility: Facility, span: DateRange) -> Refunds:

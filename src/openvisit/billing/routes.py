@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from openvisit.billing import refunds, reports, service, settlement
+from openvisit.billing import lobby, refunds, reports, service, settlement
 from openvisit.billing.gateway import PaymentGateway
 from openvisit.billing.models import LedgerTransaction
 from openvisit.billing.schemas import (
@@ -17,6 +17,8 @@ from openvisit.billing.schemas import (
     DepositOut,
     EntryOut,
     LobbyDepositIn,
+    LobbyDepositOut,
+    LobbyVisitorOut,
     MoneyTrailOut,
     ReceiptOut,
     RefundIn,
@@ -25,12 +27,13 @@ from openvisit.billing.schemas import (
     WalletOut,
 )
 from openvisit.deps import (
+    MAX_ID,
     BillingFacility,
     ClockDep,
     CurrentStaff,
     CurrentVisitor,
     DbSession,
-    VisitsFacility,
+    SettingsDep,
 )
 from openvisit.errors import Code, DomainError
 from openvisit.visits.service import access_visit
@@ -117,19 +120,51 @@ def my_visit_receipt(visit_id: int, visitor: CurrentVisitor, db: DbSession) -> R
 # --- staff -------------------------------------------------------------------------------
 
 
+@router.get("/facilities/{facility_id}/lobby-visitors", response_model=list[LobbyVisitorOut])
+def find_lobby_visitors(
+    facility: BillingFacility,
+    db: DbSession,
+    settings: SettingsDep,
+    q: Annotated[str, Query(max_length=200)] = "",
+) -> list[LobbyVisitorOut]:
+    """Families linked to the facility (a request pending there or an approval) whose name
+    or e-mail address contains ``q`` (2 characters at least), at most 20. Each carries the
+    reference a lobby deposit names; no balances."""
+    found = lobby.find_visitors(db, settings.secret_key, facility, q)
+    return [LobbyVisitorOut.of(v) for v in found]
+
+
 @router.post(
-    "/facilities/{facility_id}/wallet-deposits", response_model=DepositOut, status_code=201
+    "/facilities/{facility_id}/wallet-deposits", response_model=LobbyDepositOut, status_code=201
 )
 def record_lobby_deposit(
     body: LobbyDepositIn,
-    facility: VisitsFacility,
+    facility: BillingFacility,
     staff: CurrentStaff,
     db: DbSession,
     clock: ClockDep,
-) -> DepositOut:
-    """Record cash or a money order a family paid in at the lobby (audited)."""
-    txn = service.record_lobby_deposit(db, clock, staff.actor, facility, **body.model_dump())
-    return _deposit_out(db, txn, body.visitor_id)
+    settings: SettingsDep,
+) -> LobbyDepositOut:
+    """Record cash or a money order a family paid in at the lobby, for a family found
+    through ``lobby-visitors`` (another facility's family is 404). Within the facility's
+    daily cap (409 ``lobby_deposit_cap_reached``, nothing recorded); audited. The receipt
+    never shows the wallet's balance."""
+    visitor = lobby.visitor_by_reference(db, settings.secret_key, facility, body.visitor)
+    values = body.model_dump(exclude={"visitor"})
+    deposit = lobby.record_deposit(
+        db, clock, staff.actor, facility, visitor_id=visitor.id, **values
+    )
+    return LobbyDepositOut.of(deposit)
+
+
+@router.get(
+    "/facilities/{facility_id}/wallet-deposits/{transaction_id}", response_model=LobbyDepositOut
+)
+def lobby_deposit_receipt(
+    transaction_id: Annotated[int, Path(ge=1, le=MAX_ID)], facility: BillingFacility, db: DbSession
+) -> LobbyDepositOut:
+    """The receipt of a deposit recorded at this facility's lobby."""
+    return LobbyDepositOut.of(lobby.deposit_receipt(db, facility, transaction_id))
 
 
 @router.get("/facilities/{facility_id}/visits/{visit_id}/money-trail", response_model=MoneyTrailOut)

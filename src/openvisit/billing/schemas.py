@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from openvisit.billing import reports
 from openvisit.billing.ledger import dollars
+from openvisit.billing.lobby import LobbyDeposit, LobbyVisitor
 from openvisit.billing.models import LedgerTransaction
 from openvisit.billing.service import HistoryLine, WalletSummary
 from openvisit.billing.settlement import Receipt
@@ -28,11 +29,64 @@ class RefundIn(BaseModel):
 
 
 class LobbyDepositIn(BaseModel):
-    visitor_id: int
+    visitor: str = Field(
+        max_length=200,
+        description="the visitor's reference from GET /facilities/{facility_id}/lobby-visitors",
+    )
     amount_cents: Any = Field(description="whole cents, 1 to 50000")
     method: Literal["cash", "money_order"]
-    reference: str = Field(default="", max_length=100)
+    reference: str = Field(default="", max_length=100, description="the money order's number")
     idempotency_key: str | None = Field(default=None, max_length=100)
+
+
+class LobbyVisitorOut(BaseModel):
+    """A family linked to the facility, as staff at the lobby find it (no balance)."""
+
+    reference: str = Field(description="name this in a lobby deposit")
+    name: str
+    email: str
+    account_closed: bool
+
+    @classmethod
+    def of(cls, found: LobbyVisitor) -> LobbyVisitorOut:
+        return cls(
+            reference=found.reference,
+            name=found.name,
+            email=found.email,
+            account_closed=found.account_closed,
+        )
+
+
+class LobbyDepositOut(BaseModel):
+    """A lobby deposit's receipt. It never shows the wallet's balance."""
+
+    transaction_id: int
+    receipt_number: str
+    recorded_at: dt.datetime
+    amount_cents: int
+    amount: str
+    method: str
+    reference: str
+    visitor_name: str
+    facility: str
+    recorded_by: str
+    description: str
+
+    @classmethod
+    def of(cls, d: LobbyDeposit) -> LobbyDepositOut:
+        return cls(
+            transaction_id=d.transaction_id,
+            receipt_number=d.receipt_number,
+            recorded_at=d.at,
+            amount_cents=d.amount_cents,
+            amount=dollars(d.amount_cents),
+            method=d.method,
+            reference=d.reference,
+            visitor_name=d.visitor_name,
+            facility=d.facility_name,
+            recorded_by=d.recorded_by,
+            description=d.memo,
+        )
 
 
 class TransactionOut(BaseModel):

@@ -12,7 +12,6 @@ import csv
 import datetime as dt
 import io
 import re
-import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -20,14 +19,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from openvisit import audit
 from openvisit.audit.service import AuditActor
 from openvisit.billing import ledger
 from openvisit.billing.gateway import PaymentGateway
 from openvisit.billing.ledger import InsufficientFunds, dollars
 from openvisit.billing.models import AccountKind, LedgerAccount, LedgerEntry, LedgerTransaction
 from openvisit.clock import Clock
-from openvisit.errors import Code, Forbidden, InvalidInput, NotFound
+from openvisit.errors import Code, InvalidInput
 from openvisit.facilities.models import Facility
 from openvisit.people.models import Visitor
 from openvisit.visits.models import Visit
@@ -236,80 +234,6 @@ def deposit_by_card(
         actor=actor,
         extra=extra,
     )
-
-
-def record_lobby_deposit(
-    session: Session,
-    clock: Clock,
-    actor: AuditActor,
-    facility: Facility,
-    *,
-    visitor_id: int,
-    amount_cents: object,
-    method: str,
-    reference: str = "",
-    idempotency_key: str | None = None,
-) -> LedgerTransaction:
-    """Staff record cash or a money order taken at the lobby; audited."""
-    amount = check_amount(amount_cents)
-    if method not in DEPOSIT_METHODS:
-        raise InvalidInput(
-            "Choose cash or money order.",
-            code=Code.INVALID_METHOD,
-            fields={"method": "Choose cash or money order"},
-        )
-    reference = " ".join((reference or "").split())
-    if len(reference) > 100 or (method == "money_order" and not reference):
-        raise InvalidInput(
-            "Enter the money order's number (at most 100 characters).",
-            code=Code.INVALID_REFERENCE,
-            fields={"reference": "Enter the money order number"},
-        )
-    visitor = session.get(Visitor, visitor_id)
-    if visitor is None:
-        raise NotFound("We couldn't find that visitor.", code=Code.VISITOR_NOT_FOUND)
-    if visitor.closed_at is not None:
-        raise Forbidden(
-            "This visitor closed their account, so money can't be added to it. "
-            "Give the money back to the family.",
-            code=Code.ACCOUNT_CLOSED,
-        )
-    key = (
-        f"lobby:{facility.id}:{check_key(idempotency_key)}"
-        if idempotency_key
-        else f"lobby:{facility.id}:{secrets.token_hex(12)}"
-    )
-    received = ledger.account(session, clock, AccountKind.PAYMENTS_RECEIVED)
-    label = DEPOSIT_METHODS[method]
-    memo = f"Added {dollars(amount)}: {label.lower()} at {facility.name}" + (
-        f" (ref {reference})" if reference else ""
-    )
-    txn = ledger.post(
-        session,
-        clock,
-        key,
-        "deposit",
-        [(received, -amount), (wallet(session, clock, visitor.id), amount)],
-        memo,
-        facility_id=facility.id,
-        actor=actor,
-        extra={"method": method, "reference": reference},
-    )
-    audit.service.record(
-        session,
-        tag="wallet:deposit_recorded",
-        actor=actor,
-        at=clock.now(),
-        facility_id=facility.id,
-        subject=("visitor", visitor.id),
-        data={
-            "amount_cents": amount,
-            "method": method,
-            "reference": reference,
-            "transaction_id": txn.id,
-        },
-    )
-    return txn
 
 
 # --- visit holds -----------------------------------------------------------------------

@@ -14,10 +14,14 @@ from sqlalchemy import (
     String,
     Time,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from openvisit.db import Base, enum_column, intpk
+
+# $2,500 a day of lobby deposits unless the facility says otherwise.
+LOBBY_DEPOSIT_DAILY_CAP_CENTS = 250_000
 
 
 class FacilityKind(enum.StrEnum):
@@ -59,6 +63,7 @@ class FacilitySettings(Base):
         CheckConstraint("min_notice_minutes >= 0", name="notice_nonnegative"),
         CheckConstraint("booking_horizon_days > 0", name="horizon_positive"),
         CheckConstraint("remote_rate_cents_per_minute >= 0", name="rate_nonnegative"),
+        CheckConstraint("lobby_deposit_daily_cap_cents >= 0", name="lobby_cap_nonnegative"),
     )
 
     facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id"), primary_key=True)
@@ -79,6 +84,18 @@ class FacilitySettings(Base):
     onsite_visits_free: Mapped[bool] = mapped_column(Boolean, default=True)
     remote_rate_cents_per_minute: Mapped[Decimal] = mapped_column(
         Numeric(8, 2), default=Decimal("15")
+    )
+    # Whether an identity check made by another facility counts here (issue 10, item 7):
+    # by default only this facility's own checks do.
+    accepts_other_identity_checks: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    # The most that staff may record as cash or money orders at the lobby on one
+    # facility-local day, all families together (issue 10, item 2).
+    lobby_deposit_daily_cap_cents: Mapped[int] = mapped_column(
+        Integer,
+        default=LOBBY_DEPOSIT_DAILY_CAP_CENTS,
+        server_default=str(LOBBY_DEPOSIT_DAILY_CAP_CENTS),
     )
 
     facility: Mapped[Facility] = relationship(back_populates="settings")

@@ -95,6 +95,12 @@ class SettingsForm(BaseModel):
     free_minutes_per_week: str = Field(default="", max_length=20)
     onsite_visits_free: str = Field(default="", max_length=10)
     remote_rate_cents_per_minute: str = Field(default="", max_length=20)
+    accepts_other_identity_checks: str = Field(default="", max_length=10)
+    # Whole dollars on the page; cents in the API and the database.
+    lobby_deposit_daily_cap: str = Field(default="", max_length=20)
+
+
+_CAP = "lobby_deposit_daily_cap_cents"
 
 
 def _whole(text: str) -> int | None:
@@ -115,12 +121,18 @@ def _settings_from_form(form: SettingsForm) -> SettingsBody:
         errors["visit_lengths_minutes"] = "Enter whole minutes separated by commas, like 20, 30"
     values["visit_lengths_minutes"] = [n for n in lengths if n is not None]
     for name in INT_SETTINGS:
+        if name == _CAP:
+            continue
         number = _whole(getattr(form, name))
         if number is None:
             errors[name] = "Enter a whole number"
         values[name] = number or 0
     for name in BOOL_SETTINGS:
         values[name] = getattr(form, name) in ("yes", "on", "true")
+    cap = _whole(form.lobby_deposit_daily_cap.replace(",", "").strip().lstrip("$"))
+    if cap is None:
+        errors["lobby_deposit_daily_cap"] = "Enter a whole number of dollars, like 2500"
+    values[_CAP] = (cap or 0) * 100
     try:
         values["remote_rate_cents_per_minute"] = Decimal(form.remote_rate_cents_per_minute.strip())
     except InvalidOperation:
@@ -138,6 +150,7 @@ def settings_page(
 ) -> HTMLResponse:
     form = settings_data(facility_settings(db, facility))
     form["visit_lengths_minutes"] = ", ".join(str(n) for n in form["visit_lengths_minutes"])
+    form["lobby_deposit_daily_cap"] = str(form.pop(_CAP) // 100)
     return render(
         request, "facilities/settings.html", {"staff": staff, "facility": facility, "form": form}
     )
@@ -153,6 +166,13 @@ def settings_submit(
     try:
         update_settings(page.db, page.clock, staff.actor, facility, _settings_from_form(form))
     except DomainError as exc:
+        if _CAP in exc.fields:  # the page asks for dollars
+            exc.fields = {
+                ("lobby_deposit_daily_cap" if k == _CAP else k): (
+                    "Enter a daily limit from 0 to 100000 dollars" if k == _CAP else v
+                )
+                for k, v in exc.fields.items()
+            }
         context = {"staff": staff, "facility": facility, "form": form.model_dump()}
         return page.refused(exc, FormPage("facilities/settings.html", lambda: context))
     return page.done(

@@ -8,10 +8,17 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from openvisit.facilities.models import ClosureKind, FacilityKind, HousingUnit, KioskLocation
+from openvisit.facilities.models import (
+    LOBBY_DEPOSIT_DAILY_CAP_CENTS,
+    ClosureKind,
+    FacilityKind,
+    HousingUnit,
+    KioskLocation,
+)
 from openvisit.facilities.units import hours_of
 
 Count = Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
+Amount = Annotated[int, Field(ge=-1_000_000_000, le=1_000_000_000)]
 
 
 class FacilityCreate(BaseModel):
@@ -60,6 +67,15 @@ class _SettingsFields(BaseModel):
     recording_retention_days: Count
     free_minutes_per_week: Count
     onsite_visits_free: bool
+    # Added by issue 10; a PUT without them sets their defaults.
+    accepts_other_identity_checks: bool = Field(
+        default=False,
+        description="whether an identity check made by another facility counts here",
+    )
+    lobby_deposit_daily_cap_cents: Amount = Field(
+        default=LOBBY_DEPOSIT_DAILY_CAP_CENTS,
+        description="the most staff may record as lobby deposits on one local day, in cents",
+    )
 
 
 class SettingsBody(_SettingsFields):

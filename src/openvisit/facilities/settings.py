@@ -16,6 +16,8 @@ from openvisit.facilities.models import Facility, FacilitySettings
 from openvisit.facilities.schemas import SettingsBody
 from openvisit.facilities.service import record_event
 
+MAX_LOBBY_DAILY_CAP_CENTS = 10_000_000
+
 # (minimum, maximum, message) for each whole-number setting.
 _INT_RULES: dict[str, tuple[int, int, str]] = {
     "slot_step_minutes": (5, 120, "Enter a slot step from 5 to 120 minutes"),
@@ -30,8 +32,13 @@ _INT_RULES: dict[str, tuple[int, int, str]] = {
     "reconnect_grace_seconds": (15, 600, "Enter a reconnect grace from 15 to 600 seconds"),
     "recording_retention_days": (1, 3650, "Enter a retention from 1 to 3650 days"),
     "free_minutes_per_week": (0, 10080, "Enter from 0 to 10080 free minutes a week"),
+    "lobby_deposit_daily_cap_cents": (
+        0,
+        MAX_LOBBY_DAILY_CAP_CENTS,
+        "Enter a daily limit from 0 to 10000000 cents ($100,000)",
+    ),
 }
-BOOL_SETTINGS = ("bookings_need_approval", "onsite_visits_free")
+BOOL_SETTINGS = ("bookings_need_approval", "onsite_visits_free", "accepts_other_identity_checks")
 INT_SETTINGS = tuple(_INT_RULES)
 SETTING_NAMES = (
     "visit_lengths_minutes",

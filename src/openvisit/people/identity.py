@@ -19,7 +19,7 @@ from openvisit.clock import Clock
 from openvisit.config import Settings
 from openvisit.errors import Code, Conflict, DomainError, InvalidInput, NotFound
 from openvisit.facilities.models import Facility
-from openvisit.people import reviews
+from openvisit.people import reviews, verifications
 from openvisit.people.accounts import check_email_verified, visitor_actor
 from openvisit.people.models import IdentityStatus, IdentitySubmission, ReviewStatus, Visitor
 
@@ -106,8 +106,11 @@ def submit_identity(
     """Store a photo ID and a selfie for staff of the chosen facility to check."""
     now = clock.now()
     check_email_verified(visitor)
-    if visitor.identity_status == IdentityStatus.VERIFIED:
-        raise Conflict("Your identity is already confirmed.", code=Code.ALREADY_VERIFIED)
+    chosen = session.get(Facility, facility_id) if facility_id else None
+    if chosen is not None and verifications.verified_at(session, visitor.id, chosen.id):
+        raise Conflict(
+            f"Your identity is already confirmed for {chosen.name}.", code=Code.ALREADY_VERIFIED
+        )
     problems: list[DomainError] = []
     checked: dict[str, tuple[str, str]] = {}
     for field, upload, label in (
@@ -161,7 +164,8 @@ def submit_identity(
             submitted_at=now,
         )
         session.add(submission)
-        visitor.identity_status = IdentityStatus.PENDING
+        if visitor.identity_status != IdentityStatus.VERIFIED:  # confirmed elsewhere stays so
+            visitor.identity_status = IdentityStatus.PENDING
         session.flush()
         reviews.record(session, CHECKS, submission, "submitted", visitor_actor(visitor, ip), now)
     except BaseException:
@@ -213,9 +217,22 @@ def identity_document(
     return path, media_type
 
 
-def _decided(submission: IdentitySubmission, visitor: Visitor) -> None:
-    verified = submission.status == ReviewStatus.VERIFIED
-    visitor.identity_status = IdentityStatus.VERIFIED if verified else IdentityStatus.REJECTED
+def _decided(session: Session, submission: IdentitySubmission, visitor: Visitor) -> None:
+    """A verified check becomes the reviewing facility's verification (it counts there;
+    elsewhere only where others' checks are accepted). The visitor's status is what their
+    account page shows: confirmed once any facility confirmed them."""
+    if submission.status == ReviewStatus.VERIFIED:
+        verifications.record_verification(
+            session,
+            visitor_id=visitor.id,
+            facility_id=submission.facility_id,
+            at=submission.reviewed_at or submission.submitted_at,
+            submission_id=submission.id,
+            staff_id=submission.reviewed_by_staff_id,
+        )
+        visitor.identity_status = IdentityStatus.VERIFIED
+    elif not verifications.verified_anywhere(session, visitor.id):
+        visitor.identity_status = IdentityStatus.REJECTED
 
 
 def _letter(

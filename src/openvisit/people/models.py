@@ -74,6 +74,23 @@ class IdentitySubmission(Reviewed, Base):
     selfie_type: Mapped[str] = mapped_column(String(40))
 
 
+class IdentityVerification(Base):
+    """A facility confirmed a visitor's identity. It counts at that facility, and at
+    another only if that facility accepts other facilities' checks
+    (``FacilitySettings.accepts_other_identity_checks``). Kept apart from the submission,
+    whose photos are deleted after a while, so the decision outlives them."""
+
+    __tablename__ = "identity_verifications"
+    __table_args__ = (UniqueConstraint("visitor_id", "facility_id"),)
+
+    id: Mapped[intpk]
+    visitor_id: Mapped[int] = mapped_column(ForeignKey("visitors.id"), index=True)
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id"), index=True)
+    submission_id: Mapped[int | None] = mapped_column(ForeignKey("identity_submissions.id"))
+    verified_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_members.id"))
+    verified_at: Mapped[dt.datetime]
+
+
 class ProfessionalCredential(Reviewed, Base):
     """An attorney's bar number or a clergy credential, verified by facility staff."""
 

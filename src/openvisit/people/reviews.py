@@ -39,8 +39,9 @@ class Kind(Generic[R]):
     subject: str  # about ("{subject}", id)
     # The e-mail that tells the visitor a decision: (subject, text).
     letter: Callable[[R, Facility, Settings], tuple[str, str]]
-    # What else a decision changes (an identity check: the visitor's identity status).
-    decided: Callable[[R, Visitor], None] | None = None
+    # What else a decision changes (an identity check: the facility's verification and
+    # the visitor's identity status), in the decision's transaction.
+    decided: Callable[[Session, R, Visitor], None] | None = None
 
 
 class AlreadyDecided(Conflict):
@@ -152,7 +153,7 @@ def decide(
         raise AlreadyDecided()
     session.refresh(review)
     if kind.decided is not None:
-        kind.decided(review, visitor)
+        kind.decided(session, review, visitor)
     record(
         session,
         kind,

@@ -14,7 +14,7 @@ from openvisit.deps import CurrentVisitor, DbSession
 from openvisit.errors import DomainError
 from openvisit.facilities import service as facilities
 from openvisit.flows import account_closure
-from openvisit.people import accounts, credentials, identity, sign_in
+from openvisit.people import accounts, credentials, identity, sign_in, verifications
 from openvisit.people.models import IdentityStatus, Visitor
 from openvisit.people.pages.shared import Password, TotpCode, qr_svg, show
 from openvisit.people.routes import ClosingAccount, IdentityUploaded, int_or_none
@@ -42,6 +42,7 @@ def account_page(request: Request, visitor: CurrentVisitor, db: DbSession) -> HT
             "latest": latest,
             "IS": IdentityStatus,
             "identity_words": IDENTITY_WORDS[visitor.visitor.identity_status],
+            "confirmed_by": verifications.facilities_that_verified(db, visitor.visitor.id),
         },
     )
 
@@ -169,6 +170,7 @@ def identity_page(request: Request, visitor: CurrentVisitor, db: DbSession) -> H
             "visitor": visitor.visitor,
             "facilities": _facility_options(db),
             "latest": identity.latest_identity_submission(db, visitor.visitor),
+            "confirmed_by": verifications.facilities_that_verified(db, visitor.visitor.id),
         },
     )
 
@@ -185,6 +187,9 @@ def identity_submit(upload: IdentityUploaded, page: Page) -> Response:
                 "facilities": _facility_options(upload.db),
                 "form": {"facility_id": upload.facility_id},
                 "latest": None,
+                "confirmed_by": verifications.facilities_that_verified(
+                    upload.db, upload.visitor.visitor.id
+                ),
             },
             field="photo_id",
         )
