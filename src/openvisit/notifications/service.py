@@ -7,11 +7,12 @@ unsent rows over SMTP and records each attempt.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import smtplib
 from email.message import EmailMessage
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from openvisit.clock import Clock
@@ -48,6 +49,21 @@ def queue_email(
         # outbox row holds the whole message for a developer who needs the link).
         mail_log.info("mail to %s: %s\n%s", row.to_address, row.subject, redact_secrets(row.body))
     return row
+
+
+def count_queued(session: Session, *, to: str, subject: str, since: dt.datetime) -> int:
+    """How many e-mails with this subject went into the outbox for ``to`` since then."""
+    return (
+        session.scalar(
+            select(func.count()).where(
+                Notification.channel == "email",
+                Notification.to_address == to[:254],
+                Notification.subject == subject[:200],
+                Notification.created_at >= since,
+            )
+        )
+        or 0
+    )
 
 
 def _message(settings: Settings, row: Notification) -> EmailMessage:
