@@ -1,5 +1,5 @@
-"""Card numbers are ASCII digits only (issue 10, item 11): "１２３" is digits to Python's
-str.isdigit(), but not a card number a payment network knows."""
+"""Card numbers are ASCII digits only (issue 10, item 11): fullwidth or Arabic-Indic
+digits are digits to Python's str.isdigit(), but not a card number a network knows."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from tests.factories import sign_in_visitor
 
 from .helpers import transaction_count
 
-FULLWIDTH = "４２４２４２４２４２４２４２４２"  # noqa: RUF001 - the point of the test
+FULLWIDTH = "４２４２４２４２４２４２４２４２"
 ARABIC_INDIC = "٤٢٤٢٤٢٤٢٤٢٤٢٤٢٤٢"
 
 

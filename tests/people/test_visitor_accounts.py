@@ -132,9 +132,12 @@ def test_sign_up_page_shows_errors_then_creates_the_account(client, db):
     assert "sent a link to ana@example.com" in landing.text
     assert len(mails_to(db, "ana@example.com")) == 1
 
-    again = client.post("/sign-up", data=form | {"dob_year": "1990"})
-    assert again.status_code == 409
-    assert "already have an account with this e-mail address" in again.text
+    # Signing up again answers the same (item 12); the owner is told by e-mail.
+    again = client.post("/sign-up", data=form | {"dob_year": "1990"}, follow_redirects=False)
+    assert (again.status_code, again.headers["location"]) == (303, "/sign-in")
+    assert "sent a link to ana@example.com" in client.get("/sign-in").text
+    assert _visitors(db) == 1
+    assert mails_to(db, "ana@example.com")[-1].subject == "You already have an OpenVisit account"
 
 
 def test_sign_in_page_goes_to_the_local_next_page_only(client, personas):
