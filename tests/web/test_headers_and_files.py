@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
+import openvisit
 from openvisit.app import create_app
 from openvisit.config import Settings
 from openvisit.db import make_engine
@@ -158,12 +159,12 @@ def test_production_refuses_a_short_secret_key_and_insecure_cookies(tmp_path):
     Settings(env="development", var_dir=tmp_path, secret_key="short", cookie_secure=False)
 
 
-def test_the_server_will_not_start_in_production_with_a_short_key(tmp_path):
+def test_openvisit_will_not_start_in_production_with_a_short_key(tmp_path):
     r = subprocess.run(
-        [sys.executable, "-m", "openvisit", "serve", "--port", "1"],
+        [sys.executable, "-m", "openvisit", "db", "upgrade"],
         env={
             **os.environ,
-            "PYTHONPATH": str(Path(__file__).parents[2] / "src"),
+            "PYTHONPATH": str(Path(openvisit.__file__).parents[1]),  # the code under test
             "OPENVISIT_ENV": "production",
             "OPENVISIT_VAR_DIR": str(tmp_path / "var"),
             "OPENVISIT_SECRET_KEY": "too-short",
@@ -175,6 +176,7 @@ def test_the_server_will_not_start_in_production_with_a_short_key(tmp_path):
     )
     assert r.returncode != 0
     assert "OPENVISIT_SECRET_KEY must be at least 32 bytes in production" in r.stderr
+    assert not (tmp_path / "var" / "openvisit.db").exists()  # nothing was done
 
 
 # --- private files ----------------------------------------------------------------------

@@ -18,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+import openvisit
 from openvisit.app import create_app
 from openvisit.config import Settings
 from openvisit.notifications.models import Notification
@@ -109,7 +110,7 @@ def test_the_access_log_of_a_real_server_redacts_tokens_and_codes(tmp_path):
     base = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
-        "PYTHONPATH": str(Path(__file__).parents[2] / "src"),
+        "PYTHONPATH": str(Path(openvisit.__file__).parents[1]),  # the code under test
         "OPENVISIT_ENV": "development",
         "OPENVISIT_VAR_DIR": str(tmp_path / "var"),
         "OPENVISIT_SECRET_KEY": LONG_KEY,
