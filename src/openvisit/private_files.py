@@ -6,8 +6,12 @@ readable by that user alone (0600), whatever the process's umask.
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -19,8 +23,8 @@ def private_dir(path: Path) -> Path:
     missing = [p for p in (path, *path.parents) if not p.exists()]
     for directory in reversed(missing):
         directory.mkdir(mode=DIR_MODE, exist_ok=True)
-        os.chmod(directory, DIR_MODE)
-    os.chmod(path, DIR_MODE)
+        _restrict(directory, DIR_MODE)
+    _restrict(path, DIR_MODE)
     return path
 
 
@@ -30,5 +34,21 @@ def private_file(path: Path) -> Path:
     private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
     os.close(fd)
-    os.chmod(path, FILE_MODE)
+    _restrict(path, FILE_MODE)
     return path
+
+
+def _restrict(path: Path, mode: int) -> None:
+    """chmod ``path``; a path this user doesn't own (a directory an operator prepared)
+    is left as it is, with a warning."""
+    if stat.S_IMODE(path.stat().st_mode) == mode:
+        return
+    try:
+        os.chmod(path, mode)
+    except PermissionError:
+        log.warning(
+            "%s is mode %o and not ours to change; it should be %o",
+            path,
+            stat.S_IMODE(path.stat().st_mode),
+            mode,
+        )
