@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,7 +12,6 @@ from urllib.parse import quote
 import swagger_ui_bundle
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.routing import iter_route_contexts
 from fastapi.staticfiles import StaticFiles
@@ -21,7 +19,7 @@ from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from openvisit import worker
-from openvisit.auth.cookies import CSRF_COOKIE, KIOSK_COOKIE, SESSION_COOKIE
+from openvisit.auth.cookies import KIOSK_COOKIE, SESSION_COOKIE, check_csrf
 from openvisit.billing.gateway import gateway_for
 from openvisit.clock import Clock, SystemClock
 from openvisit.config import Settings
@@ -46,12 +44,13 @@ class CsrfFailed(DomainError):
 
 
 async def csrf_protect(request: Request) -> None:
-    """Double-submit check on every unsafe request.
+    """The CSRF check on every unsafe request.
 
     A browser form sends ``csrf_token``, a script the ``X-CSRF-Token`` header;
-    either must equal the ov_csrf cookie. A JSON request that carries no
-    session cookie has nothing to ride on (and a cross-site page cannot send
-    JSON without a CORS preflight), so an API client can sign in with JSON.
+    either must equal the ov_csrf cookie and be bound to the request's session
+    (``auth.cookies.check_csrf``). A JSON request that carries no session cookie
+    has nothing to ride on (and a cross-site page cannot send JSON without a CORS
+    preflight), so an API client can sign in with JSON.
     """
     if request.method in _SAFE_METHODS:
         return
@@ -66,8 +65,7 @@ async def csrf_protect(request: Request) -> None:
         form = await request.form()
         value = form.get("csrf_token")
         given = value if isinstance(value, str) else None
-    expected = request.cookies.get(CSRF_COOKIE)
-    if not given or not expected or not hmac.compare_digest(given, expected):
+    if not check_csrf(request.app.state.settings.secret_key, given, request.cookies):
         raise CsrfFailed()
 
 
@@ -206,6 +204,7 @@ def create_app(
         SecurityMiddleware,
         max_body=settings.request_max_bytes,
         secure_cookies=settings.cookie_secure,
+        hsts=settings.env == "production",
     )
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -214,14 +213,10 @@ def create_app(
     )
 
     @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="OpenVisit API",
-            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
-            swagger_css_url="/docs-assets/swagger-ui.css",
-            swagger_favicon_url="/docs-assets/favicon-32x32.png",
-        )
+    def docs(request: Request) -> HTMLResponse:
+        # FastAPI's own page starts Swagger UI with an inline script, which the
+        # Content-Security-Policy forbids: this one loads it from a file.
+        return render(request, "api_docs.html")
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

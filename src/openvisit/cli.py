@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import getpass
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import uvicorn
+import uvicorn.config
 from sqlalchemy.orm import Session
 
 from openvisit.app import create_app
@@ -45,8 +47,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port or settings.port,
         proxy_headers=False,
         log_level="info",
+        log_config=access_log_config(),
     )
     return 0
+
+
+def access_log_config() -> dict[str, Any]:
+    """uvicorn's own logging set-up, with secret query parameters (``token``, ``code``...)
+    redacted from the access log and from its error log before anything is written."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["filters"] = {"redact_secrets": {"()": "openvisit.redaction.RedactSecrets"}}
+    for handler in config["handlers"].values():
+        handler["filters"] = ["redact_secrets"]
+    return config
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

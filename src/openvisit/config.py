@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from openvisit.private_files import private_dir
+
 log = logging.getLogger(__name__)
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -22,6 +24,10 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 def _split(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
+
+
+# Sessions, CSRF tokens and flash messages are signed with the secret key.
+MIN_SECRET_KEY_BYTES = 32
 
 
 class Settings(BaseSettings):
@@ -41,6 +47,8 @@ class Settings(BaseSettings):
     staff_totp_required: bool = True
     session_hours: int = 12
     kiosk_session_days: int = 365
+    # A kiosk activation code works once, and only this long after it was issued.
+    kiosk_code_hours: int = Field(default=24, ge=1, le=24 * 14)
     login_max_failures: int = 5
     login_window_minutes: int = 15
     lockout_minutes: int = 15
@@ -78,6 +86,17 @@ class Settings(BaseSettings):
         if self.env == "production":
             if not self.secret_key:
                 raise ValueError("OPENVISIT_SECRET_KEY is required in production")
+            if len(self.secret_key.encode()) < MIN_SECRET_KEY_BYTES:
+                raise ValueError(
+                    f"OPENVISIT_SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes in "
+                    f"production (it is {len(self.secret_key.encode())}); make one with "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+                )
+            if not self.cookie_secure:
+                raise ValueError(
+                    "OPENVISIT_COOKIE_SECURE may not be false in production: session cookies "
+                    "must only travel over HTTPS"
+                )
             if not self.staff_totp_required:
                 raise ValueError("staff TOTP may not be relaxed in production")
         return self
@@ -122,7 +141,7 @@ class Settings(BaseSettings):
         if path.exists():
             self.secret_key = path.read_text().strip()
         else:
-            self.var_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.var_dir)
             self.secret_key = secrets.token_urlsafe(48)
             path.write_text(self.secret_key)
             path.chmod(0o600)

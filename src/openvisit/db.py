@@ -10,14 +10,16 @@ import datetime as dt
 import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 from sqlalchemy import BigInteger, DateTime, Enum, Integer, MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from openvisit.errors import DomainError
+from openvisit.private_files import private_file
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -77,8 +79,24 @@ def enum_column(enum_cls: type[enum.Enum], **kw: Any) -> Any:
     )
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL (None for an in-memory database)."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite"):
+        return None
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
 def make_engine(url: str, **kw: Any) -> Engine:
     if url.startswith("sqlite"):
+        path = sqlite_file(url)
+        if path is not None:
+            # The database holds everyone's personal data: 0600 in a 0700 directory,
+            # created so before SQLite makes it (its -wal and -shm files copy the mode).
+            private_file(path)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kw)
         _sqlite_setup(engine)
         return engine

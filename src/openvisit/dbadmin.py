@@ -8,6 +8,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
 
+from openvisit.db import sqlite_file
+from openvisit.private_files import private_file
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -21,6 +24,7 @@ def alembic_config(url: str, connection: Connection | None = None) -> Config:
 
 
 def upgrade(url: str, connection: Connection | None = None) -> None:
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_file(url)
+    if path is not None:
+        private_file(path)
     command.upgrade(alembic_config(url, connection), "head")

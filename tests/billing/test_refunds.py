@@ -69,7 +69,10 @@ def test_in_production_no_gateway_is_wired_so_cards_are_refused_and_nothing_is_p
     tmp_path, db, clock, personas
 ):
     settings = Settings(
-        env="production", var_dir=tmp_path, database_url="sqlite://", secret_key="production-key"
+        env="production",
+        var_dir=tmp_path,
+        database_url="sqlite://",
+        secret_key="production-key-" + "x" * 32,
     )
     assert gateway_for(settings) is None
     app = create_app(settings, clock=clock, sessionmaker=db.info["factory"])

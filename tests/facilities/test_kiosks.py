@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from openvisit.audit.models import AuditEvent
@@ -143,6 +144,7 @@ def test_an_out_of_service_kiosk_still_activates(admin_client, other_client, per
 def test_guessing_activation_codes_is_throttled(other_client, personas, db, clock):
     kiosk = personas.kiosk
     kiosk.credential_hash = token_digest("the-right-code")
+    kiosk.credential_issued_at = clock.now()
     personas.commit()
     for _ in range(5):
         r = other_client.post("/api/v1/kiosk/activate", json={"code": "a-guess"})
@@ -157,9 +159,10 @@ def test_guessing_activation_codes_is_throttled(other_client, personas, db, cloc
     assert r.status_code == 200
 
 
-def test_activation_page_signs_the_device_in_and_goes_to_the_kiosk(client, personas, db):
+def test_activation_page_signs_the_device_in_and_goes_to_the_kiosk(client, personas, db, clock):
     kiosk = personas.kiosk
     kiosk.credential_hash = token_digest("page-code")
+    kiosk.credential_issued_at = clock.now()
     personas.commit()
     page = client.get("/kiosk/activate?code=page-code")
     assert page.status_code == 200 and 'value="page-code"' in page.text
@@ -227,3 +230,50 @@ def test_kiosks_page_issues_a_code_shown_once(admin_client, personas, db):
         follow_redirects=True,
     )
     assert "credential revoked" in r.text
+
+
+def test_an_activation_code_makes_one_kiosk_only(admin_client, other_client, app, personas, db):
+    kiosk = personas.kiosk
+    code = admin_client.post(f"{_url(personas)}/{kiosk.id}/credential").json()["code"]
+    first = other_client.post("/api/v1/kiosk/activate", json={"code": code})
+    assert first.status_code == 200, first.text
+    other_client.headers["X-CSRF-Token"] = first.json()["csrf_token"]
+
+    with TestClient(app, base_url="https://testserver") as second_device:
+        again = second_device.post("/api/v1/kiosk/activate", json={"code": code})
+        assert again.status_code == 401 and again.json()["error"]["code"] == "sign_in_failed"
+        assert "already been used" in again.json()["error"]["message"]
+        assert "ov_kiosk" not in second_device.cookies
+        # And by the page, with the code in the link.
+        page = second_device.get(f"/kiosk/activate?code={code}")
+        form = {"code": code, "csrf_token": second_device.cookies["ov_csrf"]}
+        refused = second_device.post("/kiosk/activate", data=form, follow_redirects=False)
+        assert page.status_code == 200 and refused.status_code == 401
+        assert "already been used" in refused.text and "ov_kiosk" not in second_device.cookies
+    assert _kiosk_sessions(db, kiosk.id) == 1
+    failures = db.scalars(
+        select(AuditEvent).where(AuditEvent.tag == "kiosk:activation_failed")
+    ).all()
+    assert [e.facility_id for e in failures] == [personas.facility.id] * 2
+    # A new code (issued by an administrator) works once again.
+    new = admin_client.post(f"{_url(personas)}/{kiosk.id}/credential").json()["code"]
+    assert other_client.post("/api/v1/kiosk/activate", json={"code": new}).status_code == 200
+
+
+def test_an_activation_code_expires_after_the_configured_hours(
+    admin_client, other_client, personas, db, clock, settings
+):
+    assert settings.kiosk_code_hours == 24  # the default
+    kiosk = personas.kiosk
+    settings.kiosk_code_hours = 2
+    code = admin_client.post(f"{_url(personas)}/{kiosk.id}/credential").json()["code"]
+    clock.advance(hours=2)
+    late = other_client.post("/api/v1/kiosk/activate", json={"code": code})
+    assert late.status_code == 401 and "has expired" in late.json()["error"]["message"]
+    assert _kiosk_sessions(db, kiosk.id) == 0
+
+    settings.kiosk_code_hours = 24
+    fresh = admin_client.post(f"{_url(personas)}/{kiosk.id}/credential").json()["code"]
+    clock.advance(hours=23, minutes=59)
+    assert other_client.post("/api/v1/kiosk/activate", json={"code": fresh}).status_code == 200
+    assert _kiosk_sessions(db, kiosk.id) == 1

@@ -60,9 +60,13 @@ def check_key(value: str) -> str:
     return value
 
 
+_CARD_DIGITS = re.compile(r"[0-9]{12,19}", re.ASCII)
+
+
 def check_card(value: str) -> str:
     digits = re.sub(r"[ -]", "", value or "")
-    if not digits.isdigit() or not 12 <= len(digits) <= 19:
+    # ASCII digits only: str.isdigit() also takes fullwidth and other scripts' digits.
+    if not _CARD_DIGITS.fullmatch(digits):
         raise InvalidInput(
             "Enter the card number: 12 to 19 digits.",
             code=Code.INVALID_CARD,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from openvisit import audit
@@ -157,6 +157,7 @@ def issue_kiosk_credential(
     token = auth.new_token()
     kiosk.credential_hash = auth.token_digest(token)
     kiosk.credential_issued_at = now
+    kiosk.credential_used_at = None
     auth.end_all_sessions(session, "kiosk", kiosk.id)
     session.flush()
     record_event(session, "kiosk:credential_issued", actor, now, kiosk, {"replaced": replaced})
@@ -173,10 +174,47 @@ def revoke_kiosk_credential(
         )
     kiosk.credential_hash = None
     kiosk.credential_issued_at = None
+    kiosk.credential_used_at = None
     auth.end_all_sessions(session, "kiosk", kiosk.id)
     session.flush()
     record_event(session, "kiosk:credential_revoked", actor, clock.now(), kiosk)
     return kiosk
+
+
+_ACTIVATION_MESSAGES = {
+    "invalid": "That activation code isn't valid. Ask an administrator for a new one.",
+    "used": "That activation code has already been used. Ask an administrator for a new one.",
+    "expired": "That activation code has expired. Ask an administrator for a new one.",
+}
+
+
+def _activation_refusal(settings: Settings, kiosk: Kiosk | None, now: dt.datetime) -> str | None:
+    """Why the code of ``kiosk`` can't activate a device now (None: it can)."""
+    if kiosk is None:
+        return "invalid"
+    if kiosk.credential_used_at is not None:
+        return "used"
+    issued = kiosk.credential_issued_at
+    if issued is None or now >= issued + dt.timedelta(hours=settings.kiosk_code_hours):
+        return "expired"
+    return None
+
+
+def _spend_code(session: Session, kiosk: Kiosk, now: dt.datetime) -> bool:
+    """Mark the code used with a compare-and-set, so that of two devices activating
+    with one code at once only one gets a session."""
+    spent = session.execute(
+        update(Kiosk)
+        .where(
+            Kiosk.id == kiosk.id,
+            Kiosk.credential_hash == kiosk.credential_hash,
+            Kiosk.credential_used_at.is_(None),
+        )
+        .values(credential_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(kiosk)
+    return bool(getattr(spent, "rowcount", 0) == 1)
 
 
 @dataclass(frozen=True)
@@ -188,7 +226,9 @@ class KioskActivation:
 def activate_kiosk(
     session: Session, settings: Settings, clock: Clock, *, code: str, ip: str, user_agent: str = ""
 ) -> KioskActivation:
-    """Exchange a device credential for a long-lived kiosk session. Throttled per address."""
+    """Exchange a device credential for a long-lived kiosk session. Throttled per address.
+
+    A code works once, and for ``settings.kiosk_code_hours`` after it was issued."""
     now = clock.now()
     auth.check_throttle(session, settings, scope=KIOSK_SCOPE, identifier=ip, ip=ip, now=now)
     code = "".join(code.split())
@@ -197,17 +237,19 @@ def activate_kiosk(
         kiosk = session.scalar(
             select(Kiosk).where(Kiosk.credential_hash == auth.token_digest(code))
         )
-    if kiosk is None:
+    refusal = _activation_refusal(settings, kiosk, now)
+    if refusal is None and kiosk is not None and not _spend_code(session, kiosk, now):
+        refusal = "used"  # another device took it a moment ago
+    if kiosk is None or refusal is not None:
         auth.note_attempt(
             session, settings, scope=KIOSK_SCOPE, identifier=ip, ip=ip, now=now, succeeded=False
         )
-        audit.service.record(
-            session,
-            tag="kiosk:activation_failed",
-            actor=AuditActor("anonymous", None, "kiosk device", ip),
-            at=now,
-        )
-        message = "That activation code isn't valid. Ask an administrator for a new one."
+        actor = AuditActor("anonymous", None, "kiosk device", ip)
+        if kiosk is None:
+            audit.service.record(session, tag="kiosk:activation_failed", actor=actor, at=now)
+        else:
+            record_event(session, "kiosk:activation_failed", actor, now, kiosk, {"code": refusal})
+        message = _ACTIVATION_MESSAGES[refusal or "invalid"]
         raise auth.SignInFailed(message, fields={"code": message})
     auth.note_attempt(
         session, settings, scope=KIOSK_SCOPE, identifier=ip, ip=ip, now=now, succeeded=True

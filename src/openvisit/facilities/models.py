@@ -176,6 +176,8 @@ class Kiosk(Base):
     # sha256 of the device credential; the credential itself is shown once.
     credential_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     credential_issued_at: Mapped[dt.datetime | None]
+    # When a device activated with the credential: a code works once.
+    credential_used_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime]
 
     @property

@@ -22,6 +22,7 @@ from typing import Any
 import av
 
 from openvisit.media.forwarding import EncodedFrame, vp8_size
+from openvisit.private_files import private_file
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,8 @@ class RemuxRecorder:
         return True
 
     def _open(self, keyframe: EncodedFrame, arrived: float) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # A recording is private: 0600 in a 0700 directory before a byte is written.
+        private_file(self.path)
         container = av.open(str(self.path), mode="w", format="webm")
         width, height = vp8_size(keyframe.data)
         # Encoder contexts only declare the codecs to the muxer: nothing is encoded.

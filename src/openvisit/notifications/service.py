@@ -7,16 +7,18 @@ unsent rows over SMTP and records each attempt.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import smtplib
 from email.message import EmailMessage
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from openvisit.clock import Clock
 from openvisit.config import Settings
 from openvisit.notifications.models import Notification
+from openvisit.redaction import redact_secrets
 
 mail_log = logging.getLogger("openvisit.mail")
 
@@ -39,10 +41,29 @@ def queue_email(
     )
     session.add(row)
     session.flush()
-    if settings.log_mail:
-        # Development: the body is logged so that a developer can follow the link.
-        mail_log.info("mail to %s: %s\n%s", row.to_address, row.subject, row.body)
+    if settings.env == "production" or not settings.log_mail:
+        # A mail body can carry a link that signs someone in: never in a production log.
+        mail_log.info("mail %s queued to %s: %s", row.id, row.to_address, row.subject)
+    else:
+        # Development: the body shows what was sent, its links' tokens redacted (the
+        # outbox row holds the whole message for a developer who needs the link).
+        mail_log.info("mail to %s: %s\n%s", row.to_address, row.subject, redact_secrets(row.body))
     return row
+
+
+def count_queued(session: Session, *, to: str, subject: str, since: dt.datetime) -> int:
+    """How many e-mails with this subject went into the outbox for ``to`` since then."""
+    return (
+        session.scalar(
+            select(func.count()).where(
+                Notification.channel == "email",
+                Notification.to_address == to[:254],
+                Notification.subject == subject[:200],
+                Notification.created_at >= since,
+            )
+        )
+        or 0
+    )
 
 
 def _message(settings: Settings, row: Notification) -> EmailMessage:

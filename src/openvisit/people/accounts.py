@@ -24,7 +24,7 @@ from openvisit.auth.models import AccountToken
 from openvisit.clock import Clock
 from openvisit.config import Settings
 from openvisit.errors import Code, Conflict, DomainError, Forbidden, InvalidInput, TooManyAttempts
-from openvisit.notifications.service import queue_email
+from openvisit.notifications.service import count_queued, queue_email
 from openvisit.people.models import IdentityStatus, Visitor
 
 VERIFY_EMAIL = "verify_email"
@@ -163,11 +163,13 @@ def register(
     date_of_birth: DateParts,
     phone: str,
     ip: str = "",
-) -> Visitor:
-    """Create a visitor account and e-mail a link to confirm the address.
+) -> str:
+    """Create a visitor account and e-mail a link to confirm the address; return the
+    address (normalized).
 
     Every field is checked before anything is written, and all problems are
-    reported at once.
+    reported at once. An address that already has an account (open or closed) is
+    answered the same way, and its owner is told by e-mail instead.
     """
     now = clock.now()
     problems = _Problems()
@@ -185,19 +187,13 @@ def register(
     problems.raise_any()
     assert clean_email is not None and born is not None
     existing = session.scalar(select(Visitor).where(Visitor.email == clean_email))
-    if existing is not None and existing.closed_at is not None:
-        raise Conflict(
-            "The account with this e-mail address was closed. Use another e-mail address.",
-            code=Code.EMAIL_TAKEN,
-            fields={"email": "The account with this e-mail address was closed"},
-        )
     if existing is not None:
-        raise Conflict(
-            "There is already an account with this e-mail address. "
-            "Sign in instead, or reset your password if you have forgotten it.",
-            code=Code.EMAIL_TAKEN,
-            fields={"email": "There is already an account with this e-mail address"},
-        )
+        # The same answer as for a new address (and about the same time: the password
+        # is hashed all the same), so that sign-up can't tell anyone who has an
+        # account; the owner hears of it by e-mail instead.
+        auth.hash_secret(password)
+        _tell_owner_of_sign_up(session, clock, settings, existing, ip)
+        return clean_email
     visitor = Visitor(
         email=clean_email,
         password_hash=auth.hash_secret(password),
@@ -211,7 +207,59 @@ def register(
     session.flush()
     audit_visitor(session, "visitor:registered", visitor, ip, now)
     _send_verification(session, clock, settings, visitor)
-    return visitor
+    return clean_email
+
+
+def sign_up_answer(email: str) -> str:
+    """What sign-up says, whether or not the address already had an account."""
+    return (
+        f"Thank you. We've sent a link to {email}: open it to confirm your e-mail "
+        "address, then sign in."
+    )
+
+
+ALREADY_REGISTERED_SUBJECT = "You already have an OpenVisit account"
+
+
+def _tell_owner_of_sign_up(
+    session: Session, clock: Clock, settings: Settings, visitor: Visitor, ip: str
+) -> None:
+    """Someone signed up with the address of an existing account: tell its owner (at
+    most MAX_LINKS_PER_HOUR times an hour, so the form can't flood a mailbox)."""
+    now = clock.now()
+    audit.service.record(
+        session,
+        tag="visitor:sign_up_with_existing_email",
+        actor=AuditActor("anonymous", None, "sign-up", ip),
+        at=now,
+        subject=("visitor", visitor.id),
+    )
+    since = now - dt.timedelta(hours=1)
+    if count_queued(session, to=visitor.email, subject=ALREADY_REGISTERED_SUBJECT, since=since) >= (
+        MAX_LINKS_PER_HOUR
+    ):
+        return
+    if visitor.closed_at is not None:
+        body = (
+            f"Hello {visitor.legal_name},\n\n"
+            "Someone asked to create an OpenVisit account with this e-mail address. "
+            "The account you had with it was closed, so it can't be used again: to use "
+            "OpenVisit, sign up with another e-mail address.\n\n"
+            "If this wasn't you, you can ignore this e-mail.\n"
+        )
+    else:
+        body = (
+            f"Hello {visitor.legal_name},\n\n"
+            "Someone asked to create an OpenVisit account with this e-mail address, but "
+            "you already have an account. Sign in instead:\n\n"
+            f"{settings.base_url}/sign-in\n\n"
+            "If you've forgotten your password, you can reset it:\n\n"
+            f"{settings.base_url}/forgot-password\n\n"
+            "If this wasn't you, you can ignore this e-mail: nothing has changed.\n"
+        )
+    queue_email(
+        session, clock, settings, to=visitor.email, subject=ALREADY_REGISTERED_SUBJECT, body=body
+    )
 
 
 # --- the e-mailed links -----------------------------------------------------------------

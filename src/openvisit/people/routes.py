@@ -64,6 +64,7 @@ from openvisit.people.schemas import (
     PasswordResetCompleteBody,
     RegisterBody,
     RejectBody,
+    SignUpOut,
     StaffInvite,
     StaffOut,
     StaffRolesBody,
@@ -109,12 +110,14 @@ def int_or_none(value: str) -> int | None:
 # --- visitor accounts ------------------------------------------------------------------
 
 
-@router.post("/visitors", response_model=VisitorOut, status_code=201, tags=["visitors"])
+@router.post("/visitors", response_model=SignUpOut, status_code=202, tags=["visitors"])
 def api_register(
     body: RegisterBody, request: Request, db: DbSession, settings: SettingsDep, clock: ClockDep
-) -> VisitorOut:
-    """Create an account; a link to confirm the e-mail address is sent."""
-    visitor = accounts.register(
+) -> SignUpOut:
+    """Create an account; a link to confirm the e-mail address is sent. An address that
+    already has an account gets the same answer (its owner is told by e-mail), so the
+    answer never says who has an account."""
+    email = accounts.register(
         db,
         clock,
         settings,
@@ -125,7 +128,7 @@ def api_register(
         phone=body.phone,
         ip=client_ip(request),
     )
-    return VisitorOut.of(visitor)
+    return SignUpOut(message=accounts.sign_up_answer(email))
 
 
 @router.post("/visitors/verify-email", response_model=VisitorOut, tags=["visitors"])

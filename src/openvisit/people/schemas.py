@@ -74,6 +74,12 @@ class VisitorOut(BaseModel):
         )
 
 
+class SignUpOut(BaseModel):
+    """The same for a new address and for one that already has an account."""
+
+    message: str
+
+
 class VisitorSessionOut(BaseModel):
     visitor: VisitorOut
     csrf_token: str

@@ -14,14 +14,39 @@ class BodyTooLarge(Exception):
     pass
 
 
+# No inline script, no inline style, nothing from elsewhere: every script is a file
+# under /static (or the API docs' bundled assets). 'self' covers the page's own
+# WebSocket; blob: is the local video of a visit.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "media-src 'self' blob:",
+        "connect-src 'self'",
+        "font-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+HSTS = "max-age=63072000; includeSubDomains"
+# Files that are the same for everyone may be cached; everything else (staff pages,
+# a visitor's account, wallet and visits, a kiosk's screen, the API) may not.
+_CACHEABLE_PREFIXES = ("/static/", "/docs-assets/")
+
+
 class SecurityMiddleware:
     """Refuses oversized bodies with 413, sets the CSRF cookie a page asked for,
     and adds the headers every response should carry."""
 
-    def __init__(self, app: Any, *, max_body: int, secure_cookies: bool) -> None:
+    def __init__(self, app: Any, *, max_body: int, secure_cookies: bool, hsts: bool) -> None:
         self.app = app
         self.max_body = max_body
         self.secure = secure_cookies
+        self.hsts = hsts
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -47,18 +72,25 @@ class SecurityMiddleware:
 
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
+                present = message.get("headers", [])
                 extra = [
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"same-origin"),
                     (b"x-frame-options", b"DENY"),
+                    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
                 ]
+                if self.hsts:
+                    extra.append((b"strict-transport-security", HSTS.encode()))
+                if not scope["path"].startswith(_CACHEABLE_PREFIXES):
+                    present = [(k, v) for k, v in present if k.lower() != b"cache-control"]
+                    extra.append((b"cache-control", b"no-store"))
                 token = state.get("new_csrf")
                 if token:
                     cookie = f"{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax"
                     if self.secure:
                         cookie += "; Secure"
                     extra.append((b"set-cookie", cookie.encode()))
-                message["headers"] = list(message.get("headers", [])) + extra
+                message["headers"] = list(present) + extra
             await send(message)
 
         try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from openvisit.auth.cookies import CSRF_COOKIE
+from openvisit.auth.cookies import new_csrf_token, page_csrf_token, session_of
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -55,12 +54,14 @@ templates.env.globals["WEEKDAYS"] = [
 
 
 def csrf_token(request: Request) -> str:
-    """The double-submit token: the ov_csrf cookie's value, made on first need."""
-    token = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "new_csrf", None)
+    """The page's CSRF token: the ov_csrf cookie's, while it is bound to the request's
+    session; else a new one, bound to it, that the middleware sets as the cookie."""
+    secret_key = request.app.state.settings.secret_key
+    token = page_csrf_token(secret_key, request.cookies) or getattr(request.state, "new_csrf", None)
     if not token:
-        token = secrets.token_urlsafe(32)
+        token = new_csrf_token(secret_key, session_of(request.cookies))
         request.state.new_csrf = token
-    return token
+    return str(token)
 
 
 def _serializer(request: Request) -> URLSafeSerializer:

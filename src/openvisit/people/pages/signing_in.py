@@ -28,7 +28,7 @@ from openvisit.deps import (
     OptionalVisitor,
     client_ip,
 )
-from openvisit.errors import Code, DomainError
+from openvisit.errors import DomainError
 from openvisit.people import accounts, sign_in, staff_service
 from openvisit.people.models import StaffMember, Visitor
 from openvisit.people.pages.shared import Email, Next, Password, TotpCode, qr_svg, show
@@ -255,7 +255,7 @@ def sign_up_submit(
         "phone": phone,
     }
     try:
-        visitor = accounts.register(
+        email_to = accounts.register(
             page.db,
             page.clock,
             page.settings,
@@ -267,17 +267,9 @@ def sign_up_submit(
             ip=client_ip(page.request),
         )
     except DomainError as exc:
-        if exc.code == Code.EMAIL_TAKEN:
-            exc.fields = {
-                "email": "You already have an account with this e-mail address. "
-                "Sign in, or reset your password if you've forgotten it"
-            }
         return page.refused(exc, FormPage("people/sign_up.html", lambda: {"form": form}))
-    return page.done(
-        "/sign-in",
-        f"Account created. We've sent a link to {visitor.email}: open it to "
-        "confirm your e-mail address. You can sign in now.",
-    )
+    # The same answer whether or not the address already had an account.
+    return page.done("/sign-in", accounts.sign_up_answer(email_to))
 
 
 @router.get("/verify-email", response_class=HTMLResponse)
