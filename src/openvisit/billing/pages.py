@@ -16,7 +16,7 @@ from openvisit.approvals import service as approvals
 from openvisit.billing import refunds, reports, service, settlement
 from openvisit.billing.ledger import dollars
 from openvisit.billing.routes import FromDay, Gateway, ToDay
-from openvisit.deps import BillingFacility, CurrentStaff, CurrentVisitor, DbSession
+from openvisit.deps import BillingFacility, CurrentStaff, CurrentVisitor, DbSession, Id
 from openvisit.errors import Code, DomainError, NotFound
 from openvisit.people.models import Visitor
 from openvisit.scheduling import service as scheduling
@@ -140,7 +140,7 @@ def wallet_refund_submit(
 
 @router.get("/visits/{visit_id}/receipt", response_class=HTMLResponse)
 def receipt_page(
-    visit_id: int, request: Request, visitor: CurrentVisitor, db: DbSession
+    visit_id: Id, request: Request, visitor: CurrentVisitor, db: DbSession
 ) -> HTMLResponse:
     """The receipt page. Not linked from anywhere yet (the visit page will link it). Before
     the visit settles it says so, under 409, as the API does."""
@@ -158,7 +158,7 @@ def receipt_page(
 
 @router.get("/staff/facilities/{facility_id}/visits/{visit_id}/money", response_class=HTMLResponse)
 def money_trail_page(
-    request: Request, visit_id: int, facility: BillingFacility, staff: CurrentStaff, db: DbSession
+    request: Request, visit_id: Id, facility: BillingFacility, staff: CurrentStaff, db: DbSession
 ) -> HTMLResponse:
     trail = reports.money_trail(db, facility, access_visit(db, facility, visit_id))
     return render(
