@@ -41,6 +41,9 @@ class Kind(Generic[R]):
     letter: Callable[[R, Facility, Settings], tuple[str, str]]
     # What else a decision changes (an identity check: the visitor's identity status).
     decided: Callable[[R, Visitor], None] | None = None
+    # What follows a decision, once it is recorded (an identity check: the documents it
+    # replaced are deleted): (session, settings, review, who decided, when).
+    then: Callable[[Session, Settings, R, AuditActor, dt.datetime], None] | None = None
 
 
 class AlreadyDecided(Conflict):
@@ -162,6 +165,8 @@ def decide(
         now,
         {"visitor_id": visitor.id, "reason": reason},
     )
+    if kind.then is not None:
+        kind.then(session, settings, review, actor, now)
     subject, text = kind.letter(review, facility, settings)
     queue_email(
         session,
