@@ -32,7 +32,7 @@ def ask(client, resident, relationship="sister", minors=()):
 
 
 def test_a_visitor_finds_a_resident_only_with_the_right_last_name(client, personas):
-    resident = personas.resident
+    personas.resident  # noqa: B018
     personas.visitor  # noqa: B018
     personas.commit()
     sign_in_visitor(client, personas.visitor)

@@ -74,6 +74,8 @@ def _runner(
     def run(case: Any) -> None:
         kwargs = case.as_transport_kwargs(base_url="https://testserver")
         kwargs.pop("cookies", None)
+        if isinstance(kwargs.get("data"), bytes | str):
+            kwargs["content"] = kwargs.pop("data")  # a raw body, in httpx's words
         try:
             request = client.build_request(**kwargs)
             request.read()  # a multipart body is a stream until read
