@@ -244,3 +244,28 @@ def test_asking_to_visit_takes_the_booking_number_and_last_name_never_a_raw_resi
     assert right.status_code == 201, right.text
     assert right.json()["facility_id"] == theirs.facility_id
     assert right.json()["resident_id"] == theirs.id  # theirs now: they proved who they mean
+
+
+def test_a_resident_id_the_visitor_never_asked_about_is_not_found_like_one_that_does_not_exist(
+    client, personas, db
+):
+    """Availability and booking take the id of a resident the visitor asked to visit; any
+    other id answers the same 404, telling nothing of that resident's facility (its visit
+    lengths, its dates, whether the resident is still held)."""
+    ours, theirs = personas.resident, personas.other_resident
+    approve(db, personas.visitor, ours)
+    personas.commit()
+    sign_in_visitor(client, personas.visitor)
+    answers = set()
+    for resident_id in (theirs.id, theirs.id + 1000, 987654321):
+        for length in (30, 7):  # 7 minutes is offered nowhere
+            found = client.get(
+                "/api/v1/me/availability", params={"resident_id": resident_id, "length": length}
+            )
+            booked = book(client, resident_id, FRIDAY_9AM, length=length)
+            answers |= {(found.status_code, found.text), (booked.status_code, booked.text)}
+    assert len(answers) == 1
+    status, text = answers.pop()
+    assert status == 404 and '"resident_not_found"' in text
+    mine = client.get("/api/v1/me/availability", params={"resident_id": ours.id, "length": 30})
+    assert mine.status_code == 200

@@ -358,6 +358,16 @@ def resident_decline(
     return approval
 
 
+def has_asked(session: Session, visitor_id: int, resident_id: int) -> bool:
+    """Whether the visitor ever asked to visit this resident (whatever came of it)."""
+    asked = session.scalar(
+        select(Approval.id)
+        .where(Approval.visitor_id == visitor_id, Approval.resident_id == resident_id)
+        .limit(1)
+    )
+    return asked is not None
+
+
 def approval_for(session: Session, visitor_id: int, resident_id: int) -> Approval | None:
     return session.scalar(
         select(Approval).where(
