@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     # Only one is read, so that a client can't slip in the other.
     trusted_proxy_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
     upload_max_bytes: int = 5 * 1024 * 1024
+    # An uploaded image's width x height at most: refused above it before it is decoded.
+    upload_max_pixels: int = Field(default=40_000_000, ge=1)
+    # Identity documents are deleted from disk this many days after their decision.
+    identity_document_retention_days: int = Field(default=90, ge=0)
     request_max_bytes: int = 12 * 1024 * 1024
     roster_max_rows: int = 20000
     mail_from: str = "OpenVisit <no-reply@openvisit.local>"

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
 from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
@@ -14,6 +14,10 @@ from starlette.requests import HTTPConnection
 from openvisit.auth.addresses import client_address
 from openvisit.auth.cookies import KIOSK_COOKIE, SESSION_COOKIE
 from openvisit.auth.permissions import Permission
+
+# Every id parameter is an ``Id``: 1..MAX_ID, ASCII digits (openvisit.bounds).
+from openvisit.bounds import MAX_ID as MAX_ID
+from openvisit.bounds import Id as Id
 from openvisit.clock import Clock
 from openvisit.config import Settings
 from openvisit.db import transaction
@@ -28,9 +32,6 @@ from openvisit.people.context import (
     staff_signed_in,
     visitor_signed_in,
 )
-
-# The largest id a route accepts: PostgreSQL's bigint.
-MAX_ID = 2**63 - 1
 
 
 def get_settings(request: Request) -> Settings:
@@ -125,7 +126,7 @@ class FacilityAccess:
 
     def __call__(
         self,
-        facility_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+        facility_id: Id,
         staff: CurrentStaff,
         db: DbSession,
     ) -> Facility:

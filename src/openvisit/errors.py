@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 from typing import Any, ClassVar
 
+from pydantic import BaseModel
+
 
 class Code(enum.StrEnum):
     ACCOUNT_CLOSED = "account_closed"
@@ -308,6 +310,28 @@ class DomainError(Exception):
         if self.details:
             body["details"] = self.details
         return {"error": body}
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: ``DomainError.to_json``'s shape, for OpenAPI."""
+
+    code: Code
+    message: str
+    fields: dict[str, str] | None = None  # field -> what to fix there
+    details: dict[str, Any] | None = None
+
+
+class ErrorOut(BaseModel):
+    """Every refused API request answers this (any 4xx, and 5xx where declared)."""
+
+    error: ErrorDetail
+
+
+# The answers every API operation may give besides its own: declared once, where the
+# routers are mounted, so that the schema tells the truth about them.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorOut, "description": "Refused; the error's code says why"},
+}
 
 
 class InvalidInput(DomainError):

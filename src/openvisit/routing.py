@@ -14,6 +14,7 @@ from openvisit.audit import pages as audit_pages
 from openvisit.audit import routes as audit_routes
 from openvisit.billing import pages as billing_pages
 from openvisit.billing import routes as billing_routes
+from openvisit.errors import ERROR_RESPONSES
 from openvisit.facilities import pages as facilities_pages
 from openvisit.facilities import routes as facilities_routes
 from openvisit.people import pages as people_pages
@@ -54,4 +55,4 @@ ROUTERS = [
 
 def include_routers(app: FastAPI) -> None:
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=ERROR_RESPONSES)

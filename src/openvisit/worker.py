@@ -22,6 +22,7 @@ from openvisit.clock import Clock
 from openvisit.config import Settings
 from openvisit.db import transaction
 from openvisit.notifications import service as notifications
+from openvisit.people import identity
 from openvisit.visits import service as visits
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,10 @@ def _deliver_mail(session: Session, clock: Clock, settings: Settings) -> Any:
 
 def _advance_visits(session: Session, clock: Clock, settings: Settings) -> Any:
     return visits.advance_visits(session, clock, settings)
+
+
+def _purge_identity_documents(session: Session, clock: Clock, settings: Settings) -> Any:
+    return identity.purge_expired_documents(session, clock, settings)
 
 
 def _settle_visit_money(session: Session, clock: Clock, settings: Settings) -> Any:
@@ -66,6 +71,7 @@ def jobs(gateway: PaymentGateway | None) -> list[tuple[str, Job]]:
         ("settle visit money", _settle_visit_money),
         ("refund inactive wallets", partial(_refund_inactive_wallets, gateway=gateway)),
         ("deliver mail", _deliver_mail),
+        ("purge identity documents", _purge_identity_documents),
     ]
 
 

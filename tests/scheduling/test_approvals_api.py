@@ -15,15 +15,24 @@ from tests.factories import sign_in_staff, sign_in_visitor
 from .conftest import FRIDAY_9AM, approve, book
 
 
-def ask(client, resident_id, relationship="sister", minors=()):
+def proof(resident) -> dict:
+    """What a visitor gives to name a resident: never their id."""
+    return {
+        "facility_id": resident.facility_id,
+        "booking_number": resident.booking_number,
+        "last_name": resident.last_name,
+    }
+
+
+def ask(client, resident, relationship="sister", minors=()):
     return client.post(
         "/api/v1/me/approvals",
-        json={"resident_id": resident_id, "relationship": relationship, "minors": list(minors)},
+        json={**proof(resident), "relationship": relationship, "minors": list(minors)},
     )
 
 
 def test_a_visitor_finds_a_resident_only_with_the_right_last_name(client, personas):
-    resident = personas.resident
+    personas.resident  # noqa: B018
     personas.visitor  # noqa: B018
     personas.commit()
     sign_in_visitor(client, personas.visitor)
@@ -31,7 +40,6 @@ def test_a_visitor_finds_a_resident_only_with_the_right_last_name(client, person
     found = client.get("/api/v1/resident-lookup", params={**params, "last_name": "lopez"})
     assert found.status_code == 200
     assert found.json() == {
-        "id": resident.id,
         "first_name": "James",
         "last_initial": "L",
         "facility_id": personas.facility.id,
@@ -48,10 +56,10 @@ def test_a_request_is_decided_once_and_the_visitor_is_told(
     personas.commit()
     sign_in_visitor(client, personas.visitor)
     r = ask(
-        client, personas.resident.id, minors=[{"name": "Lily Lopez", "date_of_birth": "2016-05-01"}]
+        client, personas.resident, minors=[{"name": "Lily Lopez", "date_of_birth": "2016-05-01"}]
     )
     assert r.status_code == 201 and r.json()["status"] == "pending"
-    again = ask(client, personas.resident.id)
+    again = ask(client, personas.resident)
     assert (again.status_code, again.json()["error"]["code"]) == (409, "already_requested")
 
     sign_in_staff(other_client, scheduler, clock)
@@ -74,7 +82,7 @@ def test_children_over_17_are_refused_and_nothing_is_requested(client, personas,
     personas.resident  # noqa: B018
     personas.commit()
     sign_in_visitor(client, personas.visitor)
-    r = ask(client, personas.resident.id, minors=[{"name": "Tom", "date_of_birth": "2000-01-01"}])
+    r = ask(client, personas.resident, minors=[{"name": "Tom", "date_of_birth": "2000-01-01"}])
     assert r.status_code == 422 and "minors.0.date_of_birth" in r.json()["error"]["fields"]
     assert db.scalars(select(Approval)).all() == []
 
@@ -83,7 +91,7 @@ def test_unverified_or_blocked_visitors_cannot_ask(client, other_client, persona
     personas.resident  # noqa: B018
     personas.commit()
     sign_in_visitor(client, personas.new_visitor)
-    r = ask(client, personas.resident.id)
+    r = ask(client, personas.resident)
     assert (r.status_code, r.json()["error"]["code"]) == (403, "identity_not_verified")
     db.add(
         Block(
@@ -97,7 +105,7 @@ def test_unverified_or_blocked_visitors_cannot_ask(client, other_client, persona
     )
     personas.commit()
     sign_in_visitor(other_client, personas.visitor)
-    r = ask(other_client, personas.resident.id)
+    r = ask(other_client, personas.resident)
     assert (r.status_code, r.json()["error"]["code"]) == (403, "visitor_blocked")
     assert db.scalars(select(Approval)).all() == []
 
@@ -108,7 +116,7 @@ def test_the_facility_limit_on_approved_visitors_holds(client, personas, db, clo
     other = personas.make_visitor("cousin@example.com")
     personas.commit()
     sign_in_visitor(client, other)
-    r = ask(client, personas.resident.id)
+    r = ask(client, personas.resident)
     assert (r.status_code, r.json()["error"]["code"]) == (409, "approval_limit_reached")
 
 
@@ -183,7 +191,7 @@ def test_a_resident_sees_requests_and_visits_at_the_kiosk_and_may_decline(
     personas.resident  # noqa: B018
     personas.commit()
     sign_in_visitor(other_client, personas.visitor)
-    request_id = ask(other_client, personas.resident.id).json()["id"]
+    request_id = ask(other_client, personas.resident).json()["id"]
     _kiosk_with_resident(client, personas, db, clock)
     home = client.get("/kiosk")
     assert "People asking to visit you" in home.text and "Maria Lopez" in home.text
@@ -194,3 +202,70 @@ def test_a_resident_sees_requests_and_visits_at_the_kiosk_and_may_decline(
     db.expire_all()
     assert db.get(Approval, request_id).status == ApprovalStatus.DECLINED
     assert client.get("/api/v1/kiosk/approval-requests").json() == []
+
+
+def test_asking_to_visit_takes_the_booking_number_and_last_name_never_a_raw_resident_id(
+    client, personas, db
+):
+    """The API needs the page's proof. A raw id is refused, and every wrong pair answers
+    the same "not found", whether or not the number, the name or the facility exists, so
+    no answer tells which facility holds whom."""
+    ours, theirs = personas.resident, personas.other_resident
+    personas.commit()
+    sign_in_visitor(client, personas.visitor)
+
+    by_id = client.post(
+        "/api/v1/me/approvals", json={"resident_id": theirs.id, "relationship": "sister"}
+    )
+    assert by_id.status_code == 422
+    assert db.scalars(select(Approval)).all() == []
+
+    wrong_pairs = [
+        {**proof(ours), "last_name": "Ray"},  # the other resident's name
+        {**proof(theirs), "facility_id": ours.facility_id},  # right pair, wrong facility
+        {**proof(ours), "booking_number": "B-9999"},  # no such number
+        {**proof(ours), "facility_id": 987654321},  # no such facility
+    ]
+    answers = set()
+    for body in wrong_pairs:
+        r = client.post("/api/v1/me/approvals", json={**body, "relationship": "sister"})
+        answers.add((r.status_code, r.text))
+        looked_up = client.get("/api/v1/resident-lookup", params=body)
+        answers.add((looked_up.status_code, looked_up.text))
+    assert len(answers) == 1
+    status, text = answers.pop()
+    assert status == 404 and '"resident_not_found"' in text
+    assert db.scalars(select(Approval)).all() == []
+
+    right = client.post(
+        "/api/v1/me/approvals",
+        json={**proof(theirs), "booking_number": "l-2002 ", "relationship": "sister"},
+    )
+    assert right.status_code == 201, right.text
+    assert right.json()["facility_id"] == theirs.facility_id
+    assert right.json()["resident_id"] == theirs.id  # theirs now: they proved who they mean
+
+
+def test_a_resident_id_the_visitor_never_asked_about_is_not_found_like_one_that_does_not_exist(
+    client, personas, db
+):
+    """Availability and booking take the id of a resident the visitor asked to visit; any
+    other id answers the same 404, telling nothing of that resident's facility (its visit
+    lengths, its dates, whether the resident is still held)."""
+    ours, theirs = personas.resident, personas.other_resident
+    approve(db, personas.visitor, ours)
+    personas.commit()
+    sign_in_visitor(client, personas.visitor)
+    answers = set()
+    for resident_id in (theirs.id, theirs.id + 1000, 987654321):
+        for length in (30, 7):  # 7 minutes is offered nowhere
+            found = client.get(
+                "/api/v1/me/availability", params={"resident_id": resident_id, "length": length}
+            )
+            booked = book(client, resident_id, FRIDAY_9AM, length=length)
+            answers |= {(found.status_code, found.text), (booked.status_code, booked.text)}
+    assert len(answers) == 1
+    status, text = answers.pop()
+    assert status == 404 and '"resident_not_found"' in text
+    mine = client.get("/api/v1/me/availability", params={"resident_id": ours.id, "length": 30})
+    assert mine.status_code == 200

@@ -70,7 +70,12 @@ def _a_request_in_the_queue(client, other_client, personas, clock):
     sign_in_visitor(client, personas.visitor)
     r = client.post(
         "/api/v1/me/approvals",
-        json={"resident_id": personas.resident.id, "relationship": "sister"},
+        json={
+            "facility_id": personas.facility.id,
+            "booking_number": "B-1001",
+            "last_name": "Lopez",
+            "relationship": "sister",
+        },
     )
     assert r.status_code == 201, r.text
     sign_in_staff(other_client, scheduler, clock)
@@ -137,7 +142,12 @@ def test_a_blocked_visitor_is_told_until_when_in_the_facilitys_own_dates(
     sign_in_visitor(client, personas.visitor)
     r = client.post(
         "/api/v1/me/approvals",
-        json={"resident_id": personas.resident.id, "relationship": "sister"},
+        json={
+            "facility_id": personas.facility.id,
+            "booking_number": "B-1001",
+            "last_name": "Lopez",
+            "relationship": "sister",
+        },
     )
     assert (r.status_code, r.json()["error"]["message"]) == (
         403,

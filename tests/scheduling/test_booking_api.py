@@ -132,7 +132,8 @@ def test_an_unapproved_or_unverified_visitor_cannot_book(client, other_client, f
     family.commit()
     sign_in_visitor(other_client, stranger)
     r = book(other_client, family.resident.id, FRIDAY_9AM)
-    assert (r.status_code, r.json()["error"]["code"]) == (403, "visitor_not_approved")
+    # Never asked to visit them: the id is as unknown to them as one that doesn't exist.
+    assert (r.status_code, r.json()["error"]["code"]) == (404, "resident_not_found")
     assert visit_count(db) == 0
 
 

@@ -10,12 +10,14 @@ from fastapi.responses import HTMLResponse, Response
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.orm import Session
 
+from openvisit import bounds
 from openvisit.approvals import service
 from openvisit.approvals.routes import DecidingReviewer
 from openvisit.config import Settings
 from openvisit.deps import (
     CurrentResident,
     CurrentVisitor,
+    Id,
 )
 from openvisit.errors import DomainError, NotFound
 from openvisit.facilities.models import Facility
@@ -73,20 +75,21 @@ def find_page(
     if not (facility_id or booking_number or last_name):
         return page.render("approvals/find.html", ctx)
     errors = {}
-    if not facility_id.isdigit():
+    chosen = bounds.parse_id(facility_id)
+    if chosen is None:
         errors["facility_id"] = "Choose the facility"
     if not booking_number.strip():
         errors["booking_number"] = "Enter the booking number"
     if not last_name.strip():
         errors["last_name"] = "Enter their last name"
-    if errors:
+    if errors or chosen is None:
         return page.render("approvals/find.html", {**ctx, "errors": errors}, 422)
     try:
         resident = service.find_resident_for_visitor(
-            page.db, int(facility_id), booking_number[:40], last_name[:100]
+            page.db, chosen, booking_number[:40], last_name[:100]
         )
     except NotFound:
-        facility = page.db.get(Facility, int(facility_id))
+        facility = page.db.get(Facility, chosen)
         return page.render(
             "approvals/not_found.html", {**ctx, "facility": facility}, status_code=404
         )
@@ -99,7 +102,7 @@ def find_page(
     )
 
 
-def _found(settings: Settings, db: Session, visitor_id: int, token: str) -> Resident:
+def _found(settings: Settings, db: Session, visitor_id: Id, token: str) -> Resident:
     """The resident the visitor found by number and name (signed, so ids can't be guessed)."""
     try:
         owner, resident_id = _signer(settings).loads(token)
@@ -210,7 +213,7 @@ def queue_page(request: Request, reviewer: DecidingReviewer) -> HTMLResponse:
     "/staff/facilities/{facility_id}/approvals/{approval_id}/decide", response_class=HTMLResponse
 )
 def decide_submit(
-    approval_id: int,
+    approval_id: Id,
     reviewer: DecidingReviewer,
     page: Page,
     decision: Annotated[Literal["approve", "deny"], Form()],
@@ -232,7 +235,7 @@ def decide_submit(
 
 @router.post("/kiosk/requests/{approval_id}/decline", response_class=HTMLResponse)
 def kiosk_decline_submit(
-    approval_id: int,
+    approval_id: Id,
     kiosk: CurrentResident,
     page: Page,
 ) -> Response:

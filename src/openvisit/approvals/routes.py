@@ -23,6 +23,7 @@ from openvisit.deps import (
     CurrentStaff,
     CurrentVisitor,
     DbSession,
+    Id,
     ReviewingFacility,
     SettingsDep,
 )
@@ -35,16 +36,16 @@ router = APIRouter(prefix="/api/v1", tags=["approvals"])
 def resident_lookup(
     visitor: CurrentVisitor,
     db: DbSession,
-    facility_id: int,
+    facility_id: Id,
     booking_number: Annotated[str, Query(max_length=40)],
     last_name: Annotated[str, Query(max_length=100)],
 ) -> ResidentFound:
-    """Find a resident by booking number and last name (both must match)."""
+    """Find a resident by booking number and last name (both must match). Any mismatch,
+    whatever exists, answers the same "not found"."""
     resident = service.find_resident_for_visitor(db, facility_id, booking_number, last_name)
     facility = db.get(Facility, resident.facility_id)
     assert facility is not None  # a resident's facility is never deleted
     return ResidentFound(
-        id=resident.id,
         first_name=resident.first_name,
         last_initial=resident.last_name[:1],
         facility_id=facility.id,
@@ -61,7 +62,9 @@ def request_approval(
         clock,
         visitor.visitor,
         visitor.actor,
-        resident=service.resident_to_visit(db, body.resident_id),
+        resident=service.find_resident_for_visitor(
+            db, body.facility_id, body.booking_number, body.last_name
+        ),
         relationship=body.relationship,
         minors=[m.model_dump() for m in body.minors],
     )
@@ -96,7 +99,7 @@ class Reviewer:
         self.clock = clock
         self.settings = settings
 
-    def decide(self, approval_id: int, *, approve: bool, reason: str) -> Approval:
+    def decide(self, approval_id: Id, *, approve: bool, reason: str) -> Approval:
         return service.decide(
             self.db,
             self.clock,
@@ -116,14 +119,14 @@ DecidingReviewer = Annotated[Reviewer, Depends()]
 @router.post(
     "/facilities/{facility_id}/approvals/{approval_id}/approve", response_model=ApprovalOut
 )
-def approve(approval_id: int, body: Decision, reviewer: DecidingReviewer) -> ApprovalOut:
+def approve(approval_id: Id, body: Decision, reviewer: DecidingReviewer) -> ApprovalOut:
     return ApprovalOut.model_validate(
         reviewer.decide(approval_id, approve=True, reason=body.reason)
     )
 
 
 @router.post("/facilities/{facility_id}/approvals/{approval_id}/deny", response_model=ApprovalOut)
-def deny(approval_id: int, body: Decision, reviewer: DecidingReviewer) -> ApprovalOut:
+def deny(approval_id: Id, body: Decision, reviewer: DecidingReviewer) -> ApprovalOut:
     return ApprovalOut.model_validate(
         reviewer.decide(approval_id, approve=False, reason=body.reason)
     )
@@ -131,7 +134,7 @@ def deny(approval_id: int, body: Decision, reviewer: DecidingReviewer) -> Approv
 
 @router.post("/facilities/{facility_id}/approvals/{approval_id}/revoke", response_model=ApprovalOut)
 def revoke(
-    approval_id: int,
+    approval_id: Id,
     body: Decision,
     facility: ReviewingFacility,
     staff: CurrentStaff,
@@ -162,7 +165,7 @@ def block(
 
 @router.delete("/facilities/{facility_id}/blocks/{block_id}", response_model=BlockOut)
 def lift_block(
-    block_id: int, facility: ReviewingFacility, staff: CurrentStaff, db: DbSession, clock: ClockDep
+    block_id: Id, facility: ReviewingFacility, staff: CurrentStaff, db: DbSession, clock: ClockDep
 ) -> BlockOut:
     lifted = service.lift_block(db, clock, staff.actor, facility_id=facility.id, block_id=block_id)
     return BlockOut.model_validate(lifted)
@@ -178,7 +181,7 @@ def kiosk_requests(kiosk: CurrentResident, db: DbSession) -> list[ApprovalOut]:
 
 @router.post("/kiosk/approval-requests/{approval_id}/decline", response_model=ApprovalOut)
 def kiosk_decline(
-    approval_id: int, kiosk: CurrentResident, db: DbSession, clock: ClockDep
+    approval_id: Id, kiosk: CurrentResident, db: DbSession, clock: ClockDep
 ) -> ApprovalOut:
     assert kiosk.resident_id is not None  # CurrentResident has one
     approval = service.resident_decline(

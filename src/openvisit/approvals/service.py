@@ -12,7 +12,7 @@ from babel.dates import format_date
 from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
-from openvisit import audit
+from openvisit import audit, bounds
 from openvisit.approvals.models import ACTIVE_APPROVAL, Approval, ApprovalStatus, Block
 from openvisit.audit.service import AuditActor
 from openvisit.clock import Clock
@@ -57,7 +57,7 @@ def _clean_minors(minors: Sequence[dict[str, str]], today: dt.date) -> list[dict
                 fields={f"minors.{index}.name": "Enter the child's name"},
             )
         try:
-            born = dt.date.fromisoformat(minor.get("date_of_birth") or "")
+            born = bounds.parse_date(minor.get("date_of_birth") or "")
         except ValueError:
             raise InvalidInput(
                 "Enter each child's date of birth as a real date.",
@@ -79,7 +79,10 @@ def find_resident_for_visitor(
     session: Session, facility_id: int, booking_number: str, last_name: str
 ) -> Resident:
     """A visitor finds a resident by booking number AND last name, so numbers can't be
-    enumerated to learn names."""
+    enumerated to learn names. Every mismatch (no such facility, number or name, or a
+    resident no longer held) is the same "not found", so an answer tells nothing about
+    what exists where. The pages and the API both come this way; neither takes a raw
+    resident id from a visitor."""
     resident = session.scalar(
         select(Resident).where(
             Resident.facility_id == facility_id,
@@ -95,15 +98,6 @@ def find_resident_for_visitor(
             "We couldn't find that resident. The number may be wrong, or they may have moved.",
             code=Code.RESIDENT_NOT_FOUND,
         )
-    return resident
-
-
-def resident_to_visit(session: Session, resident_id: int) -> Resident:
-    """The resident a visitor asks to visit, by id (the API's way in; the pages find them
-    by booking number and last name)."""
-    resident = session.get(Resident, resident_id)
-    if resident is None:
-        raise NotFound("We couldn't find that resident.", code=Code.RESIDENT_NOT_FOUND)
     return resident
 
 
@@ -365,6 +359,16 @@ def resident_decline(
     approval.decided_at = now
     _audit(session, actor, now, "approval:declined_by_resident", approval)
     return approval
+
+
+def has_asked(session: Session, visitor_id: int, resident_id: int) -> bool:
+    """Whether the visitor ever asked to visit this resident (whatever came of it)."""
+    asked = session.scalar(
+        select(Approval.id)
+        .where(Approval.visitor_id == visitor_id, Approval.resident_id == resident_id)
+        .limit(1)
+    )
+    return asked is not None
 
 
 def approval_for(session: Session, visitor_id: int, resident_id: int) -> Approval | None:

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query
 
 from openvisit.audit import viewer
 from openvisit.audit.schemas import AuditEventOut, AuditPageOut
-from openvisit.deps import AuditedFacility, DbSession
+from openvisit.deps import AuditedFacility, DbSession, Id
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 
-BeforeId = Annotated[int | None, Query(ge=1)]
+BeforeId = Annotated[Id | None, Query()]
 TagPrefix = Annotated[str, Query(max_length=64)]
 
 

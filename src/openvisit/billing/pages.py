@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Form, Path, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
@@ -16,7 +16,7 @@ from openvisit.approvals import service as approvals
 from openvisit.billing import lobby, refunds, reports, service, settlement
 from openvisit.billing.ledger import dollars
 from openvisit.billing.routes import FromDay, Gateway, ToDay
-from openvisit.deps import MAX_ID, BillingFacility, CurrentStaff, CurrentVisitor, DbSession
+from openvisit.deps import BillingFacility, CurrentStaff, CurrentVisitor, DbSession, Id
 from openvisit.errors import Code, DomainError, NotFound
 from openvisit.facilities.models import Facility
 from openvisit.people.models import Visitor
@@ -141,7 +141,7 @@ def wallet_refund_submit(
 
 @router.get("/visits/{visit_id}/receipt", response_class=HTMLResponse)
 def receipt_page(
-    visit_id: int, request: Request, visitor: CurrentVisitor, db: DbSession
+    visit_id: Id, request: Request, visitor: CurrentVisitor, db: DbSession
 ) -> HTMLResponse:
     """The receipt page. Not linked from anywhere yet (the visit page will link it). Before
     the visit settles it says so, under 409, as the API does."""
@@ -159,7 +159,7 @@ def receipt_page(
 
 @router.get("/staff/facilities/{facility_id}/visits/{visit_id}/money", response_class=HTMLResponse)
 def money_trail_page(
-    request: Request, visit_id: int, facility: BillingFacility, staff: CurrentStaff, db: DbSession
+    request: Request, visit_id: Id, facility: BillingFacility, staff: CurrentStaff, db: DbSession
 ) -> HTMLResponse:
     trail = reports.money_trail(db, facility, access_visit(db, facility, visit_id))
     return render(
@@ -360,7 +360,7 @@ def lobby_deposit_submit(
 @router.get(LOBBY + "/{transaction_id}", response_class=HTMLResponse)
 def lobby_deposit_receipt_page(
     request: Request,
-    transaction_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    transaction_id: Id,
     facility: BillingFacility,
     staff: CurrentStaff,
     db: DbSession,

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from openvisit import bounds
 from openvisit.approvals import service as approvals
 from openvisit.billing import ledger
 from openvisit.billing.models import (
@@ -59,7 +60,7 @@ class DateRange:
 
 def _parse_day(value: str, field: str, label: str, errors: dict[str, str]) -> dt.date | None:
     try:
-        return dt.date.fromisoformat(value.strip())
+        return bounds.parse_date(value)
     except ValueError:
         errors[field] = f"Enter the {label} date as year-month-day, for example 2026-11-01"
         return None

@@ -33,6 +33,7 @@ from openvisit.deps import (
     CurrentStaff,
     CurrentVisitor,
     DbSession,
+    Id,
     SettingsDep,
 )
 from openvisit.errors import Code, DomainError
@@ -57,7 +58,7 @@ FromDay = Annotated[str, Query(alias="from", max_length=20)]
 ToDay = Annotated[str, Query(alias="to", max_length=20)]
 
 
-def _deposit_out(db: Session, txn: LedgerTransaction, visitor_id: int) -> DepositOut:
+def _deposit_out(db: Session, txn: LedgerTransaction, visitor_id: Id) -> DepositOut:
     return DepositOut.of(
         txn, service.wallet_change(db, txn.id, visitor_id), service.wallet_summary(db, visitor_id)
     )
@@ -111,7 +112,7 @@ def add_money(
 
 
 @router.get("/me/visits/{visit_id}/receipt", response_model=ReceiptOut)
-def my_visit_receipt(visit_id: int, visitor: CurrentVisitor, db: DbSession) -> ReceiptOut:
+def my_visit_receipt(visit_id: Id, visitor: CurrentVisitor, db: DbSession) -> ReceiptOut:
     """A settled visit's receipt: connected time, credited minutes and why, free minutes
     used, the charge and what came back. Before settlement: 409 ``not_settled``."""
     return ReceiptOut.of(settlement.receipt(db, visit_id, visitor_id=visitor.visitor.id))
@@ -168,7 +169,7 @@ def lobby_deposit_receipt(
 
 
 @router.get("/facilities/{facility_id}/visits/{visit_id}/money-trail", response_model=MoneyTrailOut)
-def visit_money_trail(visit_id: int, facility: BillingFacility, db: DbSession) -> MoneyTrailOut:
+def visit_money_trail(visit_id: Id, facility: BillingFacility, db: DbSession) -> MoneyTrailOut:
     """Every ledger entry of one visit (hold, capture or release), what stayed set aside
     after each, and how the settlement split the hold (connected time, credits, free time)."""
     visit = access_visit(db, facility, visit_id)

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from openvisit import bounds
 from openvisit.audit.service import AuditActor
 from openvisit.clock import Clock
 from openvisit.errors import Code, Conflict, InvalidInput
@@ -54,7 +55,7 @@ def get_closure(session: Session, facility: Facility, closure_id: int) -> Closur
 def local_to_utc(day: str, time: str, tz: str, field: str) -> dt.datetime:
     """A facility-local date ("YYYY-MM-DD") and time ("HH:MM") as an aware UTC datetime."""
     try:
-        date = dt.date.fromisoformat(day.strip())
+        date = bounds.parse_date(day)
     except ValueError:
         raise InvalidInput(
             "Enter a real date.", fields={f"{field}_date": "Enter a real date, like 2026-12-24"}

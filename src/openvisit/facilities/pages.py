@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from openvisit import bounds
 from openvisit.auth.cookies import KIOSK_COOKIE, set_session_cookie
 from openvisit.clock import Clock
 from openvisit.deps import (
@@ -58,7 +59,7 @@ def _url(facility: Facility, rest: str) -> str:
 
 def _optional_id(text: str) -> int | None:
     """A chosen row's id, or None for the form's "none" choice (an empty value)."""
-    return int(text) if text.strip().isdigit() else None
+    return bounds.parse_id(text)
 
 
 def _with_units(
@@ -105,9 +106,10 @@ _CAP = "lobby_deposit_daily_cap_cents"
 
 def _whole(text: str) -> int | None:
     text = text.strip()
-    if text.startswith("-") and text[1:].isdigit():
-        return -int(text[1:])
-    return int(text) if text.isdigit() and len(text) < 10 else None
+    digits = text.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit() and len(digits) < 10):
+        return None
+    return -int(digits) if text.startswith("-") else int(digits)
 
 
 def _settings_from_form(form: SettingsForm) -> SettingsBody:
@@ -280,7 +282,9 @@ def unit_hours_submit(
         if s.strip() or e.strip()
     ]
     windows = [
-        units.HoursWindow(int(r["weekday"]) if r["weekday"].isdigit() else -1, r["start"], r["end"])
+        units.HoursWindow(
+            "0123456".find(r["weekday"]) if len(r["weekday"]) == 1 else -1, r["start"], r["end"]
+        )
         for r in rows
     ]
     try:

@@ -15,6 +15,7 @@ from openvisit.deps import (
     ClosuresFacility,
     CurrentStaff,
     DbSession,
+    Id,
     ManagedFacility,
     SettingsDep,
     StaffWith,
@@ -53,15 +54,15 @@ router = APIRouter(prefix="/api/v1", tags=["facilities"])
 PlatformAdmin = Annotated[StaffContext, StaffWith(Permission.MANAGE_PLATFORM)]
 
 
-def _unit(facility: ManagedFacility, unit_id: int, db: DbSession) -> HousingUnit:
+def _unit(facility: ManagedFacility, unit_id: Id, db: DbSession) -> HousingUnit:
     return units.get_unit(db, facility, unit_id)
 
 
-def _kiosk(facility: ManagedFacility, kiosk_id: int, db: DbSession) -> Kiosk:
+def _kiosk(facility: ManagedFacility, kiosk_id: Id, db: DbSession) -> Kiosk:
     return kiosks.get_kiosk(db, facility, kiosk_id)
 
 
-def _closure(facility: ClosuresFacility, closure_id: int, db: DbSession) -> Closure:
+def _closure(facility: ClosuresFacility, closure_id: Id, db: DbSession) -> Closure:
     return closures.get_closure(db, facility, closure_id)
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from openvisit.bounds import Id, Moment
 from openvisit.facilities.models import (
     LOBBY_DEPOSIT_DAILY_CAP_CENTS,
     ClosureKind,
@@ -125,9 +126,9 @@ class UnitOut(BaseModel):
 
 class ClosureCreate(BaseModel):
     kind: ClosureKind
-    unit_id: int | None = None
-    starts_at: dt.datetime = Field(description="ISO 8601 with a UTC offset")
-    ends_at: dt.datetime | None = Field(default=None, description="omit for an open-ended lockdown")
+    unit_id: Id | None = None
+    starts_at: Moment = Field(description="ISO 8601 with a UTC offset")
+    ends_at: Moment | None = Field(default=None, description="omit for an open-ended lockdown")
     reason: str = Field(max_length=2000)
 
 
@@ -152,7 +153,7 @@ class ClosureListOut(BaseModel):
 class KioskCreate(BaseModel):
     name: str = Field(max_length=200)
     location: KioskLocation
-    unit_id: int | None = None
+    unit_id: Id | None = None
 
 
 class KioskServiceBody(BaseModel):

@@ -166,7 +166,7 @@ def delete_unit(
 def parse_hhmm(value: str) -> dt.time | None:
     value = value.strip()
     parts = value.split(":")
-    if len(parts) != 2 or not all(p.isdigit() and len(p) == 2 for p in parts):
+    if len(parts) != 2 or not all(p.isascii() and p.isdigit() and len(p) == 2 for p in parts):
         return None
     hour, minute = int(parts[0]), int(parts[1])
     if hour > 23 or minute > 59:

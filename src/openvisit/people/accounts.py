@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
-from openvisit import audit
+from openvisit import audit, bounds
 from openvisit.audit.service import AuditActor
 from openvisit.auth import service as auth
 from openvisit.auth.models import AccountToken
@@ -113,9 +113,11 @@ def check_date_of_birth(parts: DateParts, today: dt.date) -> dt.date:
         msg = "Date of birth must include a day, month and year"
         raise InvalidInput(msg + ".", fields={field: msg})
     try:
-        if not all(p.isdigit() for p in given) or len(given[2]) != 4:
+        if not all(p.isascii() and p.isdigit() for p in given) or len(given[2]) != 4:
             raise ValueError
         born = dt.date(int(given[2]), int(given[1]), int(given[0]))
+        if not bounds.in_range(born):
+            raise ValueError
     except ValueError:
         msg = "Date of birth must be a real date"
         raise InvalidInput(msg + ".", fields={field: msg}) from None

@@ -3,18 +3,21 @@ confirm who they are (people.reviews decides them)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from openvisit import audit
-from openvisit.audit.service import AuditActor
+from openvisit.audit.service import SYSTEM, AuditActor
 from openvisit.clock import Clock
 from openvisit.config import Settings
 from openvisit.errors import Code, Conflict, DomainError, InvalidInput, NotFound
@@ -48,8 +51,34 @@ class Upload:
     data: bytes
 
 
-def _check_image(settings: Settings, upload: Upload, field: str, label: str) -> tuple[str, str]:
-    """(media type, extension) if the file really is a JPEG, PNG or WebP image."""
+@dataclass(frozen=True)
+class CleanImage:
+    """An upload as it is stored: decoded and encoded again, so nothing rides along
+    (EXIF such as GPS, comments, bytes appended after the image)."""
+
+    media_type: str
+    extension: str
+    data: bytes
+
+
+def _reencoded(image: Image.Image, kind: str) -> bytes:
+    """The picture alone, upright, in its own format; no metadata is carried over."""
+    upright = ImageOps.exif_transpose(image)
+    transparency = upright.info.get("transparency")
+    upright.info = {} if transparency is None else {"transparency": transparency}
+    if kind == "JPEG" and upright.mode not in ("L", "RGB", "CMYK"):
+        upright = upright.convert("RGB")
+    if kind == "WEBP" and upright.mode not in ("RGB", "RGBA"):
+        upright = upright.convert("RGBA" if "A" in upright.mode or transparency else "RGB")
+    out = io.BytesIO()
+    options: dict[str, object] = {"quality": 90} if kind in ("JPEG", "WEBP") else {}
+    upright.save(out, format=kind, **options)
+    return out.getvalue()
+
+
+def _check_image(settings: Settings, upload: Upload, field: str, label: str) -> CleanImage:
+    """The upload re-encoded, if it really is a JPEG, PNG or WebP image of at most
+    ``upload_max_pixels``. The size is checked before the pixels are decoded."""
     if not upload.data:
         msg = f"Choose a photo of {label}"
         raise InvalidInput(msg + ".", fields={field: msg})
@@ -57,23 +86,25 @@ def _check_image(settings: Settings, upload: Upload, field: str, label: str) -> 
         limit_mb = settings.upload_max_bytes / (1024 * 1024)
         msg = f"The photo of {label} must be smaller than {limit_mb:g} MB"
         raise FileTooLarge(msg + ".", fields={field: msg})
+    limit_mp = settings.upload_max_pixels / 1_000_000
+    too_big = f"The photo of {label} must be at most {limit_mp:g} megapixels; make it smaller"
     msg = f"The photo of {label} must be a JPEG, PNG or WebP image"
     try:
         with Image.open(io.BytesIO(upload.data)) as image:
             kind = image.format
-            image.verify()
-    except (
-        UnidentifiedImageError,
-        OSError,
-        SyntaxError,
-        ValueError,
-        EOFError,
-        Image.DecompressionBombError,
-    ):
+            if kind not in IMAGE_TYPES:
+                raise UnsupportedFileType(msg + ".", fields={field: msg})
+            width, height = image.size
+            if width * height > settings.upload_max_pixels:
+                raise FileTooLarge(too_big + ".", fields={field: too_big})
+            image.load()
+            data = _reencoded(image, kind)
+    except Image.DecompressionBombError:
+        raise FileTooLarge(too_big + ".", fields={field: too_big}) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
         raise UnsupportedFileType(msg + ".", fields={field: msg}) from None
-    if kind not in IMAGE_TYPES:
-        raise UnsupportedFileType(msg + ".", fields={field: msg})
-    return IMAGE_TYPES[kind]
+    media_type, extension = IMAGE_TYPES[kind]
+    return CleanImage(media_type, extension, data)
 
 
 def _private_dir(settings: Settings) -> Path:
@@ -112,7 +143,7 @@ def submit_identity(
             f"Your identity is already confirmed for {chosen.name}.", code=Code.ALREADY_VERIFIED
         )
     problems: list[DomainError] = []
-    checked: dict[str, tuple[str, str]] = {}
+    checked: dict[str, CleanImage] = {}
     for field, upload, label in (
         ("photo_id", photo_id, "your photo ID"),
         ("selfie", selfie, "yourself"),
@@ -137,9 +168,10 @@ def submit_identity(
     directory = _private_dir(settings)
     written: list[Path] = []
     try:
-        photo_name = _write_private(directory, checked["photo_id"][1], photo_id.data)
+        photo, portrait = checked["photo_id"], checked["selfie"]
+        photo_name = _write_private(directory, photo.extension, photo.data)
         written.append(directory / photo_name)
-        selfie_name = _write_private(directory, checked["selfie"][1], selfie.data)
+        selfie_name = _write_private(directory, portrait.extension, portrait.data)
         written.append(directory / selfie_name)
         session.execute(
             update(IdentitySubmission)
@@ -156,9 +188,9 @@ def submit_identity(
             visitor_id=visitor.id,
             facility_id=facility.id,
             photo_id_file=photo_name,
-            photo_id_type=checked["photo_id"][0],
+            photo_id_type=photo.media_type,
             selfie_file=selfie_name,
-            selfie_type=checked["selfie"][0],
+            selfie_type=portrait.media_type,
             status=ReviewStatus.PENDING,
             reason="",
             submitted_at=now,
@@ -203,7 +235,7 @@ def identity_document(
         else (submission.selfie_file, submission.selfie_type)
     )
     path = settings.upload_dir / name
-    if not path.is_file():
+    if submission.documents_deleted_at is not None or not path.is_file():
         raise NotFound("That document is no longer stored.", code=Code.DOCUMENT_MISSING)
     audit.service.record(
         session,
@@ -250,6 +282,93 @@ def _letter(
     )
 
 
+def _delete_documents(
+    session: Session,
+    settings: Settings,
+    submission: IdentitySubmission,
+    actor: AuditActor,
+    now: dt.datetime,
+    why: str,
+) -> bool:
+    """Delete a submission's two files from disk, once (a compare-and-set on
+    ``documents_deleted_at``), audited at its facility. Runs inside the caller's
+    transaction: should that roll back, the files are gone but the row says they are
+    not, and the next purge marks it (deleting a missing file is no error)."""
+    marked = cast(
+        CursorResult[Any],
+        session.execute(
+            update(IdentitySubmission)
+            .where(
+                IdentitySubmission.id == submission.id,
+                IdentitySubmission.documents_deleted_at.is_(None),
+            )
+            .values(documents_deleted_at=now)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    if marked.rowcount != 1:
+        return False  # another node got there first
+    for name in (submission.photo_id_file, submission.selfie_file):
+        (settings.upload_dir / name).unlink(missing_ok=True)
+    audit.service.record(
+        session,
+        tag="identity:documents_deleted",
+        actor=actor,
+        at=now,
+        facility_id=submission.facility_id,
+        subject=("identity_submission", submission.id),
+        data={"visitor_id": submission.visitor_id, "why": why},
+    )
+    return True
+
+
+def _delete_replaced(
+    session: Session,
+    settings: Settings,
+    decided: IdentitySubmission,
+    actor: AuditActor,
+    now: dt.datetime,
+) -> None:
+    """Once a submission is decided, the visitor's earlier ones (which it replaced, or
+    which were turned down before it) are no longer needed: their documents go."""
+    earlier = session.scalars(
+        select(IdentitySubmission)
+        .where(
+            IdentitySubmission.visitor_id == decided.visitor_id,
+            IdentitySubmission.id < decided.id,
+            IdentitySubmission.status != ReviewStatus.PENDING,
+            IdentitySubmission.documents_deleted_at.is_(None),
+        )
+        .order_by(IdentitySubmission.id)
+    )
+    for submission in earlier:
+        _delete_documents(session, settings, submission, actor, now, "replaced")
+
+
+def purge_expired_documents(
+    session: Session, clock: Clock, settings: Settings, *, batch: int = 200
+) -> int:
+    """The worker's retention purge: delete the documents of every submission decided
+    more than ``identity_document_retention_days`` ago (the decision, the reason and the
+    audit trail stay). At most ``batch`` a run; how many were deleted."""
+    now = clock.now()
+    cutoff = now - dt.timedelta(days=settings.identity_document_retention_days)
+    due = session.scalars(
+        select(IdentitySubmission)
+        .where(
+            IdentitySubmission.status != ReviewStatus.PENDING,
+            IdentitySubmission.reviewed_at <= cutoff,
+            IdentitySubmission.documents_deleted_at.is_(None),
+        )
+        .order_by(IdentitySubmission.reviewed_at, IdentitySubmission.id)
+        .limit(batch)
+    ).all()
+    return sum(
+        _delete_documents(session, settings, submission, SYSTEM, now, "retention")
+        for submission in due
+    )
+
+
 # Decided with people.reviews.decide.
 CHECKS = reviews.Kind(
     IdentitySubmission,
@@ -258,4 +377,5 @@ CHECKS = reviews.Kind(
     subject="identity_submission",
     letter=_letter,
     decided=_decided,
+    then=_delete_replaced,
 )

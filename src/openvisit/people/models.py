@@ -72,6 +72,9 @@ class IdentitySubmission(Reviewed, Base):
     photo_id_type: Mapped[str] = mapped_column(String(40))
     selfie_file: Mapped[str] = mapped_column(String(100))
     selfie_type: Mapped[str] = mapped_column(String(40))
+    # When both files were deleted from disk: once a newer submission of the visitor was
+    # decided (this one was replaced), or past the retention after its own decision.
+    documents_deleted_at: Mapped[dt.datetime | None]
 
 
 class IdentityVerification(Base):

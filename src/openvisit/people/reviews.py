@@ -42,6 +42,9 @@ class Kind(Generic[R]):
     # What else a decision changes (an identity check: the facility's verification and
     # the visitor's identity status), in the decision's transaction.
     decided: Callable[[Session, R, Visitor], None] | None = None
+    # What follows a decision, once it is recorded (an identity check: the documents it
+    # replaced are deleted): (session, settings, review, who decided, when).
+    then: Callable[[Session, Settings, R, AuditActor, dt.datetime], None] | None = None
 
 
 class AlreadyDecided(Conflict):
@@ -163,6 +166,8 @@ def decide(
         now,
         {"visitor_id": visitor.id, "reason": reason},
     )
+    if kind.then is not None:
+        kind.then(session, settings, review, actor, now)
     subject, text = kind.letter(review, facility, settings)
     queue_email(
         session,

@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from openvisit import bounds
 from openvisit.auth.cookies import SESSION_COOKIE, clear_session_cookie, set_signed_in
 from openvisit.auth.service import totp_uri
 from openvisit.auth.sign_in import Attempt
@@ -30,6 +31,7 @@ from openvisit.deps import (
     CurrentStaff,
     CurrentVisitor,
     DbSession,
+    Id,
     ReviewingFacility,
     SettingsDep,
     StaffingFacility,
@@ -103,8 +105,7 @@ def _read(upload: UploadFile | None, settings: Settings) -> identity.Upload:
 
 
 def int_or_none(value: str) -> int | None:
-    value = value.strip()
-    return int(value) if value.isdigit() and len(value) < 18 else None
+    return bounds.parse_id(value)
 
 
 # --- visitor accounts ------------------------------------------------------------------
@@ -345,11 +346,11 @@ class Reviewer:
     def pending(self, kind: reviews.Kind[R]) -> list[tuple[R, Visitor]]:
         return reviews.pending(self.db, kind, self.facility)
 
-    def access(self, kind: reviews.Kind[R], review_id: int) -> tuple[R, Visitor]:
+    def access(self, kind: reviews.Kind[R], review_id: Id) -> tuple[R, Visitor]:
         return reviews.access(self.db, kind, self.facility, review_id)
 
     def decide(
-        self, kind: reviews.Kind[R], review_id: int, *, verified: bool, reason: str = ""
+        self, kind: reviews.Kind[R], review_id: Id, *, verified: bool, reason: str = ""
     ) -> tuple[R, Visitor]:
         return reviews.decide(
             self.db,
@@ -384,7 +385,7 @@ def api_identity_reviews(reviewer: Reviewing) -> list[IdentityReviewOut]:
 
 
 @router.get(IDENTITY_REVIEWS + "/{review_id}", response_model=IdentityReviewOut, tags=REVIEW_TAGS)
-def api_identity_review(reviewer: Reviewing, review_id: int) -> IdentityReviewOut:
+def api_identity_review(reviewer: Reviewing, review_id: Id) -> IdentityReviewOut:
     return IdentityReviewOut.review(*reviewer.access(identity.CHECKS, review_id))
 
 
@@ -394,7 +395,7 @@ def api_identity_review(reviewer: Reviewing, review_id: int) -> IdentityReviewOu
     tags=REVIEW_TAGS,
 )
 def api_identity_file(
-    reviewer: Reviewing, review_id: int, document: Literal["photo_id", "selfie"]
+    reviewer: Reviewing, review_id: Id, document: Literal["photo_id", "selfie"]
 ) -> FileResponse:
     """The private image itself; never cached, every viewing audited."""
     path, media_type = identity.identity_document(
@@ -579,12 +580,12 @@ def _decision_routes(
     """Verify and reject, the same two decisions for identity and credential reviews."""
 
     @router.post(base + "/{review_id}/verify", response_model=out, tags=REVIEW_TAGS)
-    def verify(reviewer: Reviewing, review_id: int) -> Out:
+    def verify(reviewer: Reviewing, review_id: Id) -> Out:
         decided, _visitor = reviewer.decide(kind, review_id, verified=True)
         return of(decided)
 
     @router.post(base + "/{review_id}/reject", response_model=out, tags=REVIEW_TAGS)
-    def reject(reviewer: Reviewing, review_id: int, body: RejectBody) -> Out:
+    def reject(reviewer: Reviewing, review_id: Id, body: RejectBody) -> Out:
         decided, _visitor = reviewer.decide(kind, review_id, verified=False, reason=body.reason)
         return of(decided)
 

@@ -9,6 +9,7 @@ from typing import Literal, Self, cast
 from pydantic import BaseModel, Field
 
 from openvisit.auth.permissions import StaffRoleName
+from openvisit.bounds import Id
 from openvisit.people.models import (
     IdentitySubmission,
     ProfessionalCredential,
@@ -127,7 +128,7 @@ class IdentityReviewOut(IdentitySubmissionOut):
 
 
 class CredentialBody(BaseModel):
-    facility_id: int
+    facility_id: Id
     kind: str = Field(max_length=20, description="attorney | clergy")
     number: str = Field(max_length=60)
     issuer: str = Field(max_length=120)

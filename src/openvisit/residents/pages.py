@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from openvisit import bounds
 from openvisit.approvals import service as approvals
 from openvisit.auth.permissions import Permission
 from openvisit.clock import Clock
@@ -146,7 +147,7 @@ class ResidentForm(BaseModel):
 
     def details(self) -> dict[str, Any]:
         """The details as the service takes them; a unit that is not an id is no unit."""
-        unit_id = int(self.unit_id) if self.unit_id.isdigit() else -1
+        unit_id = bounds.parse_id(self.unit_id) or -1
         return {**self.model_dump(), "unit_id": unit_id}
 
 

@@ -13,6 +13,7 @@ from openvisit.deps import (
     CurrentKiosk,
     CurrentStaff,
     DbSession,
+    Id,
     ResidentsManagedFacility,
     ResidentsViewedFacility,
     SettingsDep,
@@ -43,14 +44,12 @@ RosterFile = Annotated[UploadFile, File(alias="roster")]
 DryRun = Annotated[bool, Form()]
 
 
-def _viewed_resident(
-    facility: ResidentsViewedFacility, resident_id: int, db: DbSession
-) -> Resident:
+def _viewed_resident(facility: ResidentsViewedFacility, resident_id: Id, db: DbSession) -> Resident:
     return service.access_resident(db, facility, resident_id)
 
 
 def _managed_resident(
-    facility: ResidentsManagedFacility, resident_id: int, db: DbSession
+    facility: ResidentsManagedFacility, resident_id: Id, db: DbSession
 ) -> Resident:
     return service.access_resident(db, facility, resident_id)
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from openvisit.bounds import WITHIN_RANGE, Id
 from openvisit.residents.kiosk_session import KioskView
 from openvisit.residents.models import CustodyStatus, Resident
 
@@ -15,7 +17,7 @@ class ResidentIn(BaseModel):
     first_name: str = Field(max_length=100)
     last_name: str = Field(max_length=100)
     date_of_birth: str = Field(max_length=10, description="YYYY-MM-DD")
-    unit_id: int
+    unit_id: Id
     preferred_language: str = Field(default="en", max_length=16)
 
 
@@ -24,7 +26,7 @@ class ResidentPatch(BaseModel):
     first_name: str | None = Field(default=None, max_length=100)
     last_name: str | None = Field(default=None, max_length=100)
     date_of_birth: str | None = Field(default=None, max_length=10)
-    unit_id: int | None = None
+    unit_id: Id | None = None
     preferred_language: str | None = Field(default=None, max_length=16)
 
 
@@ -38,7 +40,7 @@ class CustodyIn(BaseModel):
 
 
 class RestrictionIn(BaseModel):
-    until: AwareDatetime
+    until: Annotated[AwareDatetime, WITHIN_RANGE]
     reason: str = Field(max_length=500)
 
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from openvisit import audit
+from openvisit import audit, bounds
 from openvisit.audit.service import AuditActor
 from openvisit.auth import endings
 from openvisit.auth import service as auth
@@ -185,7 +185,7 @@ def parse_date_of_birth(value: str, today: dt.date) -> tuple[dt.date | None, str
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
         return None, "Date of birth must be written like 1990-01-27 (year-month-day)"
     try:
-        born = dt.date.fromisoformat(value)
+        born = bounds.parse_date(value)
     except ValueError:
         return None, "Date of birth must be a real date"
     if born >= today:
@@ -427,7 +427,7 @@ def _sign_out_everywhere(session: Session, resident_id: int) -> None:
 def end_of_local_day(facility: Facility, value: str) -> dt.datetime:
     """The end of a facility-local date given as YYYY-MM-DD, as an aware UTC datetime."""
     try:
-        day = dt.date.fromisoformat(value.strip())
+        day = bounds.parse_date(value)
     except ValueError:
         raise InvalidInput(
             "Enter the last day of the restriction as a real date.",

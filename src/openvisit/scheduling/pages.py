@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
+from openvisit import bounds
 from openvisit.auth.permissions import Permission
 from openvisit.billing import service as billing
 from openvisit.billing.ledger import dollars
@@ -18,6 +19,7 @@ from openvisit.deps import (
     CurrentStaff,
     CurrentVisitor,
     DbSession,
+    Id,
     ViewedFacility,
     VisitsFacility,
 )
@@ -52,7 +54,7 @@ FormVisitType = Annotated[VisitType, Form()]
 def _parse_start(value: str) -> dt.datetime:
     """The chosen start time, as the slot radios send it (ISO 8601 with an offset)."""
     try:
-        when = dt.datetime.fromisoformat(value)
+        when = bounds.parse_datetime(value)
     except ValueError:
         when = None
     if when is None or when.tzinfo is None:
@@ -82,7 +84,7 @@ def booking_context(
     visit_type: VisitType | None,
     length: int | None,
     week: int,
-    facility_id: int | None = None,
+    facility_id: Id | None = None,
 ) -> dict[str, Any]:
     """What the "choose a time" form shows, a week at a time; shared by families and staff."""
     offer = service.offer(db, resident, visitor.id)
@@ -184,7 +186,7 @@ def _choose_time(
 def choose_time(
     page: Page,
     visitor: CurrentVisitor,
-    resident_id: int,
+    resident_id: Id,
     length: int | None = None,
     type: VisitType | None = None,
     week: int = 0,
@@ -211,7 +213,7 @@ def choose_time(
 def book_submit(
     page: Page,
     visitor: CurrentVisitor,
-    resident_id: Annotated[int, Form()],
+    resident_id: Annotated[Id, Form()],
     length: Annotated[int, Form()],
     visit_type: FormVisitType = VisitType.REMOTE,
     start: FormStr = "",
@@ -219,7 +221,7 @@ def book_submit(
     week: Annotated[int, Form()] = 0,
 ) -> Response:
     resident = service.resident_asked_about(page.db, visitor.visitor.id, resident_id)
-    moving = int(reschedule) if reschedule.isdigit() else None
+    moving = bounds.parse_id(reschedule)
     try:
         when = _parse_start(start)
         if moving is not None:
@@ -264,7 +266,7 @@ def book_submit(
 @router.get("/visits/{visit_id:int}", response_class=HTMLResponse)
 def visit_page(
     request: Request,
-    visit_id: int,
+    visit_id: Id,
     visitor: CurrentVisitor,
     db: DbSession,
     booked: int = 0,
@@ -295,7 +297,7 @@ def visit_page(
 @router.post("/visits/{visit_id}/cancel", response_class=HTMLResponse)
 def cancel_submit(
     page: Page,
-    visit_id: int,
+    visit_id: Id,
     visitor: CurrentVisitor,
     answer: Annotated[Literal["yes", "no"], Form()] = "no",
 ) -> Response:
@@ -368,7 +370,7 @@ def _cancel_reason(reason: str, other: str) -> str:
 )
 def staff_cancel_submit(
     facility: VisitsFacility,
-    visit_id: int,
+    visit_id: Id,
     staff: CurrentStaff,
     page: Page,
     reason: FormStr = "",
@@ -395,7 +397,7 @@ def staff_cancel_submit(
 )
 def staff_decide_submit(
     facility: VisitsFacility,
-    visit_id: int,
+    visit_id: Id,
     staff: CurrentStaff,
     page: Page,
     decision: Annotated[Literal["approve", "deny"], Form()],

@@ -159,7 +159,6 @@ def load_plan(
     if row is None:
         raise NotFound("We couldn't find that resident.", code=Code.RESIDENT_NOT_FOUND)
     resident, facility, settings = row
-    length = check_length(settings, length_minutes)
     visitor = approvals.standing(
         session,
         visitor_id=visitor_id,
@@ -167,6 +166,16 @@ def load_plan(
         facility_id=facility.id,
         now=now,
     )
+    if (
+        facility_id is None
+        and visitor.approval_id is None
+        and not approvals.has_asked(session, visitor_id, resident.id)
+    ):
+        # A visitor names a resident by id only once they have asked to visit them (with
+        # the booking number and last name): any other id is "not found", like one that
+        # doesn't exist, and nothing of its facility (lengths, dates) is told.
+        raise NotFound("We couldn't find that resident.", code=Code.RESIDENT_NOT_FOUND)
+    length = check_length(settings, length_minutes)
     approval = approvals.check_eligible(
         session,
         visitor=visitor,

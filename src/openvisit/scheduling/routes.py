@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from openvisit import bounds
 from openvisit.audit.service import AuditActor
 from openvisit.clock import Clock
 from openvisit.deps import (
@@ -18,6 +19,7 @@ from openvisit.deps import (
     CurrentStaff,
     CurrentVisitor,
     DbSession,
+    Id,
     SettingsDep,
     ViewedFacility,
     VisitsFacility,
@@ -48,7 +50,7 @@ router = APIRouter(prefix="/api/v1", tags=["visits"])
 
 def parse_date(value: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(value)
+        return bounds.parse_date(value)
     except ValueError:
         raise InvalidInput(
             "Enter a real date as YYYY-MM-DD.",
@@ -64,8 +66,8 @@ def _availability(
     db: Session,
     clock: Clock,
     query: AvailabilityQuery,
-    visitor_id: int,
-    facility_id: int | None = None,
+    visitor_id: Id,
+    facility_id: Id | None = None,
 ) -> AvailabilityOut:
     result = service.availability(
         db,
@@ -84,8 +86,8 @@ def _book(
     clock: Clock,
     actor: AuditActor,
     body: BookingIn,
-    visitor_id: int,
-    facility_id: int | None = None,
+    visitor_id: Id,
+    facility_id: Id | None = None,
 ) -> Visit:
     return service.book(
         db,
@@ -126,7 +128,7 @@ def my_visits(visitor: CurrentVisitor, db: DbSession) -> list[VisitOut]:
 
 @router.post("/me/visits/{visit_id}/cancel", response_model=VisitOut)
 def cancel_my_visit(
-    visit_id: int, body: CancelIn, visitor: CurrentVisitor, db: DbSession, clock: ClockDep
+    visit_id: Id, body: CancelIn, visitor: CurrentVisitor, db: DbSession, clock: ClockDep
 ) -> VisitOut:
     visit = access_visit(db, visitor, visit_id, for_update=True)
     service.cancel(
@@ -142,7 +144,7 @@ def cancel_my_visit(
 
 @router.post("/me/visits/{visit_id}/reschedule", response_model=VisitOut)
 def reschedule_my_visit(
-    visit_id: int, body: RescheduleIn, visitor: CurrentVisitor, db: DbSession, clock: ClockDep
+    visit_id: Id, body: RescheduleIn, visitor: CurrentVisitor, db: DbSession, clock: ClockDep
 ) -> VisitOut:
     visit = access_visit(db, visitor, visit_id, for_update=True)
     new = service.reschedule(db, clock, visitor.actor, visit, start=body.start)
@@ -151,7 +153,7 @@ def reschedule_my_visit(
 
 @router.get("/me/visits/{visit_id}/calendar.ics")
 def my_visit_calendar(
-    visit_id: int, visitor: CurrentVisitor, db: DbSession, settings: SettingsDep
+    visit_id: Id, visitor: CurrentVisitor, db: DbSession, settings: SettingsDep
 ) -> Response:
     """The visit as an .ics file to add to a calendar."""
     visit = access_visit(db, visitor, visit_id)
@@ -208,7 +210,7 @@ def staff_schedule(
 @router.post("/facilities/{facility_id}/visits/{visit_id}/cancel", response_model=StaffVisitOut)
 def staff_cancel(
     facility: VisitsFacility,
-    visit_id: int,
+    visit_id: Id,
     body: CancelIn,
     staff: CurrentStaff,
     db: DbSession,
@@ -225,7 +227,7 @@ def _decide(
     clock: Clock,
     staff: StaffContext,
     facility: Facility,
-    visit_id: int,
+    visit_id: Id,
     *,
     approve: bool,
     reason: str = "",
@@ -237,7 +239,7 @@ def _decide(
 
 @router.post("/facilities/{facility_id}/visits/{visit_id}/approve", response_model=StaffVisitOut)
 def staff_approve_booking(
-    facility: VisitsFacility, visit_id: int, staff: CurrentStaff, db: DbSession, clock: ClockDep
+    facility: VisitsFacility, visit_id: Id, staff: CurrentStaff, db: DbSession, clock: ClockDep
 ) -> StaffVisitOut:
     return _decide(db, clock, staff, facility, visit_id, approve=True)
 
@@ -245,7 +247,7 @@ def staff_approve_booking(
 @router.post("/facilities/{facility_id}/visits/{visit_id}/deny", response_model=StaffVisitOut)
 def staff_deny_booking(
     facility: VisitsFacility,
-    visit_id: int,
+    visit_id: Id,
     body: CancelIn,
     staff: CurrentStaff,
     db: DbSession,
@@ -260,7 +262,7 @@ def closure_preview(
     db: DbSession,
     starts_at: dt.datetime,
     ends_at: dt.datetime | None = None,
-    unit_id: int | None = None,
+    unit_id: Id | None = None,
 ) -> ClosurePreviewOut:
     """What a lockdown or blackout of this span would cancel, before it is confirmed."""
     if starts_at.tzinfo is None or (ends_at is not None and ends_at.tzinfo is None):

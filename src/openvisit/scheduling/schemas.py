@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from openvisit.bounds import Id, Moment
 from openvisit.scheduling.presenters import span_label
 from openvisit.scheduling.rules import Slot
 from openvisit.scheduling.service import SearchResult
@@ -52,28 +53,28 @@ class AvailabilityOut(BaseModel):
 
 
 class AvailabilityQuery(BaseModel):
-    resident_id: int
-    length: int
+    resident_id: Id
+    length: int = Field(ge=1, le=1440)
     visit_type: VisitType = VisitType.REMOTE
 
 
 class StaffAvailabilityQuery(AvailabilityQuery):
-    visitor_id: int
+    visitor_id: Id
 
 
 class BookingIn(BaseModel):
-    resident_id: int
+    resident_id: Id
     visit_type: VisitType = VisitType.REMOTE
-    start: dt.datetime
+    start: Moment
     length: int = Field(ge=1, le=1440)
 
 
 class StaffBookingIn(BookingIn):
-    visitor_id: int
+    visitor_id: Id
 
 
 class RescheduleIn(BaseModel):
-    start: dt.datetime
+    start: Moment
 
 
 class CancelIn(BaseModel):

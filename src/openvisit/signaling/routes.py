@@ -23,6 +23,7 @@ from fastapi import APIRouter
 from sqlalchemy.orm import Session
 from starlette.websockets import WebSocket, WebSocketState
 
+from openvisit import bounds
 from openvisit.auth.cookies import KIOSK_COOKIE, SESSION_COOKIE
 from openvisit.auth.endings import Ending
 from openvisit.clock import Clock
@@ -57,7 +58,6 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_TOO_MANY_ERRORS = 4400
 CLOSE_REPLACED = 4409
 CLOSE_CONFLICT = 4409
-_MAX_ID = 2**63 - 1
 
 
 def _close_code(exc: DomainError) -> int:
@@ -120,8 +120,8 @@ async def _refuse(websocket: WebSocket, code: Code, message: str, close: int) ->
 async def visit_socket(websocket: WebSocket) -> None:
     await websocket.accept()
     app = websocket.app
-    raw_id = websocket.path_params.get("visit_id", "")
-    if not raw_id.isdigit() or int(raw_id) > _MAX_ID or int(raw_id) == 0:
+    visit_id = bounds.parse_id(websocket.path_params.get("visit_id", ""))
+    if visit_id is None:
         await _refuse(
             websocket, Code.VISIT_NOT_FOUND, "We couldn't find that visit.", CLOSE_NOT_FOUND
         )
@@ -132,7 +132,7 @@ async def visit_socket(websocket: WebSocket) -> None:
         return
     ip = client_ip(websocket)
     try:
-        participant, snap, holders = await live.run(app, _join, websocket.cookies, ip, int(raw_id))
+        participant, snap, holders = await live.run(app, _join, websocket.cookies, ip, visit_id)
     except DomainError as exc:
         await _refuse(websocket, exc.code, exc.message, _close_code(exc))
         return

@@ -7,16 +7,14 @@ watcher (signaling.live) pushes warnings and endings to the visit's screens.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 
 from openvisit.deps import (
-    MAX_ID,
     AuditedFacility,
     ClockDep,
     CurrentStaff,
     DbSession,
+    Id,
     MonitoredFacility,
 )
 from openvisit.visits import service
@@ -30,7 +28,7 @@ from openvisit.visits.schemas import (
 
 router = APIRouter(prefix="/api/v1", tags=["live visits"])
 
-VisitId = Annotated[int, Path(ge=1, le=MAX_ID)]
+VisitId = Id
 
 
 @router.get("/facilities/{facility_id}/live-visits", response_model=list[LiveVisitOut])

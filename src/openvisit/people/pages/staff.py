@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse
 
 from openvisit.auth.permissions import Permission
-from openvisit.deps import CurrentStaff, DbSession, ViewedFacility
+from openvisit.deps import CurrentStaff, DbSession, Id, ViewedFacility
 from openvisit.errors import DomainError
 from openvisit.facilities import service as facilities
 from openvisit.people import credentials, identity
@@ -57,7 +57,7 @@ def identity_queue_page(request: Request, reviewer: Reviewing) -> HTMLResponse:
     )
 
 
-def _identity_review(reviewer: Reviewer, review_id: int, reason: str | None) -> FormPage:
+def _identity_review(reviewer: Reviewer, review_id: Id, reason: str | None) -> FormPage:
     """One check and its decision forms; ``reason`` is what a refused rejection typed."""
 
     def context() -> dict[str, object]:
@@ -77,12 +77,12 @@ def _identity_review(reviewer: Reviewer, review_id: int, reason: str | None) -> 
 
 
 @router.get(IDENTITY_QUEUE + "/{review_id}", response_class=HTMLResponse)
-def identity_review_page(request: Request, reviewer: Reviewing, review_id: int) -> HTMLResponse:
+def identity_review_page(request: Request, reviewer: Reviewing, review_id: Id) -> HTMLResponse:
     return show(request, _identity_review(reviewer, review_id, None))
 
 
 def _decide_identity(
-    reviewer: Reviewer, answer: PageAnswer, review_id: int, reason: str | None
+    reviewer: Reviewer, answer: PageAnswer, review_id: Id, reason: str | None
 ) -> Response:
     """Verify (no reason) or reject (a reason) an identity check, then back to the queue."""
     verified = reason is None
@@ -102,13 +102,13 @@ def _decide_identity(
 
 
 @router.post(IDENTITY_QUEUE + "/{review_id}/verify", response_class=HTMLResponse)
-def identity_verify_submit(reviewer: Reviewing, review_id: int, page: Page) -> Response:
+def identity_verify_submit(reviewer: Reviewing, review_id: Id, page: Page) -> Response:
     return _decide_identity(reviewer, page, review_id, None)
 
 
 @router.post(IDENTITY_QUEUE + "/{review_id}/reject", response_class=HTMLResponse)
 def identity_reject_submit(
-    reviewer: Reviewing, review_id: int, page: Page, reason: Reason = ""
+    reviewer: Reviewing, review_id: Id, page: Page, reason: Reason = ""
 ) -> Response:
     return _decide_identity(reviewer, page, review_id, reason)
 
@@ -141,7 +141,7 @@ def credential_queue_page(request: Request, reviewer: Reviewing) -> HTMLResponse
 @router.post(CREDENTIAL_QUEUE + "/{review_id}/{decision}", response_class=HTMLResponse)
 def credential_decide_submit(
     reviewer: Reviewing,
-    review_id: int,
+    review_id: Id,
     decision: Literal["verify", "reject"],
     page: Page,
     reason: Reason = "",
