@@ -558,12 +558,16 @@ class EmbeddedBackend:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(TICK_SECONDS)
-            now = time.monotonic()
-            for room in list(self._rooms.values()):
-                try:
-                    self._follow_flow(room, now)
-                except Exception:
-                    log.exception("media room of visit %s", room.visit_id)
+            self._tick_rooms(time.monotonic())
+
+    def _tick_rooms(self, now: float) -> None:
+        # Its own frame: a loop variable left in _tick's would hold the last room open
+        # after it closed, until the next room came.
+        for room in list(self._rooms.values()):
+            try:
+                self._follow_flow(room, now)
+            except Exception:
+                log.exception("media room of visit %s", room.visit_id)
 
     def _follow_flow(self, room: Room, now: float) -> None:
         for party in PARTIES:

@@ -13,8 +13,11 @@ gap, and the file lasts as long as the recording ran.
 from __future__ import annotations
 
 import fractions
+import functools
 import hashlib
+import io
 import logging
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,10 @@ from openvisit.private_files import private_file
 log = logging.getLogger(__name__)
 
 _MS = fractions.Fraction(1, 1000)
+# The Opus identification header (RFC 7845 §5.1) the WebM's CodecPrivate needs, as
+# libopus writes it: version 1, 2 channels, 312 samples pre-skip, 48 kHz, no gain,
+# mapping family 0. Browsers' Opus is stereo-signalled (RFC 7587).
+_OPUS_HEAD = b"OpusHead" + struct.pack("<BBHIhB", 1, 2, 312, 48000, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,21 @@ class RecordedFile:
     duration_ms: int
     video_frames: int
     audio_frames: int
+
+
+@functools.cache
+def _templates() -> tuple[Any, Any]:
+    """A VP8 and an Opus stream declared in an in-memory WebM that is never started, so
+    their encoders are never opened: only their codec parameters are copied."""
+    container = av.open(io.BytesIO(), mode="w", format="webm")
+    video = container.add_stream("libvpx", rate=30)
+    audio = container.add_stream("libopus", rate=48000)
+    audio.layout = "stereo"
+    _keep.append(container)  # the streams live as long as their container
+    return video, audio
+
+
+_keep: list[Any] = []
 
 
 class RemuxRecorder:
@@ -96,11 +118,15 @@ class RemuxRecorder:
         private_file(self.path)
         container = av.open(str(self.path), mode="w", format="webm")
         width, height = vp8_size(keyframe.data)
-        # Encoder contexts only declare the codecs to the muxer: nothing is encoded.
-        video = container.add_stream("libvpx", rate=30)
+        # Streams copied from never-opened templates: the muxer learns the codecs and
+        # no encoder is opened (libvpx's alone held about 8 MB per file, for good).
+        template_video, template_audio = _templates()
+        video = container.add_stream_from_template(template_video, opaque=True)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        audio = container.add_stream("libopus", rate=48000)
-        audio.layout = "stereo"
+        video.time_base = _MS
+        audio = container.add_stream_from_template(template_audio, opaque=True)
+        audio.time_base = _MS
+        audio.codec_context.extradata = _OPUS_HEAD
         self._container, self._video, self._audio = container, video, audio
         self._t0 = arrived
 
