@@ -130,11 +130,15 @@ def test_closing_a_room_releases_everything_it_held_and_the_recordings_decode(cl
     async def listen(change: MediaChange | QualityReport) -> None:
         changes.append(change)
 
+    # A segment of this visit from before a restart: its number is not used again.
+    directory = tmp_path / "rec"
+    directory.mkdir(mode=0o700)
+    (directory / f"visit-{VISIT_ID}-visitor-20261201T100000Z-4.webm").write_bytes(b"")
     forwarding.use_addresses(["127.0.0.1"])  # loopback only, for both ends here
     backend = EmbeddedBackend(SystemClock(), addresses=["127.0.0.1"])
     backend.start(listen)
     try:
-        recordings, counts, refs = aio.run(_visit(backend, clip, tmp_path / "rec", changes))
+        recordings, counts, refs = aio.run(_visit(backend, clip, directory, changes))
         # The media thread lets go of cancelled readers and closed transports in its
         # next turns; a collection then finds any cycle that nothing else holds.
         deadline = time.monotonic() + 10
@@ -153,6 +157,7 @@ def test_closing_a_room_releases_everything_it_held_and_the_recordings_decode(cl
     assert all(counts.get(f"{p}:video", 0) > 30 for p in PARTIES), counts
     assert sorted(r.party for r in recordings) == sorted(PARTIES)
     for recording in recordings:
+        assert recording.path.name.endswith("-5.webm"), recording.path.name
         assert recording.duration_ms > 2000 and recording.video_frames > 60
         with av.open(str(recording.path)) as container:
             video, audio = container.streams.video[0], container.streams.audio[0]

@@ -56,7 +56,7 @@ from openvisit.media.backend import (
 )
 from openvisit.media.forwarding import EncodedFrame
 from openvisit.media.measure import PartyMeter
-from openvisit.media.recorder import RemuxRecorder
+from openvisit.media.recorder import RemuxRecorder, last_segment
 
 log = logging.getLogger(__name__)
 
@@ -598,7 +598,9 @@ class EmbeddedBackend:
 
     def _start_recording(self, room: Room, now: float) -> None:
         room.recording_since = now
-        room.segment += 1
+        # Numbered on from the visit's files already on disk (an earlier room of this
+        # visit, before a restart): a segment's number is never used twice.
+        room.segment = max(room.segment, last_segment(room.directory, room.visit_id)) + 1
         stamp = self._clock.now().strftime("%Y%m%dT%H%M%SZ")
         for party in PARTIES:
             path = room.directory / f"visit-{room.visit_id}-{party}-{stamp}-{room.segment}.webm"

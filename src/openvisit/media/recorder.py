@@ -12,11 +12,14 @@ gap, and the file lasts as long as the recording ran.
 
 from __future__ import annotations
 
+import contextlib
 import fractions
 import functools
 import hashlib
 import io
 import logging
+import os
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,7 +119,14 @@ class RemuxRecorder:
     def _open(self, keyframe: EncodedFrame, arrived: float) -> None:
         # A recording is private: 0600 in a 0700 directory before a byte is written.
         private_file(self.path)
-        container = av.open(str(self.path), mode="w", format="webm")
+        container = av.open(
+            str(self.path),
+            mode="w",
+            format="webm",
+            # Each packet reaches the file as it is muxed, and a cluster ends at each
+            # key frame (requested every few seconds): a crash loses the last cluster.
+            options={"flush_packets": "1", "cluster_time_limit": "1000"},
+        )
         width, height = vp8_size(keyframe.data)
         # Streams copied from never-opened templates: the muxer learns the codecs and
         # no encoder is opened (libvpx's alone held about 8 MB per file, for good).
@@ -152,6 +162,20 @@ class RemuxRecorder:
             self.video_frames,
             self.audio_frames,
         )
+
+
+def last_segment(directory: Path, visit_id: int) -> int:
+    """The highest segment number among the visit's recordings in ``directory`` (0: none).
+
+    Files are named ``visit-{visit}-{party}-{stamp}-{segment}.webm``."""
+    pattern = re.compile(rf"visit-{visit_id}-[a-z]+-[0-9TZ]+-([0-9]+)\.webm")
+    found = [0]
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(directory):
+            match = pattern.fullmatch(entry.name)
+            if match:
+                found.append(int(match.group(1)))
+    return max(found)
 
 
 def sha256_of(path: Path) -> tuple[str, int]:
