@@ -37,8 +37,11 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
+# This checkout's package, as the server it starts uses (media_capacity's child_env):
+# the database it seeds must have the same migrations.
+for _path in (HERE, HERE.parent / "src"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 import media_capacity as mc  # noqa: E402  (a sibling script: the namespace, server, stager)
 

@@ -43,7 +43,7 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 
 from openvisit.clock import Clock
-from openvisit.media import forwarding
+from openvisit.media import forwarding, memory
 from openvisit.media.backend import (
     PARTIES,
     IceCandidate,
@@ -75,6 +75,8 @@ RECORD_KEYFRAME_SECONDS = 3.0
 KEYFRAME_REQUEST_MIN_SECONDS = 0.3
 # Frames a viewer's track keeps when its connection can't keep up (~4 s of video).
 FORWARD_QUEUE_FRAMES = 120
+# After a room closes, memory goes back to the system this much later (media.memory).
+RELEASE_AFTER_SECONDS = 1.0
 # RTP clock steps of one frame, used to keep timestamps continuous across sources.
 _STEP = {"video": 3000, "audio": 960}
 
@@ -518,7 +520,10 @@ class EmbeddedBackend:
             await self._close_subscription(subscription)
         for publication in room.publications.values():
             await self._close_publication(publication)
-        return self._finish_recorders(room)
+        recordings = self._finish_recorders(room)
+        # Once the room's objects are unreachable (its readers end in the next turns).
+        asyncio.get_running_loop().call_later(RELEASE_AFTER_SECONDS, memory.give_back)
+        return recordings
 
     def _finish_recorders(self, room: Room) -> list[Recording]:
         finished = []

@@ -13,6 +13,7 @@ gap, and the file lasts as long as the recording ran.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fractions
 import functools
 import hashlib
@@ -162,6 +163,57 @@ class RemuxRecorder:
             self.video_frames,
             self.audio_frames,
         )
+
+
+SEGMENT_NAME = re.compile(r"visit-([0-9]+)-([a-z]+)-([0-9]{8}T[0-9]{6}Z)-([0-9]+)\.webm")
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """A recording whose writer stopped before closing it, finished afterwards."""
+
+    visit_id: int
+    party: str
+    path: Path
+    started_at: dt.datetime  # from its name: to the second
+    duration_ms: int
+
+
+def finish_interrupted(path: Path) -> Interrupted | None:
+    """Finish a segment cut off by a crash: copy what is readable into a complete WebM
+    (duration and cues written, so it seeks), in place. None if the name is not a
+    segment's or nothing in it can be read (the file is left as it is)."""
+    match = SEGMENT_NAME.fullmatch(path.name)
+    if match is None:
+        return None
+    started_at = dt.datetime.strptime(match.group(3), "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+    partial = path.with_name(path.name + ".part")
+    last_ms = -1
+    try:
+        with av.open(str(path)) as source:
+            private_file(partial)
+            with av.open(str(partial), mode="w", format="webm") as target:
+                streams = {
+                    s.index: target.add_stream_from_template(s)
+                    for s in source.streams
+                    if s.type in ("video", "audio")
+                }
+                for packet in source.demux():
+                    out = streams.get(packet.stream.index)
+                    if out is None or not packet.size or packet.pts is None:
+                        continue
+                    last_ms = max(last_ms, round(packet.pts * packet.time_base * 1000))
+                    packet.stream = out
+                    target.mux(packet)
+    except (av.FFmpegError, OSError):
+        log.warning("the interrupted recording %s could not be read", path, exc_info=True)
+        partial.unlink(missing_ok=True)
+        return None
+    if last_ms < 0:
+        partial.unlink(missing_ok=True)
+        return None
+    os.replace(partial, path)
+    return Interrupted(int(match.group(1)), match.group(2), path, started_at, last_ms + 1)
 
 
 def last_segment(directory: Path, visit_id: int) -> int:
