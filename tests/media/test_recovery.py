@@ -27,7 +27,8 @@ def _cut_off_recording(clip: Clip, path, scratch) -> None:  # type: ignore[no-un
     timed = [(at, "video", data, 90000) for data, at in clip.packets["video"]]
     timed += [(at, "audio", data, 48000) for data, at in clip.packets["audio"]]
     for at, kind, data, rate in sorted(timed, key=lambda t: t[0]):
-        frame = EncodedFrame(data, round(at * rate), rate, kind == "video" and is_vp8_keyframe(data))
+        key = kind == "video" and is_vp8_keyframe(data)
+        frame = EncodedFrame(data, round(at * rate), rate, key)
         recorder.write(1, kind, frame, 100.0 + at)
     shutil.copyfile(scratch, path)
     recorder.close()
