@@ -10,7 +10,7 @@ import pytest
 
 from openvisit.media.embedded import ForwardTrack, cap_bitrate
 from openvisit.media.forwarding import EncodedFrame, is_vp8_keyframe, vp8_size
-from openvisit.media.recorder import RemuxRecorder, sha256_of
+from openvisit.media.recorder import RemuxRecorder, last_segment, sha256_of
 from tests import aio
 from tests.support.synthetic import Clip, make_clip
 
@@ -120,3 +120,37 @@ def test_nothing_recorded_leaves_no_file(tmp_path):
     assert recorder.write(1, "video", frame, 1.0) is False
     assert recorder.close() is None
     assert not (tmp_path / "never.webm").exists()
+
+
+def test_a_recording_cut_off_by_a_crash_keeps_all_but_its_last_second(clip, tmp_path):
+    path = tmp_path / "rec" / "visit-1-visitor.webm"
+    recorder = RemuxRecorder(path, "visitor")
+    video, audio = _frames(clip, "video"), _frames(clip, "audio")
+    timed = [(f.timestamp / 90000, "video", f) for f in video]
+    timed += [(f.timestamp / 48000, "audio", f) for f in audio]
+    for at, kind, frame in sorted(timed, key=lambda t: t[0]):
+        recorder.write(1, kind, frame, 100.0 + at)
+    # The process dies here: what is on disk is all there will be.
+    crashed = tmp_path / "crashed.webm"
+    crashed.write_bytes(path.read_bytes())
+    with av.open(str(crashed)) as container:
+        kept = [p for p in container.demux(video=0) if p.size]
+    lost_seconds = (len(video) - len(kept)) / 30
+    assert lost_seconds <= 1.1, f"{len(kept)} of {len(video)} video frames on disk"
+    with av.open(str(crashed)) as container:  # and what is there decodes
+        assert sum(1 for _ in container.decode(video=0)) == len(kept)
+    recorder.close()
+
+
+def test_segment_numbers_continue_from_the_files_already_there(tmp_path):
+    assert last_segment(tmp_path / "missing", 7) == 0
+    for name in (
+        "visit-7-visitor-20261201T100000Z-1.webm",
+        "visit-7-resident-20261201T100000Z-1.webm",
+        "visit-7-visitor-20261201T100500Z-3.webm",
+        "visit-77-visitor-20261201T100500Z-9.webm",  # another visit
+        "visit-7-visitor-20261201T100500Z-5.webm.part",  # not a recording
+    ):
+        (tmp_path / name).write_bytes(b"")
+    assert last_segment(tmp_path, 7) == 3
+    assert last_segment(tmp_path, 8) == 0

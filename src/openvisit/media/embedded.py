@@ -43,7 +43,7 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 
 from openvisit.clock import Clock
-from openvisit.media import forwarding
+from openvisit.media import forwarding, memory
 from openvisit.media.backend import (
     PARTIES,
     IceCandidate,
@@ -56,7 +56,7 @@ from openvisit.media.backend import (
 )
 from openvisit.media.forwarding import EncodedFrame
 from openvisit.media.measure import PartyMeter
-from openvisit.media.recorder import RemuxRecorder
+from openvisit.media.recorder import RemuxRecorder, last_segment
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,8 @@ RECORD_KEYFRAME_SECONDS = 3.0
 KEYFRAME_REQUEST_MIN_SECONDS = 0.3
 # Frames a viewer's track keeps when its connection can't keep up (~4 s of video).
 FORWARD_QUEUE_FRAMES = 120
+# After a room closes, memory goes back to the system this much later (media.memory).
+RELEASE_AFTER_SECONDS = 1.0
 # RTP clock steps of one frame, used to keep timestamps continuous across sources.
 _STEP = {"video": 3000, "audio": 960}
 
@@ -518,7 +520,10 @@ class EmbeddedBackend:
             await self._close_subscription(subscription)
         for publication in room.publications.values():
             await self._close_publication(publication)
-        return self._finish_recorders(room)
+        recordings = self._finish_recorders(room)
+        # Once the room's objects are unreachable (its readers end in the next turns).
+        asyncio.get_running_loop().call_later(RELEASE_AFTER_SECONDS, memory.give_back)
+        return recordings
 
     def _finish_recorders(self, room: Room) -> list[Recording]:
         finished = []
@@ -558,12 +563,16 @@ class EmbeddedBackend:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(TICK_SECONDS)
-            now = time.monotonic()
-            for room in list(self._rooms.values()):
-                try:
-                    self._follow_flow(room, now)
-                except Exception:
-                    log.exception("media room of visit %s", room.visit_id)
+            self._tick_rooms(time.monotonic())
+
+    def _tick_rooms(self, now: float) -> None:
+        # Its own frame: a loop variable left in _tick's would hold the last room open
+        # after it closed, until the next room came.
+        for room in list(self._rooms.values()):
+            try:
+                self._follow_flow(room, now)
+            except Exception:
+                log.exception("media room of visit %s", room.visit_id)
 
     def _follow_flow(self, room: Room, now: float) -> None:
         for party in PARTIES:
@@ -594,7 +603,9 @@ class EmbeddedBackend:
 
     def _start_recording(self, room: Room, now: float) -> None:
         room.recording_since = now
-        room.segment += 1
+        # Numbered on from the visit's files already on disk (an earlier room of this
+        # visit, before a restart): a segment's number is never used twice.
+        room.segment = max(room.segment, last_segment(room.directory, room.visit_id)) + 1
         stamp = self._clock.now().strftime("%Y%m%dT%H%M%SZ")
         for party in PARTIES:
             path = room.directory / f"visit-{room.visit_id}-{party}-{stamp}-{room.segment}.webm"

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
@@ -30,7 +31,7 @@ from openvisit.clock import Clock
 from openvisit.db import transaction
 from openvisit.errors import Code
 from openvisit.media.backend import MediaBackend, MediaChange, QualityReport
-from openvisit.media.recorder import sha256_of
+from openvisit.media.recorder import finish_interrupted, sha256_of
 from openvisit.signaling import messages as m
 from openvisit.signaling import service
 from openvisit.signaling.hub import Hub, hub_for
@@ -86,8 +87,40 @@ def media_of(app: Any) -> MediaBackend:
     return backend
 
 
+def recover_recordings(app: Any) -> int:
+    """Finish and store the recordings a crash left without a row; how many.
+
+    Run at start-up, before any room opens: every segment file then is either stored
+    or orphaned (``media.recorder.finish_interrupted`` says what is done to it)."""
+    root: Path = app.state.settings.recordings_dir
+    if not root.is_dir():
+        return 0
+    sessionmaker, clock = app.state.sessionmaker, app.state.clock
+    with transaction(sessionmaker) as session:
+        known = service.recording_paths(session, clock)
+    stored = 0
+    for path in sorted(root.rglob("visit-*.webm")):
+        relative = path.relative_to(root).as_posix()
+        if relative in known:
+            continue
+        found = finish_interrupted(path)
+        if found is None:
+            continue
+        digest, size = sha256_of(path)
+        with transaction(sessionmaker) as session:
+            if service.store_recovered(session, clock, found, digest, size, relative):
+                stored += 1
+                log.warning("recording %s recovered after an interruption", relative)
+    return stored
+
+
 def start_media(app: Any) -> None:
-    """Start the app's media backend, with this module as its listener."""
+    """Start the app's media backend, with this module as its listener, once the
+    recordings an interruption left behind are stored."""
+    try:
+        recover_recordings(app)
+    except Exception:  # the server starts anyway: the files stay for the next start
+        log.exception("could not recover the interrupted recordings")
 
     async def _listener(change: MediaChange | QualityReport) -> None:
         if isinstance(change, QualityReport):

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from openvisit.audit import service as audit
 from openvisit.audit.service import AuditActor
 from openvisit.auth.permissions import Permission
 from openvisit.clock import Clock
@@ -23,6 +24,7 @@ from openvisit.config import Settings
 from openvisit.errors import Code, Conflict, Forbidden, NotAuthenticated, NotFound
 from openvisit.facilities.service import access_facility
 from openvisit.media.backend import PARTIES, PartyMinute, Recording
+from openvisit.media.recorder import Interrupted
 from openvisit.people.context import KioskContext, StaffContext, VisitorContext
 from openvisit.visits import service as visits
 from openvisit.visits import states
@@ -294,6 +296,49 @@ def store_recordings(
             )
         )
     session.flush()
+
+
+def recording_paths(session: Session, clock: Clock) -> set[str]:
+    """Every stored recording's path, relative to the recordings directory."""
+    return set(session.scalars(select(VisitRecording.path)))
+
+
+def store_recovered(
+    session: Session, clock: Clock, found: Interrupted, digest: str, size: int, path: str
+) -> bool:
+    """Store a recording finished after an interruption (a crash), marked as such and
+    audited; False if its visit is unknown (the file stays, unlisted)."""
+    visit = session.get(Visit, found.visit_id)
+    if visit is None or found.party not in PARTIES:
+        return False
+    now = clock.now()
+    row = VisitRecording(
+        visit_id=visit.id,
+        facility_id=visit.facility_id,
+        party=found.party,
+        path=path,
+        sha256=digest,
+        size_bytes=size,
+        duration_ms=found.duration_ms,
+        video_codec="vp8",
+        audio_codec="opus",
+        started_at=found.started_at,
+        ended_at=found.started_at + dt.timedelta(milliseconds=found.duration_ms),
+        created_at=now,
+        recovered=True,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        tag="recording.recovered",
+        actor=audit.SYSTEM,
+        at=now,
+        facility_id=visit.facility_id,
+        subject=("visit", visit.id),
+        data={"recording_id": row.id, "party": found.party, "duration_ms": found.duration_ms},
+    )
+    return True
 
 
 def last_warning_id(session: Session, clock: Clock) -> int:

@@ -180,3 +180,5 @@ class VisitRecording(Base):
     started_at: Mapped[dt.datetime]
     ended_at: Mapped[dt.datetime]
     created_at: Mapped[dt.datetime]
+    # finished after the server stopped mid-recording (a crash): its last seconds may be lost
+    recovered: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

@@ -1,0 +1,30 @@
+"""recordings finished after an interruption say so
+
+Revision ID: 0016
+Revises: 0011
+Create Date: 2026-12-01 19:00:00.000000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0016"
+down_revision: str | None = "0011"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("recordings", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("recovered", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("recordings", schema=None) as batch_op:
+        batch_op.drop_column("recovered")
