@@ -15,7 +15,7 @@ from alembic import op
 import openvisit.db
 
 revision: str = "0009"
-down_revision: str | None = "0013"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """lobby deposits get a daily cap per facility; an identity check belongs to its facility
 
 Revision ID: 0010
-Revises: 0008 (re-chained by the lead on merge)
+Revises: 0009
 Create Date: 2026-12-01 17:30:00
 """
 

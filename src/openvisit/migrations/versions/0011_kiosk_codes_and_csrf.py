@@ -1,7 +1,7 @@
 """kiosk activation codes work once: when a code was used
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-01 17:30:00.000000
 """
 

@@ -1,7 +1,7 @@
 """sign-in hardening: weighted login failures, TOTP codes that work once
 
 Revision ID: 0012
-Revises: 0008 (the lead re-chains on merge)
+Revises: 0011
 Create Date: 2026-12-01 09:00:00.000000
 
 Residents' PINs: a hash doesn't say how long its PIN was, so no migration can find the
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0008"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

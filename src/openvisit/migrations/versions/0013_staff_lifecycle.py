@@ -1,7 +1,7 @@
 """staff lifecycle: invitations by e-mail, when a member joined, when they were deactivated
 
 Revision ID: 0013
-Revises: 0008 (the lead re-chains on merge)
+Revises: 0012
 Create Date: 2026-12-01 17:50:00.000000
 """
 

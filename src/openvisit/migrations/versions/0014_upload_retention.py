@@ -1,7 +1,7 @@
 """identity documents are deleted from disk once replaced or past retention: when
 
 Revision ID: 0014
-Revises: 0008 (the lead re-chains it on merge)
+Revises: 0013
 Create Date: 2026-12-01 18:00:00.000000
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import openvisit.db
 
 revision: str = "0014"
-down_revision: str | None = "0011"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
