@@ -80,18 +80,19 @@ def first_start(now: dt.datetime) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(8), tzinfo=TZ).astimezone(dt.UTC)
 
 
-def seed(url: str, families: int, *, same_slot: bool) -> list[Booking]:
+def seed(url: str, families: int, *, same_slot: bool, tag: str = "") -> list[Booking]:
     """``families`` signed-in families, each approved for a resident of their own and
     funded. ``same_slot``: every resident lives in one unit with one kiosk, and all ask
     for the same half hour (one wins, the rest lose the race). Otherwise each asks for a
-    kiosk slot nobody else wants (all can win): units of one kiosk, 16 slots each."""
+    kiosk slot nobody else wants (all can win): units of one kiosk, 16 slots each.
+    ``tag`` tells apart the facilities of several bursts in one database."""
     now = dt.datetime.now(dt.UTC)
     start = first_start(now)
     engine = make_engine(url)
     bookings: list[Booking] = []
     with make_sessionmaker(engine)() as s:
         facility = Facility(
-            name="Burst County Jail",
+            name=f"Burst County Jail {tag}".strip(),
             timezone="America/New_York",
             kind=FacilityKind.JAIL,
             average_daily_population=500,
@@ -134,7 +135,7 @@ def seed(url: str, families: int, *, same_slot: bool) -> list[Booking]:
             slot = 0 if same_slot else f % SLOTS_PER_UNIT
             resident = Resident(
                 facility_id=facility.id,
-                booking_number=f"B{f:05d}",
+                booking_number=f"B{tag}{f:05d}",
                 first_name="R",
                 last_name=str(f),
                 date_of_birth=dt.date(1990, 1, 1),
@@ -143,7 +144,7 @@ def seed(url: str, families: int, *, same_slot: bool) -> list[Booking]:
                 updated_at=now,
             )
             visitor = Visitor(
-                email=f"family{f}@example.com",
+                email=f"family{tag}{f}@example.com",
                 password_hash="x",
                 legal_name=f"Family {f}",
                 date_of_birth=dt.date(1980, 1, 1),
