@@ -9,6 +9,7 @@ request stuck behind a row lock is answered ``503`` in seconds instead of hangin
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,14 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.pg import ADMIN_URL, throwaway_database
-from tests.support.burst import burst, invariants, post_booking, running_server, seed
+from tests.support.burst import (
+    burst,
+    invariants,
+    post_booking,
+    post_booking_page,
+    running_server,
+    seed,
+)
 
 FAMILIES = 64
 
@@ -76,6 +84,8 @@ def test_a_booking_stuck_behind_a_lock_is_answered_503_with_retry_after_in_secon
             stuck.start()
             # Meanwhile another family's booking goes through.
             answers["free"] = post_booking(port, free, timeout=20)
+            # The same family on the booking page is told in plain words.
+            page = post_booking_page(port, blocked, timeout=20)
             stuck.join(30)
             conn.rollback()
         # Once the lock is gone, the family that was told to retry can book.
@@ -87,6 +97,15 @@ def test_a_booking_stuck_behind_a_lock_is_answered_503_with_retry_after_in_secon
     assert answer.code == "busy"  # type: ignore[attr-defined]
     assert answer.retry_after is not None and int(answer.retry_after) > 0  # type: ignore[attr-defined]
     assert answer.seconds < 5.0  # type: ignore[attr-defined]
+    assert page.status == 503
+    assert page.retry_after is not None
+    assert page.seconds < 5.0
+    body = page.html.split("<main", 1)[-1]
+    words = " ".join(re.sub(r"<[^>]+>", " ", body).split())
+    assert "The service is busy right now" in words
+    assert "Your visit has not been booked and no money was held." in words
+    assert "wait a few seconds" in words
+    assert "503" not in words and "error" not in words.lower()  # no codes, no jargon
     assert answers["free"].status == 201  # type: ignore[attr-defined]
     assert retried.status == 201
     assert invariants(burst_db).booked == 2

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -251,6 +252,48 @@ def post_booking(port: int, booking: Booking, timeout: float = 60.0) -> Answer:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     conn.connect()
     return _send(conn, booking)
+
+
+@dataclass(frozen=True)
+class PageAnswer:
+    status: int
+    seconds: float
+    html: str
+    retry_after: str | None
+
+
+def post_booking_page(port: int, booking: Booking, timeout: float = 60.0) -> PageAnswer:
+    """The same booking through the booking page's form (what a browser sends)."""
+    wanted = json.loads(booking.body)
+    form = urllib.parse.urlencode(
+        {
+            "resident_id": wanted["resident_id"],
+            "length": wanted["length"],
+            "start": wanted["start"],
+            "csrf_token": booking.csrf,
+        }
+    )
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    t0 = time.perf_counter()
+    try:
+        conn.request(
+            "POST",
+            "/visits/book",
+            body=form,
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Cookie": booking.cookie,
+            },
+        )
+        response = conn.getresponse()
+        html = response.read().decode()
+    except OSError as exc:
+        return PageAnswer(0, time.perf_counter() - t0, type(exc).__name__, None)
+    finally:
+        conn.close()
+    return PageAnswer(
+        response.status, time.perf_counter() - t0, html, response.getheader("Retry-After")
+    )
 
 
 def _send(conn: http.client.HTTPConnection, booking: Booking) -> Answer:
