@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
 
+import anyio.to_thread
 import swagger_ui_bundle
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,9 +24,9 @@ from openvisit.auth.cookies import KIOSK_COOKIE, SESSION_COOKIE, check_csrf
 from openvisit.billing.gateway import gateway_for
 from openvisit.clock import Clock, SystemClock
 from openvisit.config import Settings
-from openvisit.db import make_engine, make_sessionmaker
+from openvisit.db import RequestGate, make_engine, make_sessionmaker, sqlite_file
 from openvisit.deps import declared_access
-from openvisit.errors import Code, DomainError, NotAuthenticated, NotFound
+from openvisit.errors import Busy, Code, DomainError, NotAuthenticated, NotFound
 from openvisit.media.backend import MediaBackend
 from openvisit.media.embedded import EmbeddedBackend
 from openvisit.routing import include_routers
@@ -78,8 +79,17 @@ _SIGN_IN_PAGES = {"visitor": "/sign-in", "staff": "/staff/sign-in", "kiosk": "/k
 
 def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
+    retry_after = exc.details.get("retry_after_seconds")
+    headers = {"Retry-After": str(int(retry_after))} if retry_after is not None else None
     if wants_json(request):
-        return JSONResponse(exc.to_json(), status_code=exc.http_status)
+        return JSONResponse(exc.to_json(), status_code=exc.http_status, headers=headers)
+    if isinstance(exc, Busy):
+        booking = request.method == "POST" and request.url.path.startswith("/visits/")
+        response = render(
+            request, "busy.html", {"error": exc, "booking": booking}, status_code=exc.http_status
+        )
+        response.headers["Retry-After"] = str(int(retry_after or 2))
+        return response
     if isinstance(exc, NotAuthenticated):
         target = _SIGN_IN_PAGES.get(exc.details.get("audience", "visitor"), "/sign-in")
         next_url = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -138,6 +148,24 @@ def media_backend(settings: Settings, clock: Clock) -> MediaBackend:
     )
 
 
+def server_engine(settings: Settings) -> Engine:
+    """The server's engine: db_pool_size connections for requests (one per turn of the
+    RequestGate) plus db_pool_overflow for the worker and signaling; every wait bounded."""
+    pooled = not settings.is_sqlite or sqlite_file(settings.database_url) is not None
+    pool = {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_pool_overflow,
+        "pool_timeout": settings.db_wait_seconds,
+    }
+    return make_engine(
+        settings.database_url,
+        wait_seconds=settings.db_wait_seconds,
+        statement_seconds=settings.db_statement_seconds,
+        bounded_locks=True,
+        **(pool if pooled else {}),
+    )
+
+
 def create_app(
     settings: Settings,
     *,
@@ -150,11 +178,14 @@ def create_app(
     `openvisit serve` does; tests drive the jobs themselves."""
     settings.ensure_secret_key()
     if sessionmaker is None:
-        engine = engine or make_engine(settings.database_url)
+        engine = engine or server_engine(settings)
         sessionmaker = make_sessionmaker(engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Sync dependencies and endpoints run on this pool; sized with the connection
+        # pool (Settings: worker_threads >= db_pool_size, db.RequestGate says why).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         live.start_media(app)
         tasks: list[asyncio.Task[None]] = []
         if start_worker:
@@ -191,6 +222,7 @@ def create_app(
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
     app.state.sessionmaker = sessionmaker
+    app.state.db_gate = RequestGate(settings.db_pool_size, settings.db_wait_seconds)
     # Chosen once, here; the routes and the worker use this one.
     app.state.payment_gateway = gateway_for(settings)
     app.state.media = media_backend(settings, app.state.clock)

@@ -81,6 +81,19 @@ class Settings(BaseSettings):
     media_addresses: str = ""
     # The most a party may send, bits per second (video); aiortc's own estimate is off.
     media_max_bitrate: int = 800_000
+    # Under load (docs/architecture.md "Under load"): at most db_pool_size requests work in
+    # the database at once, each with one pooled connection; more wait for a turn without
+    # a thread. The worker and signaling use the db_pool_overflow connections beyond them.
+    # worker_threads sizes AnyIO's thread pool (sync dependencies and endpoints) and may
+    # not be smaller than the pool. Every wait is bounded by db_wait_seconds (a turn, a
+    # connection, a PostgreSQL row lock; SQLite's busy timeout); past it the answer is
+    # 503 busy with Retry-After. A statement running longer than db_statement_seconds is
+    # cancelled the same way (PostgreSQL; 0: never).
+    db_pool_size: int = Field(default=20, ge=1, le=1000)
+    db_pool_overflow: int = Field(default=5, ge=0, le=1000)
+    worker_threads: int = Field(default=40, ge=1, le=4000)
+    db_wait_seconds: float = Field(default=4.0, gt=0, le=120)
+    db_statement_seconds: float = Field(default=30.0, ge=0, le=3600)
     log_mail: bool = Field(default=True, description="print outgoing mail to the log (development)")
 
     @model_validator(mode="after")
@@ -103,6 +116,12 @@ class Settings(BaseSettings):
                 )
             if not self.staff_totp_required:
                 raise ValueError("staff TOTP may not be relaxed in production")
+        if self.worker_threads < self.db_pool_size:
+            raise ValueError(
+                f"OPENVISIT_WORKER_THREADS ({self.worker_threads}) may not be smaller than "
+                f"OPENVISIT_DB_POOL_SIZE ({self.db_pool_size}): a request holding a "
+                "connection must always find a thread to finish on"
+            )
         return self
 
     @field_validator("trusted_proxies")

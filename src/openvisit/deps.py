@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -20,7 +20,7 @@ from openvisit.bounds import MAX_ID as MAX_ID
 from openvisit.bounds import Id as Id
 from openvisit.clock import Clock
 from openvisit.config import Settings
-from openvisit.db import transaction
+from openvisit.db import request_transaction
 from openvisit.errors import Forbidden, NotAuthenticated
 from openvisit.facilities.models import Facility
 from openvisit.facilities.service import access_facility
@@ -44,8 +44,11 @@ def get_clock(request: Request) -> Clock:
     return clock
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    with transaction(request.app.state.sessionmaker) as session:
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    """The request's session, in a turn of the database gate (db.RequestGate: at most
+    db_pool_size requests in the database at once, waiting bounded, 503 busy past it)."""
+    state = request.app.state
+    async with request_transaction(state.sessionmaker, state.db_gate) as session:
         yield session
 
 

@@ -25,6 +25,7 @@ class Code(enum.StrEnum):
     BEYOND_HORIZON = "beyond_horizon"
     BINARY_NOT_SUPPORTED = "binary_not_supported"
     BOOKING_NUMBER_TAKEN = "booking_number_taken"
+    BUSY = "busy"
     CARD_DECLINED = "card_declined"
     CLOSURE_END_BEFORE_START = "closure_end_before_start"
     CLOSURE_IN_PAST = "closure_in_past"
@@ -156,6 +157,7 @@ HTTP_STATUS: dict[Code, int] = {
     Code.BEYOND_HORIZON: 422,
     Code.BINARY_NOT_SUPPORTED: 422,
     Code.BOOKING_NUMBER_TAKEN: 409,
+    Code.BUSY: 503,
     Code.CARD_DECLINED: 402,
     Code.CLOSURE_END_BEFORE_START: 422,
     Code.CLOSURE_IN_PAST: 422,
@@ -361,3 +363,18 @@ class Forbidden(DomainError):
 class TooManyAttempts(DomainError):
     code = Code.TOO_MANY_ATTEMPTS
     message = "Too many attempts. Please wait a few minutes and try again."
+
+
+class Busy(DomainError):
+    """A bounded wait ran out: for a database connection, a lock or a statement. Nothing
+    was changed (the request's transaction rolled back); the client may try again after
+    ``retry_after_seconds`` (sent as ``Retry-After``)."""
+
+    code = Code.BUSY
+    message = (
+        "Lots of people are using the service right now, so we couldn't finish this. "
+        "Nothing was changed. Please wait a few seconds and try again."
+    )
+
+    def __init__(self, message: str | None = None, *, retry_after_seconds: int = 2) -> None:
+        super().__init__(message, retry_after_seconds=retry_after_seconds)
