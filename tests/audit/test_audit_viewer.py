@@ -90,7 +90,7 @@ def test_the_resident_actions_appear_in_the_facility_audit_log(client, personas,
     personas.commit()
     sign_in_staff(client, admin, clock)
     base = f"/api/v1/facilities/{personas.facility.id}/residents/{resident.id}"
-    assert client.post(f"{base}/pin", json={"pin": "2468"}).status_code == 204
+    assert client.post(f"{base}/pin", json={"pin": "730519"}).status_code == 204
     events = client.get(f"/api/v1/facilities/{personas.facility.id}/audit?tag=resident:").json()
     assert events["events"][0]["tag"] == "resident:pin_set"
     assert events["events"][0]["actor_label"] == admin.member.email

@@ -211,6 +211,8 @@ def test_asking_to_visit_takes_the_booking_number_and_last_name_never_a_raw_resi
     the same "not found", whether or not the number, the name or the facility exists, so
     no answer tells which facility holds whom."""
     ours, theirs = personas.resident, personas.other_resident
+    # Lakeview checked her identity too, so only the proof decides the answers below.
+    personas.verify_identity(personas.visitor, personas.other_facility)
     personas.commit()
     sign_in_visitor(client, personas.visitor)
 
