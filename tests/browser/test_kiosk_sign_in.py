@@ -36,6 +36,7 @@ def test_a_lobby_terminal_shows_no_resident_sign_in(live_server, browser_context
         location=KioskLocation.LOBBY,
         created_at=personas.clock.now(),
         credential_hash=token_digest("lobby-device-code"),
+        credential_issued_at=personas.clock.now(),
     )
     session.add(lobby)
     session.commit()
@@ -54,6 +55,7 @@ def test_another_units_resident_is_told_what_a_wrong_pin_is_told(live_server, br
     personas = Personas(session, FrozenClock(SystemClock().now()), live_server.settings)
     personas.resident  # noqa: B018
     personas.kiosk.credential_hash = token_digest("unit-a-device-code")
+    personas.kiosk.credential_issued_at = personas.clock.now()
     unit_b = personas.make_unit(personas.facility, "Unit B")
     personas.make_resident(personas.facility, unit_b, "B-5005", "Tom", "Hart")
     session.commit()
