@@ -396,9 +396,7 @@ def change_own_password(
     throttled); then every other session of theirs ends, this one stays."""
     now = clock.now()
     member = me.member
-    auth.check_throttle(
-        session, settings, scope=STAFF.scope, identifier=member.email, ip=me.ip, now=now
-    )
+    auth.check_throttle(session, settings, auth.Tries(STAFF.scope, member.email, me.ip, now))
     if not auth.verify_secret(member.password_hash, current_password):
         signing_in.fail(
             session,
