@@ -60,23 +60,20 @@ def parse_id(text: str) -> int | None:
     return value if 1 <= value <= MAX_ID else None
 
 
-def parse_date(text: str) -> dt.date:
-    """A YYYY-MM-DD date within the range; ValueError (its message fit to show) otherwise."""
+def _parse(text: str, kind: type[D], form: str) -> D:
+    """``text`` as an ISO 8601 value of ``kind`` within the range; ValueError (its message
+    fit to show: "Enter the ``form``") otherwise."""
     text = text.strip()
     if not text.isascii():
-        raise ValueError("Enter the date as YYYY-MM-DD")
-    day = dt.date.fromisoformat(text)
-    if not in_range(day):
-        raise ValueError(DATE_RANGE_MESSAGE)
-    return day
+        raise ValueError(f"Enter the {form}")
+    return _within(kind.fromisoformat(text))
+
+
+def parse_date(text: str) -> dt.date:
+    """A YYYY-MM-DD date within the range; ValueError (its message fit to show) otherwise."""
+    return _parse(text, dt.date, "date as YYYY-MM-DD")
 
 
 def parse_datetime(text: str) -> dt.datetime:
     """An ISO 8601 date and time within the range; ValueError otherwise."""
-    text = text.strip()
-    if not text.isascii():
-        raise ValueError("Enter the time as YYYY-MM-DDTHH:MM")
-    moment = dt.datetime.fromisoformat(text)
-    if not in_range(moment):
-        raise ValueError(DATE_RANGE_MESSAGE)
-    return moment
+    return _parse(text, dt.datetime, "time as YYYY-MM-DDTHH:MM")

@@ -33,18 +33,24 @@ class UserSession(Base):
     user_agent: Mapped[str] = mapped_column(String(300), default="")
 
 
-class AccountToken(Base):
-    """One-use e-mail tokens (verify e-mail, reset password); sha256 stored."""
-
-    __tablename__ = "account_tokens"
+class OneUseToken:
+    """The columns of an e-mailed one-use link: only the token's sha256 is stored, and the
+    link works until it expires or is spent (``used_at``)."""
 
     id: Mapped[intpk]
-    purpose: Mapped[str] = mapped_column(String(24))
-    visitor_id: Mapped[int] = mapped_column(ForeignKey("visitors.id"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime]
     expires_at: Mapped[dt.datetime]
     used_at: Mapped[dt.datetime | None]
+
+
+class AccountToken(OneUseToken, Base):
+    """One-use e-mail tokens (verify e-mail, reset password)."""
+
+    __tablename__ = "account_tokens"
+
+    purpose: Mapped[str] = mapped_column(String(24))
+    visitor_id: Mapped[int] = mapped_column(ForeignKey("visitors.id"), index=True)
 
 
 class LoginAttempt(Base):

@@ -174,21 +174,25 @@ def check_new_password(password: str, *, email: str = "") -> None:
 # that address); slowing it by delaying answers would hold the slow answer's worker too.
 
 
+@dataclass(frozen=True)
+class Tries:
+    """One attempt at a credential: the account it counts against (``scope`` and
+    ``identifier``), the address it came from and when."""
+
+    scope: str
+    identifier: str
+    ip: str
+    now: dt.datetime
+
+
 def check_throttle(
-    session: Session,
-    settings: Settings,
-    *,
-    scope: str,
-    identifier: str,
-    ip: str,
-    now: dt.datetime,
-    backoff: bool = False,
+    session: Session, settings: Settings, tries: Tries, *, backoff: bool = False
 ) -> None:
     """Refuse before checking a credential when the account is locked (the rule above).
 
-    ``ip`` is not consulted: an address is slowed down through ``note_attempt`` only.
+    ``tries.ip`` is not consulted: an address is slowed down through ``note_attempt`` only.
     """
-    del ip  # an address never refuses an attempt; kept so that every caller says whose
+    scope, identifier, now = tries.scope, tries.identifier, tries.now
     hours = settings.resident_backoff_window_hours
     window = (
         dt.timedelta(hours=hours)
@@ -238,17 +242,9 @@ def address_slowed(session: Session, settings: Settings, ip: str, now: dt.dateti
     return (failures or 0) >= settings.ip_max_failures
 
 
-def note_attempt(
-    session: Session,
-    settings: Settings,
-    *,
-    scope: str,
-    identifier: str,
-    ip: str,
-    now: dt.datetime,
-    succeeded: bool,
-) -> None:
+def note_attempt(session: Session, settings: Settings, tries: Tries, *, succeeded: bool) -> None:
     """Record an attempt. A failure from a slowed address weighs ``login_max_failures``."""
+    scope, identifier, ip, now = tries.scope, tries.identifier, tries.ip, tries.now
     weight = 1
     if not succeeded and address_slowed(session, settings, ip, now):
         weight = max(1, settings.login_max_failures)

@@ -24,6 +24,7 @@ from openvisit.auth.models import UserSession
 from openvisit.auth.service import (
     NewSession,
     SignInFailed,
+    Tries,
     check_throttle,
     end_session,
     note_attempt,
@@ -89,9 +90,7 @@ def fail(
     field: str = "email",
 ) -> NoReturn:
     """Count and audit a failed attempt, then refuse it (the records are kept)."""
-    note_attempt(
-        session, settings, scope=kind.scope, identifier=email, ip=ip, now=now, succeeded=False
-    )
+    note_attempt(session, settings, Tries(kind.scope, email, ip, now), succeeded=False)
     data = {"email": email, "step": field} if kind.audit_failed_step else {"email": email}
     audit.service.record(
         session,
@@ -134,12 +133,27 @@ def check_password(
     """The account with this (normalized) e-mail address and the password. Throttled per
     account and per address; an unknown address takes as long as a wrong password."""
     ip = attempt.ip
-    check_throttle(session, settings, scope=kind.scope, identifier=email, ip=ip, now=now)
+    check_throttle(session, settings, Tries(kind.scope, email, ip, now))
     account = kind.find(session, email)
     ok = verify_secret(account.password_hash if account else None, attempt.password)
     if account is None or not ok:
         fail(session, settings, kind, email, ip, now, NOT_RECOGNISED)
     return account
+
+
+def code_fits(
+    session: Session, kind: AccountType[A], account: A, code: str, now: dt.datetime
+) -> bool:
+    """Whether the code is the account's current one, spending it: each code works once (a
+    replayed one, or one older than the last used, is a wrong code)."""
+    return use_totp_code(
+        session,
+        scope=kind.scope,
+        account_id=account.id,
+        secret=account.totp_secret,
+        code=code,
+        now=now,
+    )
 
 
 def check_code(
@@ -152,16 +166,9 @@ def check_code(
     ip: str,
     now: dt.datetime,
 ) -> None:
-    """The code from the account's authenticator app; each code works once (a replayed
-    one, or one older than the last used, is a wrong code)."""
-    if not use_totp_code(
-        session,
-        scope=kind.scope,
-        account_id=account.id,
-        secret=account.totp_secret,
-        code=code,
-        now=now,
-    ):
+    """The code from the account's authenticator app (see ``code_fits``); a wrong one is
+    counted as a failed sign-in."""
+    if not code_fits(session, kind, account, code, now):
         fail(session, settings, kind, account.email, ip, now, WRONG_CODE, field="totp_code")
     if kind.code_accepted is not None:
         kind.code_accepted(account, now)
@@ -207,15 +214,7 @@ def _start(
     audited), or a half one that waits for the code."""
     lifetime = dt.timedelta(hours=settings.session_hours)
     if full:
-        note_attempt(
-            session,
-            settings,
-            scope=kind.scope,
-            identifier=account.email,
-            ip=ip,
-            now=now,
-            succeeded=True,
-        )
+        note_attempt(session, settings, Tries(kind.scope, account.email, ip, now), succeeded=True)
         audit.service.record(
             session,
             tag=f"{kind.scope}:signed_in",
@@ -260,7 +259,7 @@ def confirm_code(
     account = pending_account(session, kind, row)
     if account is None:
         raise DomainError("Your sign-in expired. Please sign in again.", code=Code.SIGN_IN_EXPIRED)
-    check_throttle(session, settings, scope=kind.scope, identifier=account.email, ip=ip, now=now)
+    check_throttle(session, settings, Tries(kind.scope, account.email, ip, now))
     check_code(session, settings, kind, account, code, ip=ip, now=now)
     end_session(session, row)
     full = _start(session, settings, kind, account, ip, user_agent, now, full=True)

@@ -159,6 +159,19 @@ def balance(session: Session, account_id: int | None) -> int:
     return int(session.execute(_BALANCE, {"account_id": account_id}).scalar_one())
 
 
+def total_cents(session: Session, *where: ColumnElement[bool]) -> int:
+    """The sum of the entries that ``where`` picks out; it may name an entry's transaction
+    and account."""
+    return int(
+        session.execute(
+            select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0))
+            .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+            .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+            .where(*where)
+        ).scalar_one()
+    )
+
+
 def digest(kind: str, postings: Sequence[Posting], visit_id: int | None, extra: Any) -> str:
     body = {
         "kind": kind,

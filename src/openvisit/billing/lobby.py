@@ -145,19 +145,13 @@ def _local_day_bounds(facility: Facility, now: dt.datetime) -> tuple[dt.datetime
 def recorded_today_cents(session: Session, facility: Facility, now: dt.datetime) -> int:
     """What staff recorded at this facility's lobby on its local day containing ``now``."""
     lo, hi = _local_day_bounds(facility, now)
-    return int(
-        session.execute(
-            select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0))
-            .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
-            .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-            .where(
-                LedgerTransaction.kind == "deposit",
-                LedgerTransaction.facility_id == facility.id,
-                LedgerTransaction.created_at >= lo,
-                LedgerTransaction.created_at < hi,
-                LedgerAccount.kind == AccountKind.VISITOR_WALLET,
-            )
-        ).scalar_one()
+    return ledger.total_cents(
+        session,
+        LedgerTransaction.kind == "deposit",
+        LedgerTransaction.facility_id == facility.id,
+        LedgerTransaction.created_at >= lo,
+        LedgerTransaction.created_at < hi,
+        LedgerAccount.kind == AccountKind.VISITOR_WALLET,
     )
 
 

@@ -245,16 +245,10 @@ def deposit_by_card(
 
 def visit_hold_cents(session: Session, visit_id: int) -> int:
     """What is still set aside for this visit (zero once it is settled)."""
-    return int(
-        session.execute(
-            select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0))
-            .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
-            .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-            .where(
-                LedgerTransaction.visit_id == visit_id,
-                LedgerAccount.kind == AccountKind.VISITOR_HOLD,
-            )
-        ).scalar_one()
+    return ledger.total_cents(
+        session,
+        LedgerTransaction.visit_id == visit_id,
+        LedgerAccount.kind == AccountKind.VISITOR_HOLD,
     )
 
 

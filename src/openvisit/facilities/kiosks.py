@@ -230,7 +230,8 @@ def activate_kiosk(
 
     A code works once, and for ``settings.kiosk_code_hours`` after it was issued."""
     now = clock.now()
-    auth.check_throttle(session, settings, scope=KIOSK_SCOPE, identifier=ip, ip=ip, now=now)
+    tries = auth.Tries(KIOSK_SCOPE, ip, ip, now)  # a device has no account: its address is it
+    auth.check_throttle(session, settings, tries)
     code = "".join(code.split())
     kiosk = None
     if code:
@@ -240,10 +241,9 @@ def activate_kiosk(
     refusal = _activation_refusal(settings, kiosk, now)
     if refusal is None and kiosk is not None and not _spend_code(session, kiosk, now):
         refusal = "used"  # another device took it a moment ago
+    succeeded = kiosk is not None and refusal is None
+    auth.note_attempt(session, settings, tries, succeeded=succeeded)
     if kiosk is None or refusal is not None:
-        auth.note_attempt(
-            session, settings, scope=KIOSK_SCOPE, identifier=ip, ip=ip, now=now, succeeded=False
-        )
         actor = AuditActor("anonymous", None, "kiosk device", ip)
         if kiosk is None:
             audit.service.record(session, tag="kiosk:activation_failed", actor=actor, at=now)
@@ -251,9 +251,6 @@ def activate_kiosk(
             record_event(session, "kiosk:activation_failed", actor, now, kiosk, {"code": refusal})
         message = _ACTIVATION_MESSAGES[refusal or "invalid"]
         raise auth.SignInFailed(message, fields={"code": message})
-    auth.note_attempt(
-        session, settings, scope=KIOSK_SCOPE, identifier=ip, ip=ip, now=now, succeeded=True
-    )
     new = auth.start_session(
         session,
         actor_type="kiosk",

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from openvisit import audit, bounds
 from openvisit.audit.service import AuditActor
 from openvisit.auth import service as auth
-from openvisit.auth.models import AccountToken
+from openvisit.auth.models import AccountToken, OneUseToken
 from openvisit.clock import Clock
 from openvisit.config import Settings
 from openvisit.errors import Code, Conflict, DomainError, Forbidden, InvalidInput, TooManyAttempts
@@ -36,6 +36,7 @@ MAX_LINKS_PER_HOUR = 3
 _PHONE = re.compile(r"^\+?[0-9 ()\-.]{7,30}$")
 
 T = TypeVar("T")
+L = TypeVar("L", bound=OneUseToken)
 
 
 class LinkNotValid(DomainError):
@@ -311,6 +312,12 @@ def _find_token(session: Session, token: str, purpose: str, now: dt.datetime) ->
         if token.strip()
         else None
     )
+    return usable_link(row, now)
+
+
+def usable_link(row: L | None, now: dt.datetime) -> L:
+    """The link found for a token, if it can still be used; each other case says what went
+    wrong."""
     if row is None:
         raise LinkNotValid()
     if row.used_at is not None:
@@ -320,20 +327,26 @@ def _find_token(session: Session, token: str, purpose: str, now: dt.datetime) ->
     return row
 
 
-def _use_token(session: Session, token: str, purpose: str, now: dt.datetime) -> AccountToken:
-    """Spend a one-use token (compare-and-set, so two clicks can't both succeed)."""
-    row = _find_token(session, token, purpose, now)
+def spend_link(session: Session, row: OneUseToken, now: dt.datetime) -> None:
+    """Mark the link used with a compare-and-set, so that of two clicks only one succeeds."""
+    model = type(row)
     spent = cast(
         CursorResult[Any],
         session.execute(
-            update(AccountToken)
-            .where(AccountToken.id == row.id, AccountToken.used_at.is_(None))
+            update(model)
+            .where(model.id == row.id, model.used_at.is_(None))
             .values(used_at=now)
             .execution_options(synchronize_session=False)
         ),
     )
     if spent.rowcount != 1:
         raise LinkUsed()
+
+
+def _use_token(session: Session, token: str, purpose: str, now: dt.datetime) -> AccountToken:
+    """Spend a one-use token (compare-and-set, so two clicks can't both succeed)."""
+    row = _find_token(session, token, purpose, now)
+    spend_link(session, row, now)
     session.refresh(row)
     return row
 

@@ -6,6 +6,7 @@ import enum
 from sqlalchemy import Boolean, Date, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from openvisit.auth.models import OneUseToken
 from openvisit.auth.permissions import StaffRoleName
 from openvisit.db import Base, enum_column, intpk
 
@@ -130,20 +131,14 @@ class StaffMember(Base):
         return "active" if self.joined_at is not None else "invited"
 
 
-class StaffInvitation(Base):
-    """An e-mailed, one-use link with which an invited staff member sets their own password;
-    only the token's sha256 is stored."""
+class StaffInvitation(OneUseToken, Base):
+    """An e-mailed, one-use link with which an invited staff member sets their own password."""
 
     __tablename__ = "staff_invitations"
 
-    id: Mapped[intpk]
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff_members.id"), index=True)
     facility_id: Mapped[int | None] = mapped_column(ForeignKey("facilities.id"))
     invited_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_members.id"))
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[dt.datetime]
-    expires_at: Mapped[dt.datetime]
-    used_at: Mapped[dt.datetime | None]
 
 
 class StaffRole(Base):

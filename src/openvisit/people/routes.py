@@ -7,23 +7,21 @@ reviews are "not found". The pages (pages.py) call the same services.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, File, Form, Path, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
 
 from openvisit import bounds
 from openvisit.auth.cookies import SESSION_COOKIE, clear_session_cookie, set_signed_in
+from openvisit.auth.permissions import Permission
 from openvisit.auth.service import totp_uri
 from openvisit.auth.sign_in import Attempt
 from openvisit.billing.gateway import PaymentGateway
 from openvisit.billing.ledger import dollars
 from openvisit.billing.routes import payment_gateway
-from openvisit.clock import Clock
 from openvisit.config import Settings
 from openvisit.deps import (
     MAX_ID,
@@ -32,12 +30,10 @@ from openvisit.deps import (
     CurrentVisitor,
     DbSession,
     Id,
-    ReviewingFacility,
     SettingsDep,
     StaffingFacility,
     client_ip,
 )
-from openvisit.facilities.models import Facility
 from openvisit.flows import account_closure
 from openvisit.people import (
     accounts,
@@ -48,8 +44,7 @@ from openvisit.people import (
     staff_lifecycle,
     staff_service,
 )
-from openvisit.people.context import StaffContext
-from openvisit.people.models import IdentitySubmission, Reviewed, Visitor
+from openvisit.people.models import IdentitySubmission, Reviewed, StaffMember, Visitor
 from openvisit.people.schemas import (
     CloseAccountBody,
     ClosedAccountOut,
@@ -78,6 +73,7 @@ from openvisit.people.schemas import (
     VisitorSessionOut,
     VisitorSignInBody,
 )
+from openvisit.web.acting import AtFacility, acting
 
 router = APIRouter(prefix="/api/v1")
 
@@ -333,15 +329,8 @@ R = TypeVar("R", bound=Reviewed)
 Out = TypeVar("Out", bound=BaseModel)
 
 
-@dataclass(frozen=True)
-class Reviewer:
-    """A staff member deciding one facility's reviews, with what deciding needs."""
-
-    facility: Facility
-    staff: StaffContext
-    db: Session
-    settings: Settings
-    clock: Clock
+class Reviewer(AtFacility):
+    """A staff member deciding one facility's reviews."""
 
     def pending(self, kind: reviews.Kind[R]) -> list[tuple[R, Visitor]]:
         return reviews.pending(self.db, kind, self.facility)
@@ -365,17 +354,7 @@ class Reviewer:
         )
 
 
-def reviewer(
-    facility: ReviewingFacility,
-    staff: CurrentStaff,
-    db: DbSession,
-    settings: SettingsDep,
-    clock: ClockDep,
-) -> Reviewer:
-    return Reviewer(facility, staff, db, settings, clock)
-
-
-Reviewing = Annotated[Reviewer, Depends(reviewer)]
+Reviewing = Annotated[Reviewer, acting(Permission.REVIEW_VISITORS, Reviewer)]
 
 
 @router.get(IDENTITY_REVIEWS, response_model=list[IdentityReviewOut], tags=REVIEW_TAGS)
@@ -458,26 +437,37 @@ STAFF_ONE = STAFF_BASE + "/{staff_id}"
 StaffIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
+class StaffAdmin(AtFacility):
+    """A staff admin managing one facility's staff."""
+
+    def out(self, member: StaffMember) -> StaffOut:
+        """The member as the API shows them, with their roles here."""
+        return StaffOut.of(member, staff_service.roles_of(self.db, member.id))
+
+
+StaffAdminDep = Annotated[StaffAdmin, acting(Permission.MANAGE_STAFF, StaffAdmin)]
+
+
 @router.get(STAFF_BASE, response_model=list[StaffOut], tags=["staff"])
 def api_list_staff(facility: StaffingFacility, db: DbSession) -> list[StaffOut]:
     return [StaffOut.of(m, roles) for m, roles in staff_service.staff_of_facility(db, facility.id)]
 
 
 @router.post(STAFF_BASE, response_model=StaffOut, status_code=201, tags=["staff"])
-def api_invite_staff(
-    facility: StaffingFacility,
-    body: StaffInvite,
-    staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-    settings: SettingsDep,
-) -> StaffOut:
+def api_invite_staff(admin: StaffAdminDep, body: StaffInvite) -> StaffOut:
     """Invite a colleague: they get an e-mailed link to choose their own password and set
     up their own authenticator app. Neither ever passes through the inviting admin."""
     member = staff_lifecycle.invite(
-        db, clock, settings, staff, facility, email=body.email, name=body.name, roles=body.roles
+        admin.db,
+        admin.clock,
+        admin.settings,
+        admin.staff,
+        admin.facility,
+        email=body.email,
+        name=body.name,
+        roles=body.roles,
     )
-    return StaffOut.of(member, staff_service.roles_of(db, member.id))
+    return admin.out(member)
 
 
 @router.get(STAFF_ONE, response_model=StaffOut, tags=["staff"])
@@ -487,56 +477,38 @@ def api_staff_member(facility: StaffingFacility, staff_id: StaffIdPath, db: DbSe
 
 
 @router.put(STAFF_ONE + "/roles", response_model=StaffOut, tags=["staff"])
-def api_staff_roles(
-    facility: StaffingFacility,
-    staff_id: StaffIdPath,
-    body: StaffRolesBody,
-    staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-) -> StaffOut:
+def api_staff_roles(admin: StaffAdminDep, staff_id: StaffIdPath, body: StaffRolesBody) -> StaffOut:
     """Set the member's roles here; an admin gives only rights they hold themselves."""
-    member = staff_lifecycle.change_roles(db, clock, staff, facility, staff_id, body.roles)
-    return StaffOut.of(member, staff_service.roles_of(db, member.id))
+    member = staff_lifecycle.change_roles(
+        admin.db, admin.clock, admin.staff, admin.facility, staff_id, body.roles
+    )
+    return admin.out(member)
 
 
 @router.post(STAFF_ONE + "/invitation", response_model=StaffOut, tags=["staff"])
-def api_staff_resend_invitation(
-    facility: StaffingFacility,
-    staff_id: StaffIdPath,
-    staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-    settings: SettingsDep,
-) -> StaffOut:
-    member = staff_lifecycle.resend_invitation(db, clock, settings, staff, facility, staff_id)
-    return StaffOut.of(member, staff_service.roles_of(db, member.id))
+def api_staff_resend_invitation(admin: StaffAdminDep, staff_id: StaffIdPath) -> StaffOut:
+    member = staff_lifecycle.resend_invitation(
+        admin.db, admin.clock, admin.settings, admin.staff, admin.facility, staff_id
+    )
+    return admin.out(member)
 
 
 @router.post(STAFF_ONE + "/second-factor-reset", response_model=StaffOut, tags=["staff"])
-def api_staff_reset_second_factor(
-    facility: StaffingFacility,
-    staff_id: StaffIdPath,
-    staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-) -> StaffOut:
+def api_staff_reset_second_factor(admin: StaffAdminDep, staff_id: StaffIdPath) -> StaffOut:
     """The member is signed out everywhere and sets up a new authenticator at next sign-in."""
-    member = staff_lifecycle.reset_second_factor(db, clock, staff, facility, staff_id)
-    return StaffOut.of(member, staff_service.roles_of(db, member.id))
+    member = staff_lifecycle.reset_second_factor(
+        admin.db, admin.clock, admin.staff, admin.facility, staff_id
+    )
+    return admin.out(member)
 
 
 @router.post(STAFF_ONE + "/deactivate", response_model=StaffOut, tags=["staff"])
-def api_staff_deactivate(
-    facility: StaffingFacility,
-    staff_id: StaffIdPath,
-    staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-) -> StaffOut:
+def api_staff_deactivate(admin: StaffAdminDep, staff_id: StaffIdPath) -> StaffOut:
     """Every session and open socket of the member ends at once; they can't sign in again."""
-    member = staff_lifecycle.deactivate(db, clock, staff, facility, staff_id)
-    return StaffOut.of(member, staff_service.roles_of(db, member.id))
+    member = staff_lifecycle.deactivate(
+        admin.db, admin.clock, admin.staff, admin.facility, staff_id
+    )
+    return admin.out(member)
 
 
 @router.post("/staff-invitation", response_model=InvitationAccepted, tags=["staff"])

@@ -72,9 +72,7 @@ def confirm_password(
 ) -> None:
     """Ask for the password again before something that can't be undone; a wrong one
     counts as a failed sign-in."""
-    auth.check_throttle(
-        session, settings, scope=VISITORS.scope, identifier=visitor.email, ip=ip, now=now
-    )
+    auth.check_throttle(session, settings, auth.Tries(VISITORS.scope, visitor.email, ip, now))
     if not auth.verify_secret(visitor.password_hash, password):
         signing_in.fail(
             session,
@@ -116,15 +114,7 @@ def totp_setup(visitor: Visitor) -> TotpSetup | None:
 
 def _check_code(session: Session, visitor: Visitor, code: str, now: dt.datetime) -> None:
     """The code, which (as at sign-in) works only once."""
-    used = auth.use_totp_code(
-        session,
-        scope=VISITORS.scope,
-        account_id=visitor.id,
-        secret=visitor.totp_secret,
-        code=code,
-        now=now,
-    )
-    if not used:
+    if not signing_in.code_fits(session, VISITORS, visitor, code, now):
         msg = "Enter the 6-digit code from your authenticator app"
         raise InvalidInput(msg + ".", code=Code.TOTP_CODE_WRONG, fields={"totp_code": msg})
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from openvisit import audit
@@ -28,7 +27,7 @@ from openvisit.config import Settings
 from openvisit.errors import Code, Conflict, Forbidden, InvalidInput, NotFound
 from openvisit.facilities.models import Facility
 from openvisit.notifications.service import queue_email
-from openvisit.people.accounts import LinkExpired, LinkNotValid, LinkUsed
+from openvisit.people.accounts import LinkNotValid, spend_link, usable_link
 from openvisit.people.context import StaffContext
 from openvisit.people.models import StaffInvitation, StaffMember, StaffRole
 from openvisit.people.staff_service import STAFF, roles_of
@@ -256,13 +255,7 @@ def _find_invitation(session: Session, token: str, now: dt.datetime) -> StaffInv
         if token
         else None
     )
-    if row is None:
-        raise LinkNotValid()
-    if row.used_at is not None:
-        raise LinkUsed()
-    if row.expires_at <= now:
-        raise LinkExpired()
-    return row
+    return usable_link(row, now)
 
 
 def check_invitation(session: Session, clock: Clock, *, token: str) -> StaffMember:
@@ -284,17 +277,7 @@ def accept_invitation(
     member = check_invitation(session, clock, token=token)
     auth.check_new_password(password, email=member.email)
     row = _find_invitation(session, token, now)
-    spent = cast(
-        CursorResult[Any],
-        session.execute(
-            update(StaffInvitation)
-            .where(StaffInvitation.id == row.id, StaffInvitation.used_at.is_(None))
-            .values(used_at=now)
-            .execution_options(synchronize_session=False)
-        ),
-    )
-    if spent.rowcount != 1:
-        raise LinkUsed()
+    spend_link(session, row, now)
     _expire_invitations(session, member, now)
     member.password_hash = auth.hash_secret(password)
     member.totp_secret = auth.new_totp_secret()
@@ -413,9 +396,7 @@ def change_own_password(
     throttled); then every other session of theirs ends, this one stays."""
     now = clock.now()
     member = me.member
-    auth.check_throttle(
-        session, settings, scope=STAFF.scope, identifier=member.email, ip=me.ip, now=now
-    )
+    auth.check_throttle(session, settings, auth.Tries(STAFF.scope, member.email, me.ip, now))
     if not auth.verify_secret(member.password_hash, current_password):
         signing_in.fail(
             session,

@@ -82,45 +82,20 @@ def resident_sign_in(
         # Refused before anyone is looked up, so it says nothing about the resident.
         _audit_refusal(session, kiosk, ctx, number, now, "lobby_kiosk")
         raise ResidentAtLobbyKiosk()
-    identifier = pin_account(kiosk.facility_id, number)
-    auth.check_throttle(
-        session,
-        settings,
-        scope=RESIDENT_SCOPE,
-        identifier=identifier,
-        ip=ctx.ip,
-        now=now,
-        backoff=True,
-    )
+    tries = auth.Tries(RESIDENT_SCOPE, pin_account(kiosk.facility_id, number), ctx.ip, now)
+    auth.check_throttle(session, settings, tries, backoff=True)
     resident = session.scalar(
         select(Resident).where(
             Resident.facility_id == kiosk.facility_id, Resident.booking_number == number
         )
     )
     why = _why_refused(kiosk, resident, normalize_pin(pin))
+    if resident is not None and why == "pin_too_weak":
+        _expire_weak_pin(session, kiosk, ctx, resident, now)
+    auth.note_attempt(session, settings, tries, succeeded=resident is not None and why is None)
     if resident is None or why is not None:
-        if resident is not None and why == "pin_too_weak":
-            _expire_weak_pin(session, kiosk, ctx, resident, now)
-        auth.note_attempt(
-            session,
-            settings,
-            scope=RESIDENT_SCOPE,
-            identifier=identifier,
-            ip=ctx.ip,
-            now=now,
-            succeeded=False,
-        )
         _audit_refusal(session, kiosk, ctx, number, now, why or "wrong_credentials")
         raise auth.SignInFailed(REFUSED, fields={"booking_number": REFUSED})
-    auth.note_attempt(
-        session,
-        settings,
-        scope=RESIDENT_SCOPE,
-        identifier=identifier,
-        ip=ctx.ip,
-        now=now,
-        succeeded=True,
-    )
     ctx.session.resident_id = resident.id
     ctx.session.resident_signed_in_at = now
     ctx.resident_id = resident.id

@@ -7,12 +7,13 @@ watcher (signaling.live) pushes warnings and endings to the visit's screens.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
 
+from openvisit.auth.permissions import Permission
 from openvisit.deps import (
     AuditedFacility,
-    ClockDep,
-    CurrentStaff,
     DbSession,
     Id,
     MonitoredFacility,
@@ -25,10 +26,13 @@ from openvisit.visits.schemas import (
     VisitActionOut,
     WarningIn,
 )
+from openvisit.web.acting import AtFacility, acting
 
 router = APIRouter(prefix="/api/v1", tags=["live visits"])
 
 VisitId = Id
+# An officer watching the facility's live visits.
+Monitoring = Annotated[AtFacility, acting(Permission.MONITOR_VISITS)]
 
 
 @router.get("/facilities/{facility_id}/live-visits", response_model=list[LiveVisitOut])
@@ -42,30 +46,20 @@ def list_live_visits(facility: MonitoredFacility, db: DbSession) -> list[LiveVis
     response_model=VisitActionOut,
     status_code=201,
 )
-def send_warning(
-    facility: MonitoredFacility,
-    visit_id: VisitId,
-    body: WarningIn,
-    staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-) -> VisitActionOut:
+def send_warning(officer: Monitoring, visit_id: VisitId, body: WarningIn) -> VisitActionOut:
     """A warning text on both parties' screens (privileged visits can't be monitored)."""
-    visit = service.send_warning(db, clock, facility, visit_id, body.text, actor=staff.actor)
+    visit = service.send_warning(
+        officer.db, officer.clock, officer.facility, visit_id, body.text, actor=officer.actor
+    )
     return VisitActionOut.of(visit)
 
 
 @router.post("/facilities/{facility_id}/visits/{visit_id}/terminate", response_model=VisitActionOut)
-def terminate_visit(
-    facility: MonitoredFacility,
-    visit_id: VisitId,
-    body: TerminateIn,
-    staff: CurrentStaff,
-    db: DbSession,
-    clock: ClockDep,
-) -> VisitActionOut:
+def terminate_visit(officer: Monitoring, visit_id: VisitId, body: TerminateIn) -> VisitActionOut:
     """End a live visit now, with the reason both parties are shown."""
-    visit = service.terminate_visit(db, clock, facility, visit_id, body.reason, actor=staff.actor)
+    visit = service.terminate_visit(
+        officer.db, officer.clock, officer.facility, visit_id, body.reason, actor=officer.actor
+    )
     return VisitActionOut.of(visit)
 
 
