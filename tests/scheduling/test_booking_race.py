@@ -37,6 +37,7 @@ from openvisit.visits.models import Visit, VisitType
 from openvisit.visits.states import ACTIVE_STATES
 from tests.billing.helpers import fund
 from tests.pg import ADMIN_URL, throwaway_database
+from tests.support.burst import count_overlaps
 
 CLIENTS = 32
 NOW = dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC)
@@ -195,20 +196,7 @@ def _overlaps(url: str) -> int:
     with Session(engine) as session:
         visits = session.scalars(select(Visit).where(Visit.state.in_(ACTIVE_STATES))).all()
     engine.dispose()
-    count = 0
-    for i, a in enumerate(visits):
-        for b in visits[i + 1 :]:
-            if (
-                a.starts_at < b.ends_at
-                and b.starts_at < a.ends_at
-                and (
-                    a.resident_kiosk_id == b.resident_kiosk_id
-                    or a.resident_id == b.resident_id
-                    or a.visitor_id == b.visitor_id
-                )
-            ):
-                count += 1
-    return count
+    return count_overlaps(visits)
 
 
 def _setup(url: str, **world) -> tuple[list[int], list[int]]:
